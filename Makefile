@@ -1,0 +1,50 @@
+# stackone-lua: `make` builds the C module into build/ (no install needed),
+# `make demo` and `make test` also install what is missing first.
+
+LUA ?= lua5.4
+LUA_INCDIR ?= $(shell pkg-config --cflags-only-I lua5.4 2>/dev/null | sed 's/-I//' || echo /usr/include/lua5.4)
+CURL_CFLAGS ?= $(shell curl-config --cflags 2>/dev/null)
+CURL_LIBS ?= $(shell curl-config --libs 2>/dev/null || echo -lcurl)
+CC ?= cc
+OPT ?= -O2 -g
+WARN = -std=c99 -Wall -Wextra -pedantic -Wshadow -Wcast-align -Wwrite-strings \
+       -Wmissing-prototypes -Wstrict-prototypes -Wundef
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS_ALL = $(OPT) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(CURL_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_ALL = -shared $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+SRC = $(wildcard src/*.c)
+HDR = $(wildcard src/*.h)
+MODULE = build/stackone/core.so
+
+.PHONY: all deps demo test lint check-warnings clean
+
+all: $(MODULE)
+
+$(MODULE): $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $(SRC) $(LDFLAGS_ALL) $(CURL_LIBS)
+
+deps:
+	@sh scripts/install-deps.sh
+
+# the strict build CI insists on: every warning is an error
+check-warnings:
+	@rm -f $(MODULE)
+	$(MAKE) --no-print-directory WERROR=1 $(MODULE)
+
+lint:
+	luacheck lua spec examples server
+
+demo: deps all
+	@sh scripts/demo.sh
+
+test: deps
+	$(MAKE) --no-print-directory check-warnings
+	$(MAKE) --no-print-directory lint
+	@sh scripts/test.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs what building and testing need, when it is missing. On Debian
+# and Ubuntu it uses apt-get (with sudo when not root); elsewhere it prints
+# what to install.
+set -eu
+
+PACKAGES="lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-check pkg-config gcc make curl"
+
+missing=""
+for pkg in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $pkg"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  cat >&2 <<MSG
+stackone-lua needs Lua 5.4 with headers, libcurl with headers, lua-cjson,
+LuaSocket, busted and luacheck. Install them with your package manager, e.g.
+  Fedora:  sudo dnf install lua lua-devel libcurl-devel lua-cjson lua-socket
+           (busted and luacheck from LuaRocks)
+  macOS:   brew install lua curl && luarocks install lua-cjson luasocket busted luacheck
+MSG
+  exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "installing:$missing" >&2
+$SUDO apt-get update -qq >&2
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,103 @@
+-- Request dispatch: control interface, journal, scripted steps, StackOne
+-- authentication and the x-account-id header, then the CRM service.
+-- Every request is answered with a list of output actions (see faults.lua).
+local mime = require("mime")
+local http = require("http")
+local reply = require("reply")
+local crm = require("crm")
+local control = require("control")
+local faults = require("faults")
+
+local app = {}
+app.__index = app
+
+local sub, match, lower = string.sub, string.match, string.lower
+
+--- opts: api_keys (list), page_cap, seed_contacts, stats ({connections, open}).
+function app.new(opts)
+  local self = setmetatable({}, app)
+  self.crm = crm.new({ page_cap = opts.page_cap, seed_contacts = opts.seed_contacts })
+  self.control = control.new(opts.stats, function() self.crm:reset() end)
+  self.credentials, self.encoded = {}, {}
+  for _, key in ipairs(opts.api_keys) do
+    self.credentials[key .. ":"] = true
+    self.encoded[(mime.b64(key .. ":"))] = true
+  end
+  return self
+end
+
+-- Authorization: Basic base64(KEY .. ":") for one of the configured keys.
+function app:authorized(value)
+  if not value then return false end
+  local scheme, token = match(value, "^(%S+)%s+(%S+)%s*$")
+  if not scheme or lower(scheme) ~= "basic" then return false end
+  if self.encoded[token] then return true end
+  local decoded = mime.unb64(token)
+  return decoded ~= nil and self.credentials[decoded] == true
+end
+
+function app:unified(req)
+  if not self:authorized(req.headers["authorization"]) then
+    return reply.error(401, "Unauthorized")
+  end
+  local account = req.headers["x-account-id"]
+  account = account and match(account, "^%s*(.-)%s*$")
+  if not account or account == "" then
+    local msg = "Missing x-account-id header"
+    return reply.error(400, msg, { data = reply.unified_error(400, msg) })
+  end
+  req.query = http.parse_query(req.raw_query)
+  return self.crm:handle(req, account)
+end
+
+local function respond(self, req, conn_id, time)
+  local path, raw_query = http.split_target(req.target)
+  req.path, req.raw_query = path, raw_query
+  local res
+  if sub(path, 1, 11) == "/__control/" then
+    res = self.control:handle(req, path)
+  else
+    local unified = sub(path, 1, 9) == "/unified/"
+    if unified then self.control:record(req, conn_id, time) end
+    local step = self.control:take_step(req.method, path)
+    if step and not step.pass then return faults.actions(step, req) end
+    if unified then
+      res = self:unified(req)
+    else
+      res = reply.error(404, "Cannot " .. req.method .. " " .. path)
+    end
+  end
+  local close = http.wants_close(req)
+  return {
+    { k = "data", s = http.response(res, close, req.method == "HEAD"), i = 1 },
+    { k = "end", close = close },
+  }
+end
+
+local function traceback(err)
+  return debug.traceback(tostring(err), 2)
+end
+
+--- Answer a complete request: a list of output actions. A Lua error
+-- becomes a 500 error envelope (and a traceback on stderr).
+function app:respond(req, conn_id, time)
+  local ok, actions = xpcall(respond, traceback, self, req, conn_id, time)
+  if ok then return actions end
+  io.stderr:write("stackone_server: error handling ", tostring(req.method), " ",
+    tostring(req.target), ": ", actions, "\n")
+  local close = http.wants_close(req)
+  return {
+    { k = "data", s = http.response(reply.error(500, "Internal server error"), close), i = 1 },
+    { k = "end", close = close },
+  }
+end
+
+--- Answer a malformed request (status, message from the parser) and close.
+function app.malformed(status, message)
+  return {
+    { k = "data", s = http.response(reply.error(status, message), true), i = 1 },
+    { k = "end", close = true },
+  }
+end
+
+return app

@@ -1,0 +1,93 @@
+-- A local StackOne-compatible CRM API server for tests and benchmarks.
+--
+--   lua5.4 server/stackone_server.lua [--port N] [--host 127.0.0.1]
+--       [--api-key KEY]... [--page-size-cap N] [--seed-contacts N]
+--
+-- Prints exactly one line "PORT <n>" on stdout once listening; stops on
+-- SIGTERM. See server/README.md for the API and the /__control/ interface.
+local script_dir = (arg and arg[0] or ""):match("^(.*)[/\\][^/\\]*$") or "."
+package.path = script_dir .. "/?.lua;" .. package.path
+
+local socket = require("socket")
+local app_mod = require("app")
+local loop = require("loop")
+
+local USAGE = [[
+usage: lua5.4 stackone_server.lua [options]
+  --port N            port to listen on (default 0: an ephemeral port)
+  --host ADDR         address to bind (default 127.0.0.1)
+  --api-key KEY       accepted API key; repeatable (default: test-key)
+  --page-size-cap N   return at most N records per page (default 0: no cap)
+  --seed-contacts N   start every account with N generated contacts (default 0)
+  --help              show this text
+]]
+
+local function die(msg)
+  io.stderr:write("stackone_server: ", msg, "\n")
+  os.exit(2)
+end
+
+local function parse_args(argv)
+  local opts = { port = 0, host = "127.0.0.1", api_keys = {}, page_cap = 0, seed_contacts = 0 }
+  local numeric = { ["--port"] = "port", ["--page-size-cap"] = "page_cap", ["--seed-contacts"] = "seed_contacts" }
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
+    if not name then
+      name = a
+      if a ~= "--help" and a ~= "-h" then
+        i = i + 1
+        value = argv[i]
+        if value == nil then die("missing value for " .. a) end
+      end
+    end
+    if name == "--help" or name == "-h" then
+      io.stdout:write(USAGE)
+      os.exit(0)
+    elseif numeric[name] then
+      local n = math.tointeger(tonumber(value))
+      if not n or n < 0 or (name == "--port" and n > 65535) then
+        die("invalid value for " .. name .. ": " .. tostring(value))
+      end
+      opts[numeric[name]] = n
+    elseif name == "--host" then
+      opts.host = value
+    elseif name == "--api-key" then
+      if value == "" then die("--api-key needs a non-empty key") end
+      opts.api_keys[#opts.api_keys + 1] = value
+    else
+      die("unknown option " .. a .. "\n" .. USAGE)
+    end
+    i = i + 1
+  end
+  if #opts.api_keys == 0 then opts.api_keys[1] = "test-key" end
+  return opts
+end
+
+local function listen(host, port)
+  local server, err = (host:find(":", 1, true) and socket.tcp6 or socket.tcp)()
+  if not server then die("socket: " .. tostring(err)) end
+  server:setoption("reuseaddr", true)
+  local ok
+  ok, err = server:bind(host, port)
+  if not ok then die(string.format("cannot bind %s:%d: %s", host, port, tostring(err))) end
+  ok, err = server:listen(1024)
+  if not ok then die("listen: " .. tostring(err)) end
+  server:settimeout(0)
+  return server
+end
+
+local opts = parse_args(arg or {})
+local server = listen(opts.host, opts.port)
+local _, port = server:getsockname()
+local stats = { connections = 0, open = 0 }
+local app = app_mod.new({
+  api_keys = opts.api_keys, page_cap = opts.page_cap,
+  seed_contacts = opts.seed_contacts, stats = stats,
+})
+
+io.stdout:write("PORT ", tostring(port), "\n")
+io.stdout:flush()
+
+loop.run(server, app, stats)

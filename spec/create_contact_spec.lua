@@ -1,0 +1,159 @@
+-- crm.contacts.create against the local server: the exact request on the
+-- wire and the decoded result.
+local stackone = require("stackone")
+local cjson = require("cjson")
+local mime = require("mime")
+local server_support = require("support.server")
+local fx = require("support.fixtures")
+
+describe("crm.contacts.create", function()
+  local server, client
+
+  setup(function()
+    server = server_support.start{ args = fx.SERVER_ARGS }
+  end)
+  teardown(function()
+    if client then client:close() end
+    server:stop()
+  end)
+  before_each(function()
+    server:reset()
+    client = fx.client(server)
+  end)
+
+  local function last_request()
+    local all = server:requests()
+    return all[#all], #all
+  end
+
+  it("creates the issue's example contact and returns it as a plain table", function()
+    local contact, res = client.crm.contacts.create(fx.contact())
+    assert.is_table(contact)
+    assert.is_string(contact.id)
+    assert.equal("Steve", contact.first_name)
+    assert.equal("Wozniak", contact.last_name)
+    assert.equal("Apple Inc.", contact.company_name)
+    assert.equal("steve@apple.com", contact.emails[1])
+    assert.same({ "deal-001", "deal-002" }, contact.deal_ids)
+    assert.same({ "account-123", "account-456" }, contact.account_ids)
+    assert.equal("Training Completion Status", contact.custom_fields[1].name)
+    assert.is_nil(getmetatable(contact))
+    assert.equal(200, res.status)
+    assert.equal("integer", math.type(res.status))
+    assert.equal(1, res.attempts)
+    assert.matches("application/json", res.headers["content-type"])
+    assert.is_nil(res.raw)
+  end)
+
+  it("sends the spec's request: method, path, every header, the JSON body", function()
+    client.crm.contacts.create(fx.contact())
+    local req, count = last_request()
+    assert.equal(1, count)
+    assert.equal("POST", req.method)
+    assert.equal("/unified/crm/contacts", req.target)
+    local h = req.headers
+    assert.equal("Basic " .. mime.b64(fx.API_KEY .. ":"), h.authorization)
+    assert.equal("acc-123", h["x-account-id"])
+    assert.equal("application/json", h.accept)
+    assert.equal("application/json", h["content-type"])
+    assert.matches("^stackone%-lua/" .. stackone._VERSION:gsub("%.", "%%.") ..
+      " libcurl/%d+%.%d+%.%d+ Lua/5%.4$", h["user-agent"])
+    assert.is_nil(h.expect)
+    assert.equal(tostring(#req.body), h["content-length"])
+    assert.same(fx.contact(), cjson.decode(req.body))
+  end)
+
+  it("sends empty arrays as [] and an empty passthrough as {}", function()
+    client.crm.contacts.create{ first_name = "A", emails = {}, phone_numbers = {}, custom_fields = {},
+      passthrough = {} }
+    local body = last_request().body
+    assert.matches('"emails":%[%]', body)
+    assert.matches('"phone_numbers":%[%]', body)
+    assert.matches('"custom_fields":%[%]', body)
+    assert.matches('"passthrough":{}', body)
+  end)
+
+  it("sends stackone.null as an explicit JSON null", function()
+    client.crm.contacts.create{ first_name = "A", last_name = stackone.null, passthrough = { x = stackone.null } }
+    local body = last_request().body
+    assert.matches('"last_name":null', body)
+    assert.matches('"x":null', body)
+  end)
+
+  it("keeps every digit of numbers in passthrough and marks arrays on request", function()
+    client.crm.contacts.create{ passthrough = { big = 12345678901234567, neg = -9007199254740993,
+      pi = 3.141592653589793, small = 7, list = stackone.array(), nested = { stackone.array{} } } }
+    local body = last_request().body
+    assert.matches('"big":12345678901234567', body)
+    assert.matches('"neg":%-9007199254740993', body)
+    assert.matches('"pi":3%.141592653589793', body)
+    assert.matches('"small":7', body)
+    assert.matches('"list":%[%]', body)
+    assert.matches('"nested":%[%[%]%]', body)
+  end)
+
+  it("sends text as UTF-8 untouched", function()
+    local contact = client.crm.contacts.create{ first_name = "Zoë", last_name = "Ωmega 😀", company_name = "a\"b\\c/d" }
+    assert.equal("Zoë", contact.first_name)
+    assert.equal("Ωmega 😀", contact.last_name)
+    assert.equal("a\"b\\c/d", contact.company_name)
+  end)
+
+  it("drops JSON nulls from results and gives integral numbers as integers", function()
+    server:script("/unified/crm/contacts", { { status = 200,
+      body = '{"data":{"id":"c1","first_name":null,"emails":["a"],"n":3,"f":2.5,"deep":{"x":null,"y":1}},' ..
+             '"raw":[{"method":"POST","url":"https://p.example/c","response":{"ok":true}}]}' } })
+    local contact, res = client.crm.contacts.create{ first_name = "A" }
+    assert.equal("c1", contact.id)
+    assert.is_nil(contact.first_name)
+    assert.is_nil(contact.deep.x)
+    assert.equal("integer", math.type(contact.n))
+    assert.equal("integer", math.type(contact.deep.y))
+    assert.equal("float", math.type(contact.f))
+    assert.equal("POST", res.raw[1].method)
+    assert.is_true(res.raw[1].response.ok)
+  end)
+
+  it("treats any 2xx as success", function()
+    server:script("/unified/crm/contacts", { { status = 201, body = '{"data":{"id":"c2"}}' } })
+    local contact, res = client.crm.contacts.create{ first_name = "A" }
+    assert.equal("c2", contact.id)
+    assert.equal(201, res.status)
+  end)
+
+  it("takes per-call options: account id, headers and timeout", function()
+    local contact = client.crm.contacts.create({ first_name = "A" },
+      { account_id = "acc-other", headers = { ["X-Trace"] = "t-1" }, timeout = 5 })
+    assert.is_string(contact.id)
+    local req = last_request()
+    assert.equal("acc-other", req.headers["x-account-id"])
+    assert.equal("t-1", req.headers["x-trace"])
+  end)
+
+  it("sends client-wide headers and lets a call override them", function()
+    local c = fx.client(server, { headers = { ["X-App"] = "import", ["X-Trace"] = "base" } })
+    c.crm.contacts.create({ first_name = "A" }, { headers = { ["x-trace"] = "call" } })
+    c:close()
+    local req = last_request()
+    assert.equal("import", req.headers["x-app"])
+    assert.equal("call", req.headers["x-trace"])
+    local traces = 0
+    for _, pair in ipairs(req.header_list) do
+      if pair[1]:lower() == "x-trace" then traces = traces + 1 end
+    end
+    assert.equal(1, traces)
+  end)
+
+  it("reuses one connection for consecutive calls", function()
+    local before = server:stats().connections
+    assert(client.crm.contacts.create{ first_name = "A" })
+    assert(client.crm.contacts.create{ first_name = "B" })
+    assert(client.crm.contacts.create{ first_name = "C" })
+    -- one connection for the three calls, one for this stats request
+    assert.equal(2, server:stats().connections - before)
+    local reqs = server:requests()
+    assert.equal(3, #reqs)
+    assert.equal(reqs[1].connection, reqs[2].connection)
+    assert.equal(reqs[2].connection, reqs[3].connection)
+  end)
+end)

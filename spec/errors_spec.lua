@@ -1,0 +1,212 @@
+-- Runtime failures come back as `nil, err` with stable fields; bad input
+-- sends nothing; programmer errors raise.
+local stackone = require("stackone")
+local server_support = require("support.server")
+local fx = require("support.fixtures")
+
+describe("errors", function()
+  local server, client
+  local seen = {} -- every error text, checked for the API key at the end
+
+  local function remember(err)
+    seen[#seen + 1] = tostring(err)
+    for k, v in pairs(err) do
+      seen[#seen + 1] = tostring(k) .. "=" .. tostring(v)
+    end
+    return err
+  end
+
+  setup(function()
+    server = server_support.start{ args = fx.SERVER_ARGS }
+  end)
+  teardown(function()
+    if client then client:close() end
+    server:stop()
+  end)
+  before_each(function()
+    server:reset()
+    client = fx.client(server)
+  end)
+
+  it("401: wrong API key gives an http error with the decoded body", function()
+    local c = fx.client(server, { api_key = "wrong-key" })
+    local contact, err = c.crm.contacts.create(fx.contact())
+    c:close()
+    assert.is_nil(contact)
+    remember(err)
+    assert.is_true(stackone.is_error(err))
+    assert.equal("http", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("HTTP_401", err.code)
+    assert.equal(401, err.body.statusCode)
+    assert.equal("integer", math.type(err.body.statusCode))
+    assert.is_string(err.body.message)
+    assert.is_string(err.body.timestamp)
+    assert.equal(err.body.message, err.message)
+    assert.equal("POST", err.method)
+    assert.equal(server.url .. "/unified/crm/contacts", err.url)
+    assert.equal(1, err.attempts)
+    assert.is_table(err.headers)
+    assert.matches("^stackone: POST /unified/crm/contacts: HTTP 401 Unauthorized: ", tostring(err))
+  end)
+
+  it("422 keeps provider_errors", function()
+    server:script("/unified/crm/contacts", { { status = 422, json = {
+      statusCode = 422, message = "Validation failed: emails", timestamp = "2024-05-30T00:00:00.000Z",
+      provider_errors = { { status = 400, url = "https://provider.example/contacts",
+        raw = { message = "Invalid email" }, headers = { ["x-request-id"] = "r1" } } } } } })
+    local contact, err = client.crm.contacts.create(fx.contact())
+    assert.is_nil(contact)
+    remember(err)
+    assert.equal("http", err.kind)
+    assert.equal(422, err.status)
+    assert.equal("HTTP_422", err.code)
+    assert.equal("Invalid email", err.body.provider_errors[1].raw.message)
+    assert.equal(400, err.body.provider_errors[1].status)
+    assert.equal("stackone: POST /unified/crm/contacts: HTTP 422 Unprocessable Entity: Validation failed: emails",
+      tostring(err))
+  end)
+
+  it("connection refused is a network error that was never applied", function()
+    local c = fx.client(server, { base_url = "http://127.0.0.1:" .. fx.closed_port() })
+    local contact, err = c.crm.contacts.create(fx.contact())
+    c:close()
+    assert.is_nil(contact)
+    remember(err)
+    assert.equal("network", err.kind)
+    assert.equal("COULDNT_CONNECT", err.code)
+    assert.equal(7, err.curl_code)
+    assert.is_false(err.maybe_applied)
+    assert.is_nil(err.status)
+    assert.is_string(err.message)
+    assert.matches("^stackone: POST /unified/crm/contacts: network error COULDNT_CONNECT: ", tostring(err))
+  end)
+
+  it("a stalled server gives a timeout error", function()
+    server:script("/unified/crm/contacts", { { delay = 3, status = 200, body = '{"data":{}}' } })
+    local contact, err = client.crm.contacts.create({ first_name = "A" }, { timeout = 0.3 })
+    assert.is_nil(contact)
+    remember(err)
+    assert.equal("timeout", err.kind)
+    assert.equal("OPERATION_TIMEDOUT", err.code)
+    assert.equal(28, err.curl_code)
+    assert.is_true(err.maybe_applied)
+  end)
+
+  it("a body that is not JSON is a decode error", function()
+    server:script("/unified/crm/contacts", { { status = 200, body = "<html>oops</html>",
+      headers = { ["Content-Type"] = "text/html" } } })
+    local contact, err = client.crm.contacts.create{ first_name = "A" }
+    assert.is_nil(contact)
+    remember(err)
+    assert.equal("decode", err.kind)
+    assert.equal(200, err.status)
+    assert.equal("<html>oops</html>", err.text)
+    assert.equal("text/html", err.headers["content-type"])
+  end)
+
+  it("an error status with a body that is not JSON keeps the text", function()
+    server:script("/unified/crm/contacts", { { status = 502, body = "bad gateway" } })
+    local _, err = client.crm.contacts.create{ first_name = "A" }
+    remember(err)
+    assert.equal("http", err.kind)
+    assert.equal(502, err.status)
+    assert.equal("bad gateway", err.text)
+    assert.equal("stackone: POST /unified/crm/contacts: HTTP 502 Bad Gateway: Bad Gateway", tostring(err))
+  end)
+
+  it("redirects are not followed", function()
+    server:script("/unified/crm/contacts", { { status = 302,
+      headers = { Location = "http://127.0.0.2:" .. server.port .. "/steal" }, body = "" } })
+    local _, err = client.crm.contacts.create{ first_name = "A" }
+    remember(err)
+    assert.equal("http", err.kind)
+    assert.equal(302, err.status)
+    assert.equal(1, #server:requests())
+  end)
+
+  it("is_error tells error objects apart", function()
+    local _, err = client.crm.contacts.create{ frist_name = "A" }
+    assert.is_true(stackone.is_error(err))
+    assert.is_false(stackone.is_error({ kind = "http" }))
+    assert.is_false(stackone.is_error("stackone: x"))
+    assert.is_false(stackone.is_error(nil))
+    assert.is_false(stackone.is_error(client))
+  end)
+
+  describe("bad content sends nothing", function()
+    local cases = {
+      { "a function", { passthrough = { f = print } }, "passthrough.f" },
+      { "a sparse array", { emails = { [1] = "a", [3] = "b" } }, "emails" },
+      { "mixed keys", { passthrough = { 1, x = 2 } }, "passthrough" },
+      { "a cycle", (function() local t = {}; t.t = t; return { passthrough = t } end)(), "cycle" },
+      { "not UTF-8", { first_name = "caf\xe9" }, "UTF%-8" },
+      { "NaN", { passthrough = { n = 0 / 0 } }, "finite" },
+      { "a number for a string field", { first_name = 42 }, "first_name" },
+      { "a string for an array field", { emails = "a@b.c" }, "emails" },
+      { "a misspelled field", { frist_name = "A" }, "did you mean 'first_name'" },
+      { "a bad custom field entry", { custom_fields = { { nmae = "x" } } }, "did you mean 'name'" },
+      { "an array passthrough", { passthrough = { "a" } }, "passthrough" },
+    }
+    for _, case in ipairs(cases) do
+      it(case[1], function()
+        local contact, err = client.crm.contacts.create(case[2])
+        assert.is_nil(contact)
+        remember(err)
+        assert.equal("invalid", err.kind)
+        assert.equal("INVALID", err.code)
+        assert.equal(0, err.attempts)
+        assert.matches(case[3], err.message)
+        assert.matches("^stackone: POST /unified/crm/contacts: invalid request: ", tostring(err))
+        assert.equal(0, #server:requests())
+      end)
+    end
+
+    it("an account id or header value with CR/LF", function()
+      local _, err = client.crm.contacts.create({ first_name = "A" }, { account_id = "acc\r\nX-Evil: 1" })
+      assert.equal("invalid", remember(err).kind)
+      _, err = client.crm.contacts.create({ first_name = "A" }, { headers = { ["X-A"] = "v\nX-Evil: 1" } })
+      assert.equal("invalid", remember(err).kind)
+      _, err = client.crm.contacts.create({ first_name = "A" }, { headers = { ["Bad Name"] = "v" } })
+      assert.equal("invalid", remember(err).kind)
+      _, err = client.crm.contacts.create({ first_name = "A" }, { headers = { Authorization = "Basic x" } })
+      assert.equal("invalid", remember(err).kind)
+      assert.equal(0, #server:requests())
+    end)
+  end)
+
+  describe("programmer errors raise", function()
+    it("a body that is not a table", function()
+      assert.has_error(function() client.crm.contacts.create("Steve") end,
+        "bad argument #1 to 'crm.contacts.create' (table of fields expected, got string)")
+    end)
+
+    it("a missing account id", function()
+      local c = assert(stackone.new{ api_key = fx.API_KEY, base_url = server.url })
+      local ok, msg = pcall(c.crm.contacts.create, { first_name = "A" })
+      c:close()
+      assert.is_false(ok)
+      assert.matches("no account id", msg)
+      assert.matches("STACKONE_ACCOUNT_ID", msg)
+    end)
+
+    it("an unknown per-call option", function()
+      assert.has_error(function() client.crm.contacts.create({}, { timout = 1 }) end)
+    end)
+
+    it("use after close", function()
+      client:close()
+      local ok, msg = pcall(client.crm.contacts.create, { first_name = "A" })
+      assert.is_false(ok)
+      assert.matches("attempt to use a closed stackone client", msg)
+    end)
+  end)
+
+  it("never shows the API key", function()
+    assert.is_true(#seen > 20)
+    for _, text in ipairs(seen) do
+      assert.is_nil(text:find(fx.API_KEY, 1, true), text)
+      assert.is_nil(text:find(require("mime").b64(fx.API_KEY .. ":"), 1, true), text)
+    end
+  end)
+end)

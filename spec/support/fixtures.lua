@@ -1,0 +1,38 @@
+-- Shared test data: the API key the local server accepts, the issue's
+-- example contact, and a client factory.
+local stackone = require("stackone")
+
+local M = {}
+
+-- a key that must never show up in any output
+M.API_KEY = "sk_test_SECRET_d41d8cd98f00b204"
+M.ACCOUNT = "acc-123"
+M.SERVER_ARGS = "--api-key " .. M.API_KEY
+
+function M.contact()
+  return {
+    first_name = "Steve", last_name = "Wozniak", company_name = "Apple Inc.",
+    emails = { "steve@apple.com" }, phone_numbers = { "123-456-7890" },
+    deal_ids = { "deal-001", "deal-002" }, account_ids = { "account-123", "account-456" },
+    custom_fields = { { id = "8187e5da-dc77-475e-9949-af0f1fa4e4e3", name = "Training Completion Status",
+                        value = "Completed", value_id = "value_456" } },
+    passthrough = { other_known_names = "John Doe" },
+  }
+end
+
+function M.client(server, extra)
+  local opts = { api_key = M.API_KEY, account_id = M.ACCOUNT, base_url = server.url }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return assert(stackone.new(opts))
+end
+
+--- a loopback port nothing listens on
+function M.closed_port()
+  local socket = require("socket")
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+return M

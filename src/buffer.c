@@ -1,0 +1,41 @@
+/*
+** buffer.c: a growable byte buffer in C memory. Response bodies and
+** headers grow here while libcurl runs, where no Lua call may happen.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "stackone.h"
+
+/* returns 0 when out of memory; the buffer is then left unchanged */
+int so_buf_append(so_buf *b, const void *p, size_t n) {
+  if (n > b->cap - b->len) {
+    size_t cap = b->cap ? b->cap : 1024;
+    char *data;
+    while (cap - b->len < n) {
+      if (cap > (size_t)-1 / 2) return b->oom = 1, 0;
+      cap *= 2;
+    }
+    data = realloc(b->data, cap);
+    if (data == NULL) return b->oom = 1, 0;
+    b->data = data;
+    b->cap = cap;
+  }
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 1;
+}
+
+/* keeps the memory for the next request, unless it grew unusually big */
+void so_buf_reset(so_buf *b) {
+  if (b->cap > 1024 * 1024) so_buf_free(b);
+  b->len = 0;
+  b->oom = 0;
+}
+
+void so_buf_free(so_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->oom = 0;
+}

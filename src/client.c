@@ -1,0 +1,341 @@
+/*
+** client.c: the client handle, in the style of Lua's file handle: made
+** closed and safe first, then filled in; __gc, __close and close are one
+** idempotent function; a separate method table.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stackone.h"
+
+/* user values of the handle */
+#define UV_MEMBERS 1  /* Lua-side members such as `crm` */
+#define UV_HEADERS 2  /* client-wide headers: { [lower name] = "Name: v" } */
+
+static const char *const option_names[] = {
+  "api_key", "account_id", "base_url", "timeout", "connect_timeout",
+  "insecure", "ca_file", "proxy", "allow_insecure_http",
+  "max_response_bytes", "headers", NULL
+};
+
+so_client *so_check_client(lua_State *L, int idx) {
+  so_client *c = luaL_checkudata(L, idx, SO_CLIENT_MT);
+  if (c->closed) so_raise(L, 2, "attempt to use a closed stackone client");
+  return c;
+}
+
+static void wipe_free(char *s) {
+  if (s) {
+    volatile char *v = s;
+    while (*v) *v++ = '\0'; /* the key must not linger in freed memory */
+    free(s);
+  }
+}
+
+/* __gc, __close and close: frees everything, safe to call again */
+static int client_close(lua_State *L) {
+  so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
+  if (c->curl) curl_easy_cleanup(c->curl);
+  c->curl = NULL;
+  wipe_free(c->auth_header);
+  c->auth_header = NULL;
+  free(c->account_id);
+  free(c->base_url);
+  free(c->user_agent);
+  free(c->ca_file);
+  free(c->proxy);
+  c->account_id = c->base_url = c->user_agent = c->ca_file = c->proxy = NULL;
+  so_buf_free(&c->body);
+  so_buf_free(&c->head);
+  so_buf_free(&c->url);
+  c->closed = 1;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int client_tostring(lua_State *L) {
+  so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
+  if (c->closed)
+    lua_pushliteral(L, SO_CLIENT_MT " (closed)");
+  else
+    lua_pushfstring(L, SO_CLIENT_MT " (%p)", (void *)c);
+  return 1;
+}
+
+/* methods first, then the Lua-side members */
+static int client_index(lua_State *L) {
+  luaL_checkudata(L, 1, SO_CLIENT_MT);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  if (lua_getiuservalue(L, 1, UV_MEMBERS) != LUA_TTABLE) return 0;
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static char *dup_string(lua_State *L, const char *s) {
+  char *d = malloc(strlen(s) + 1);
+  if (d == NULL) luaL_error(L, "not enough memory");
+  return strcpy(d, s);
+}
+
+static char *base64(const unsigned char *s, size_t len) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+  size_t i;
+  if (out == NULL) return NULL;
+  for (i = 0; i + 2 < len; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+    *o++ = tab[v >> 18];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = tab[(v >> 6) & 63];
+    *o++ = tab[v & 63];
+  }
+  if (i < len) {
+    unsigned v = (unsigned)s[i] << 16 | (i + 1 < len ? (unsigned)s[i + 1] << 8 : 0);
+    *o++ = tab[v >> 18];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  *o = '\0';
+  return out;
+}
+
+/* "Authorization: Basic base64(key:)", wiping the temporary copies */
+static char *auth_header(const char *key) {
+  size_t len = strlen(key);
+  char *plain = malloc(len + 2), *encoded, *line = NULL;
+  if (plain == NULL) return NULL;
+  memcpy(plain, key, len);
+  plain[len] = ':';
+  plain[len + 1] = '\0';
+  encoded = base64((const unsigned char *)plain, len + 1);
+  wipe_free(plain);
+  if (encoded) {
+    line = malloc(strlen(encoded) + sizeof("Authorization: Basic "));
+    if (line) strcat(strcpy(line, "Authorization: Basic "), encoded);
+    wipe_free(encoded);
+  }
+  return line;
+}
+
+static void check_option_names(lua_State *L, int opts) {
+  size_t count = sizeof(option_names) / sizeof(option_names[0]) - 1;
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    size_t i;
+    for (i = 0; key && i < count && strcmp(option_names[i], key) != 0; i++) {}
+    if (key == NULL || i == count) {
+      const char *near = key ? so_closest(key, option_names, count,
+                                          sizeof(char *)) : NULL;
+      so_raise(L, 2, "stackone.new: unknown option '%s'%s%s%s",
+                 key ? key : luaL_typename(L, -2),
+                 near ? " (did you mean '" : "", near ? near : "",
+                 near ? "'?)" : "");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static const char *opt_string(lua_State *L, int opts, const char *name) {
+  const char *s = NULL;
+  int t = lua_getfield(L, opts, name);
+  if (t == LUA_TSTRING)
+    s = lua_tostring(L, -1);
+  else if (t != LUA_TNIL)
+    so_raise(L, 2, "stackone.new: option '%s' must be a string, got %s", name,
+               luaL_typename(L, -1));
+  lua_pop(L, 1); /* opts keeps the string alive */
+  return s;
+}
+
+static int opt_bool(lua_State *L, int opts, const char *name) {
+  int t = lua_getfield(L, opts, name), v = lua_toboolean(L, -1);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    so_raise(L, 2, "stackone.new: option '%s' must be a boolean", name);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* seconds -> milliseconds; must be a positive number */
+long so_seconds_ms(lua_State *L, int idx, const char *who, const char *name) {
+  lua_Number s;
+  int isnum;
+  s = lua_tonumberx(L, idx, &isnum);
+  if (!isnum || !(s > 0) || s > 86400 * 30)
+    so_raise(L, 2, "%s: option '%s' must be a positive number of seconds",
+               who, name);
+  return s * 1000 < 1 ? 1 : (long)(s * 1000);
+}
+
+static long opt_seconds(lua_State *L, int opts, const char *name, long dflt) {
+  long ms = dflt;
+  if (lua_getfield(L, opts, name) != LUA_TNIL)
+    ms = so_seconds_ms(L, -1, "stackone.new", name);
+  lua_pop(L, 1);
+  return ms;
+}
+
+/* checks a headers table into `into` ({ [lower] = "Name: value" });
+   returns 0 with err set when a name or value is not acceptable */
+int so_collect_headers(lua_State *L, int headers, int into, char *err,
+                       size_t errlen) {
+  static const char *const reserved[] = {
+    "authorization", "x-account-id", "host", "content-length",
+    "transfer-encoding", "connection", "expect", NULL
+  };
+  lua_pushnil(L);
+  while (lua_next(L, headers)) {
+    size_t nlen, vlen, i;
+    const char *name, *value;
+    char lower[128];
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+      snprintf(err, errlen, "headers must map names to string values");
+      lua_pop(L, 2);
+      return 0;
+    }
+    name = lua_tolstring(L, -2, &nlen);
+    value = lua_tolstring(L, -1, &vlen);
+    if (nlen >= sizeof(lower) || !so_header_name_ok(name, nlen)) {
+      snprintf(err, errlen, "header name '%.60s' is not a valid HTTP token",
+               name);
+      lua_pop(L, 2);
+      return 0;
+    }
+    if (!so_header_value_ok(value, vlen)) {
+      snprintf(err, errlen, "header '%s' has CR, LF, NUL or another control "
+               "character in its value", name);
+      lua_pop(L, 2);
+      return 0;
+    }
+    for (i = 0; i < nlen; i++) lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    lower[nlen] = '\0';
+    for (i = 0; reserved[i] && strcmp(reserved[i], lower) != 0; i++) {}
+    if (reserved[i]) {
+      snprintf(err, errlen, "header '%s' is set by the client itself%s", name,
+               strcmp(lower, "x-account-id") == 0
+                   ? " (use the account_id option)" : "");
+      lua_pop(L, 2);
+      return 0;
+    }
+    lua_pushstring(L, lower);
+    lua_pushfstring(L, "%s: %s", name, value);
+    lua_rawset(L, into);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* core.new(opts, members) -> client | nil, err; raises on programmer
+   errors (a missing api_key, options of the wrong type) */
+int so_client_new(lua_State *L) {
+  so_client *c;
+  const char *key, *account, *base, *s;
+  char err[320], *normalized = NULL;
+  curl_version_info_data *ver;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  check_option_names(L, 1);
+
+  key = opt_string(L, 1, "api_key");
+  if (key == NULL || *key == '\0') key = getenv("STACKONE_API_KEY");
+  if (key == NULL || *key == '\0')
+    return so_raise(L, 2, "stackone.new: api_key is required (pass api_key "
+                         "or set STACKONE_API_KEY)");
+  account = opt_string(L, 1, "account_id");
+  if (account == NULL || *account == '\0') account = getenv("STACKONE_ACCOUNT_ID");
+  if (account && *account == '\0') account = NULL;
+  base = opt_string(L, 1, "base_url");
+  if (base == NULL) base = "https://api.stackone.com";
+
+  /* a safe, closed handle first: an error from here on leaks nothing */
+  c = lua_newuserdatauv(L, sizeof(so_client), 2);
+  memset(c, 0, sizeof(*c));
+  c->closed = 1;
+  luaL_setmetatable(L, SO_CLIENT_MT);
+  if (lua_isnil(L, 2)) lua_newtable(L); else lua_pushvalue(L, 2);
+  lua_setiuservalue(L, -2, UV_MEMBERS);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, UV_HEADERS);
+
+  if (account && !so_header_value_ok(account, strlen(account)))
+    return so_push_invalid(L, NULL, NULL, "account_id has CR, LF, NUL or "
+                           "another control character");
+  if (!so_check_base_url(base, opt_bool(L, 1, "allow_insecure_http"), err,
+                         sizeof(err), &normalized))
+    return so_push_invalid(L, NULL, NULL, "%s", err);
+  c->base_url = normalized;
+  if (lua_getfield(L, 1, "headers") != LUA_TNIL) {
+    if (!lua_istable(L, -1))
+      return so_raise(L, 2, "stackone.new: option 'headers' must be a table");
+    lua_getiuservalue(L, 3, UV_HEADERS);
+    if (!so_collect_headers(L, 4, 5, err, sizeof(err)))
+      return so_push_invalid(L, NULL, NULL, "%s", err);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  c->timeout_ms = opt_seconds(L, 1, "timeout", 120000);
+  c->connect_timeout_ms = opt_seconds(L, 1, "connect_timeout", 10000);
+  c->insecure = opt_bool(L, 1, "insecure");
+  c->max_response_bytes = 64 * 1024 * 1024;
+  if (lua_getfield(L, 1, "max_response_bytes") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+      return so_raise(L, 2, "stackone.new: option 'max_response_bytes' must be "
+                           "a positive integer");
+    c->max_response_bytes = (size_t)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  if ((s = opt_string(L, 1, "ca_file")) != NULL) c->ca_file = dup_string(L, s);
+  if ((s = opt_string(L, 1, "proxy")) != NULL) c->proxy = dup_string(L, s);
+  if (account) c->account_id = dup_string(L, account);
+
+  ver = curl_version_info(CURLVERSION_NOW);
+  lua_pushfstring(L, "stackone-lua/" SO_VERSION " libcurl/%s Lua/"
+                  LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, ver->version);
+  c->user_agent = dup_string(L, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  c->auth_header = auth_header(key);
+  if (c->auth_header == NULL) return luaL_error(L, "not enough memory");
+  c->curl = curl_easy_init();
+  if (c->curl == NULL) return so_raise(L, 2, "stackone.new: curl_easy_init failed");
+  c->closed = 0;
+  if (so_setup_handle(c) != CURLE_OK)
+    return so_raise(L, 2, "stackone.new: libcurl rejected an option (%s)",
+                      c->errbuf);
+  return 1;
+}
+
+void so_client_metatable(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"close", client_close},
+    {"call", so_client_call},
+    {NULL, NULL}
+  };
+  static const luaL_Reg meta[] = {
+    {"__gc", client_close},
+    {"__close", client_close},
+    {"__tostring", client_tostring},
+    {NULL, NULL}
+  };
+  luaL_newmetatable(L, SO_CLIENT_MT);
+  lua_pushvalue(L, -2);                /* upvalue: the module state */
+  luaL_setfuncs(L, meta, 1);
+  luaL_newlibtable(L, methods);
+  lua_pushvalue(L, -3);                /* state */
+  luaL_setfuncs(L, methods, 1);
+  lua_pushvalue(L, -3);                /* state */
+  lua_pushvalue(L, -2);                /* methods */
+  lua_pushcclosure(L, client_index, 2);
+  lua_setfield(L, -3, "__index");
+  lua_pop(L, 1);                       /* methods */
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,226 @@
+/*
+** errors.c: the error objects returned as `nil, err`. Every runtime
+** failure is a table with stable fields and a one-line __tostring.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stackone.h"
+
+#define CODE(name) case CURLE_##name: return #name
+
+/* libcurl's own names for its codes, without the CURLE_ prefix */
+const char *so_curl_code_name(CURLcode code) {
+  switch (code) {
+    CODE(OK); CODE(UNSUPPORTED_PROTOCOL); CODE(FAILED_INIT);
+    CODE(URL_MALFORMAT); CODE(NOT_BUILT_IN); CODE(COULDNT_RESOLVE_PROXY);
+    CODE(COULDNT_RESOLVE_HOST); CODE(COULDNT_CONNECT);
+    CODE(WEIRD_SERVER_REPLY); CODE(REMOTE_ACCESS_DENIED);
+    CODE(HTTP2); CODE(PARTIAL_FILE); CODE(HTTP_RETURNED_ERROR);
+    CODE(WRITE_ERROR); CODE(UPLOAD_FAILED); CODE(READ_ERROR);
+    CODE(OUT_OF_MEMORY); CODE(OPERATION_TIMEDOUT); CODE(RANGE_ERROR);
+    CODE(HTTP_POST_ERROR); CODE(SSL_CONNECT_ERROR);
+    CODE(BAD_DOWNLOAD_RESUME); CODE(FUNCTION_NOT_FOUND);
+    CODE(ABORTED_BY_CALLBACK); CODE(BAD_FUNCTION_ARGUMENT);
+    CODE(INTERFACE_FAILED); CODE(TOO_MANY_REDIRECTS);
+    CODE(UNKNOWN_OPTION); CODE(GOT_NOTHING); CODE(SSL_ENGINE_NOTFOUND);
+    CODE(SSL_ENGINE_SETFAILED); CODE(SEND_ERROR); CODE(RECV_ERROR);
+    CODE(SSL_CERTPROBLEM); CODE(SSL_CIPHER); CODE(PEER_FAILED_VERIFICATION);
+    CODE(BAD_CONTENT_ENCODING); CODE(FILESIZE_EXCEEDED);
+    CODE(USE_SSL_FAILED); CODE(SEND_FAIL_REWIND); CODE(SSL_ENGINE_INITFAILED);
+    CODE(LOGIN_DENIED); CODE(SSL_CACERT_BADFILE); CODE(SSL_SHUTDOWN_FAILED);
+    CODE(AGAIN); CODE(SSL_CRL_BADFILE); CODE(SSL_ISSUER_ERROR);
+    CODE(CHUNK_FAILED); CODE(NO_CONNECTION_AVAILABLE);
+    CODE(SSL_PINNEDPUBKEYNOTMATCH); CODE(SSL_INVALIDCERTSTATUS);
+    CODE(HTTP2_STREAM); CODE(RECURSIVE_API_CALL);
+#if LIBCURL_VERSION_NUM >= 0x074400
+    CODE(HTTP3);
+#endif
+#if LIBCURL_VERSION_NUM >= 0x074500
+    CODE(QUIC_CONNECT_ERROR);
+#endif
+#if LIBCURL_VERSION_NUM >= 0x074900
+    CODE(PROXY);
+#endif
+#if LIBCURL_VERSION_NUM >= 0x074d00
+    CODE(SSL_CLIENTCERT);
+#endif
+#if LIBCURL_VERSION_NUM >= 0x075400
+    CODE(UNRECOVERABLE_POLL);
+#endif
+    default: return "UNKNOWN";
+  }
+}
+
+/* which error kind a libcurl failure is */
+const char *so_curl_kind(CURLcode code) {
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return "timeout";
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED: case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+      return "tls";
+    default:
+      return "network";
+  }
+}
+
+const char *so_reason_phrase(long status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status >= 500 ? "Server Error"
+                  : status >= 400 ? "Client Error" : "Unexpected Status";
+  }
+}
+
+/* pushes a new error object with the fields every error has */
+void so_new_error(lua_State *L, const so_failure *f) {
+  lua_createtable(L, 0, 12);
+  luaL_setmetatable(L, SO_ERROR_MT);
+  lua_pushstring(L, f->kind);
+  lua_setfield(L, -2, "kind");
+  if (f->method) {
+    lua_pushstring(L, f->method);
+    lua_setfield(L, -2, "method");
+  }
+  if (f->path) {
+    lua_pushstring(L, f->path);
+    lua_setfield(L, -2, "path");
+  }
+  lua_pushinteger(L, f->attempts);
+  lua_setfield(L, -2, "attempts");
+}
+
+/* raises a programmer error pointing at the caller `level` frames up:
+   2 is the user's code calling a function of the Lua layer */
+int so_raise(lua_State *L, int level, const char *fmt, ...) {
+  va_list ap;
+  luaL_where(L, level);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* pushes nil and an "invalid" error: bad content, nothing was sent */
+int so_push_invalid(lua_State *L, const char *method, const char *path,
+                    const char *fmt, ...) {
+  so_failure f;
+  va_list ap;
+  f.kind = "invalid";
+  f.method = method;
+  f.path = path;
+  f.attempts = 0;
+  lua_pushnil(L);
+  so_new_error(L, &f);
+  lua_pushliteral(L, "INVALID");
+  lua_setfield(L, -2, "code");
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_setfield(L, -2, "message");
+  return 2;
+}
+
+static const char *field_string(lua_State *L, int t, const char *name) {
+  const char *s;
+  lua_getfield(L, t, name);
+  s = lua_tostring(L, -1);
+  lua_pop(L, 1); /* the string stays alive in the error table */
+  return s;
+}
+
+/* "stackone: POST /unified/crm/contacts: HTTP 422 Unprocessable Entity: msg" */
+static int error_tostring(lua_State *L) {
+  const char *kind, *method, *path, *message, *code;
+  luaL_Buffer b;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  kind = field_string(L, 1, "kind");
+  method = field_string(L, 1, "method");
+  path = field_string(L, 1, "path");
+  message = field_string(L, 1, "message");
+  code = field_string(L, 1, "code");
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "stackone: ");
+  if (method && path) {
+    luaL_addstring(&b, method);
+    luaL_addchar(&b, ' ');
+    luaL_addstring(&b, path);
+    luaL_addstring(&b, ": ");
+  }
+  lua_getfield(L, 1, "status");
+  if (kind && strcmp(kind, "http") == 0 && lua_isinteger(L, -1)) {
+    lua_Integer status = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushfstring(L, "HTTP %I %s", status, so_reason_phrase((long)status));
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, 1);
+    luaL_addstring(&b, kind ? kind : "error");
+    luaL_addstring(&b, kind && strcmp(kind, "invalid") == 0 ? " request"
+                                                            : " error");
+    if (code && strcmp(code, "INVALID") != 0) {
+      luaL_addstring(&b, " ");
+      luaL_addstring(&b, code);
+    }
+  }
+  if (message && *message) {
+    luaL_addstring(&b, ": ");
+    luaL_addstring(&b, message);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+int so_is_error(lua_State *L) {
+  int yes = 0;
+  if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, SO_ERROR_MT);
+    yes = lua_rawequal(L, -1, -2);
+  }
+  lua_pushboolean(L, yes);
+  return 1;
+}
+
+void so_error_metatable(lua_State *L) {
+  static const luaL_Reg meta[] = {
+    {"__tostring", error_tostring},
+    {NULL, NULL}
+  };
+  luaL_newmetatable(L, SO_ERROR_MT);
+  luaL_setfuncs(L, meta, 0);
+  lua_pop(L, 1);
+}

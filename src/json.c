@@ -1,0 +1,449 @@
+/*
+** json.c: request and response bodies through lua-cjson's own encode and
+** decode (a private cjson.new() instance, so the user's cjson settings
+** are never touched). Around them, what cjson 2.1.0 cannot do:
+** - the request body is checked against the operation's schema and
+**   copied, so empty arrays can go out as [] and numbers keep every digit;
+**   such values travel through cjson as "splice" strings, starting with
+**   the byte 0xFF, that are replaced by raw JSON text afterwards: every
+**   other string was checked to be UTF-8, where 0xFF never occurs;
+** - decoded responses lose their nulls and integral numbers become
+**   Lua integers.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stackone.h"
+
+#define SPLICE '\xFF'
+#define MAX_DEPTH 64
+
+void so_json_init(lua_State *L, int state) {
+  state = lua_absindex(L, state);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "null");
+  lua_setfield(L, state, "null");
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  lua_getfield(L, -1, "encode");
+  lua_setfield(L, state, "encode");
+  lua_getfield(L, -1, "decode");
+  lua_setfield(L, state, "decode");
+  lua_pop(L, 2);
+}
+
+/* strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF */
+static int utf8_ok(const unsigned char *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    size_t n, k;
+    unsigned cp;
+    if (c < 0x80) { i++; continue; }
+    if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+    else return 0;
+    if (len - i <= n) return 0;
+    for (k = 1; k <= n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+      return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+typedef struct walk {
+  lua_State *L;
+  int visited;       /* stack index: set of tables on the current path */
+  char *err;
+  size_t errlen;
+  char where[256];   /* the field being copied, for messages */
+  size_t wlen;
+} walk;
+
+static int fail(walk *w, const char *what) {
+  if (w->wlen)
+    snprintf(w->err, w->errlen, "field '%s' %s", w->where, what);
+  else
+    snprintf(w->err, w->errlen, "the body %s", what);
+  return 0;
+}
+
+static size_t where_push_key(walk *w, const char *key) {
+  size_t old = w->wlen;
+  int n = snprintf(w->where + w->wlen, sizeof(w->where) - w->wlen, "%s%s",
+                   w->wlen ? "." : "", key);
+  if (n > 0) w->wlen += (size_t)n;
+  if (w->wlen >= sizeof(w->where)) w->wlen = sizeof(w->where) - 1;
+  return old;
+}
+
+static size_t where_push_index(walk *w, lua_Integer i) {
+  size_t old = w->wlen;
+  int n = snprintf(w->where + w->wlen, sizeof(w->where) - w->wlen,
+                   "[%lld]", (long long)i);
+  if (n > 0) w->wlen += (size_t)n;
+  if (w->wlen >= sizeof(w->where)) w->wlen = sizeof(w->where) - 1;
+  return old;
+}
+
+static void where_pop(walk *w, size_t old) {
+  w->wlen = old;
+  w->where[old] = '\0';
+}
+
+static void push_splice(lua_State *L, const char *json) {
+  lua_pushfstring(L, "%c%s", SPLICE, json);
+}
+
+/* numbers cjson 2.1.0 would round (it prints 14 digits) become splices */
+static int copy_number(walk *w, int idx) {
+  lua_State *L = w->L;
+  char text[64];
+  if (lua_isinteger(L, idx)) {
+    lua_Integer i = lua_tointeger(L, idx);
+    if (i > -100000000000000LL && i < 100000000000000LL) {
+      lua_pushvalue(L, idx);
+    } else {
+      snprintf(text, sizeof(text), "%lld", (long long)i);
+      push_splice(L, text);
+    }
+    return 1;
+  } else {
+    lua_Number n = lua_tonumber(L, idx);
+    if (!isfinite(n)) return fail(w, "is not a finite number");
+    snprintf(text, sizeof(text), "%.14g", (double)n);
+    if (strtod(text, NULL) == n) {
+      lua_pushvalue(L, idx);
+    } else {
+      snprintf(text, sizeof(text), "%.17g", (double)n);
+      push_splice(L, text);
+    }
+    return 1;
+  }
+}
+
+static int copy_value(walk *w, int idx, so_type type, int depth);
+
+typedef enum { SHAPE_EMPTY, SHAPE_ARRAY, SHAPE_OBJECT, SHAPE_BAD } shape;
+
+static shape table_shape(lua_State *L, int idx, lua_Integer *count) {
+  lua_Integer n = 0, max = 0;
+  int strings = 0, numbers = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    n++;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      strings = 1;
+    } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+      numbers = 1;
+      if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+    } else {
+      lua_pop(L, 1);
+      return SHAPE_BAD;
+    }
+  }
+  *count = n;
+  if (n == 0) return SHAPE_EMPTY;
+  if (strings && numbers) return SHAPE_BAD;
+  if (numbers) return max == n ? SHAPE_ARRAY : SHAPE_BAD;
+  return SHAPE_OBJECT;
+}
+
+static int marked_array(lua_State *L, int idx) {
+  int yes = 0;
+  if (lua_getmetatable(L, idx)) {
+    luaL_getmetatable(L, SO_ARRAY_MT);
+    yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return yes;
+}
+
+static int copy_custom_field(walk *w, int idx, int depth);
+
+/* copies an array whose items are of type `item`; SO_T_CUSTOM_FIELDS
+   items are custom field entries */
+static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
+                      int depth) {
+  lua_State *L = w->L;
+  lua_Integer i;
+  if (n == 0) {
+    push_splice(L, "[]");
+    return 1;
+  }
+  lua_createtable(L, (int)n, 0);
+  for (i = 1; i <= n; i++) {
+    size_t old = where_push_index(w, i);
+    lua_rawgeti(L, idx, i);
+    if (!(item == SO_T_CUSTOM_FIELDS
+              ? copy_custom_field(w, lua_gettop(L), depth + 1)
+              : copy_value(w, lua_gettop(L), item, depth + 1))) {
+      lua_pop(L, 2);
+      return 0;
+    }
+    lua_rawseti(L, -3, i);
+    lua_pop(L, 1);
+    where_pop(w, old);
+  }
+  return 1;
+}
+
+static int check_key(walk *w) {
+  size_t len;
+  const char *k = lua_tolstring(w->L, -2, &len);
+  if (!utf8_ok((const unsigned char *)k, len))
+    return fail(w, "has a key that is not valid UTF-8");
+  return 1;
+}
+
+/* copies an object; with a schema, only its fields are allowed */
+static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
+  lua_State *L = w->L;
+  int copy;
+  lua_newtable(L);
+  copy = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *key = lua_tostring(L, -2);
+    so_type type = SO_T_ANY;
+    size_t old;
+    if (!check_key(w)) { lua_pop(L, 3); return 0; }
+    if (schema) {
+      const so_field *f;
+      for (f = schema; f->name && strcmp(f->name, key) != 0; f++) {}
+      if (!f->name) {
+        const char *near = so_closest(key, &schema[0].name, (size_t)-1,
+                                      sizeof(so_field));
+        char what[160];
+        old = where_push_key(w, key);
+        if (near)
+          snprintf(what, sizeof(what), "is not a known field (did you mean '%s'?)",
+                   near);
+        else
+          snprintf(what, sizeof(what), "is not a known field");
+        fail(w, what);
+        lua_pop(L, 3);
+        return 0;
+      }
+      type = f->type;
+    }
+    old = where_push_key(w, key);
+    if (!copy_value(w, lua_gettop(L), type, depth + 1)) {
+      lua_pop(L, 3);
+      return 0;
+    }
+    where_pop(w, old);
+    lua_pushvalue(L, -3);   /* key */
+    lua_insert(L, -2);
+    lua_rawset(L, copy);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static const char *type_word(so_type type) {
+  switch (type) {
+    case SO_T_STRING: return "must be a string";
+    case SO_T_STRING_ARRAY: return "must be an array of strings";
+    case SO_T_CUSTOM_FIELDS: return "must be an array of custom field tables";
+    case SO_T_OBJECT: return "must be a table of named values (a JSON object)";
+    default: return "has the wrong type";
+  }
+}
+
+static int copy_table(walk *w, int idx, so_type type, int depth) {
+  lua_State *L = w->L;
+  lua_Integer n;
+  shape sh;
+  int ok;
+  if (depth > MAX_DEPTH) return fail(w, "is nested too deeply");
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, w->visited) != LUA_TNIL) {
+    lua_pop(L, 1);
+    return fail(w, "contains a cycle (a table inside itself)");
+  }
+  lua_pop(L, 1);
+  sh = table_shape(L, idx, &n);
+  if (sh == SHAPE_BAD)
+    return fail(w, "is a table with mixed or non-consecutive keys "
+                   "(a sparse array cannot be sent as JSON)");
+  if (sh == SHAPE_EMPTY)
+    sh = (type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS ||
+          marked_array(L, idx)) ? SHAPE_ARRAY : SHAPE_OBJECT;
+  if (sh == SHAPE_ARRAY && type == SO_T_OBJECT) return fail(w, type_word(type));
+  if (sh == SHAPE_OBJECT &&
+      (type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS))
+    return fail(w, type_word(type));
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, w->visited);
+  if (sh == SHAPE_ARRAY)
+    ok = copy_array(w, idx, n, type == SO_T_STRING_ARRAY ? SO_T_STRING
+                               : type == SO_T_CUSTOM_FIELDS ? SO_T_CUSTOM_FIELDS
+                               : SO_T_ANY, depth);
+  else
+    ok = copy_object(w, idx, NULL, depth);
+  lua_pushvalue(L, idx);
+  lua_pushnil(L);
+  lua_rawset(L, w->visited);
+  return ok;
+}
+
+/* custom_fields entries are objects with the CustomFields fields */
+static int copy_custom_field(walk *w, int idx, int depth) {
+  lua_Integer n;
+  shape sh;
+  if (lua_type(w->L, idx) != LUA_TTABLE) return fail(w, "must be a table");
+  sh = table_shape(w->L, idx, &n);
+  if (sh == SHAPE_ARRAY || sh == SHAPE_BAD)
+    return fail(w, "must be a table with named fields (id, name, value, ...)");
+  return copy_object(w, idx, so_custom_field_fields, depth);
+}
+
+static int copy_value(walk *w, int idx, so_type type, int depth) {
+  lua_State *L = w->L;
+  int t = lua_type(L, idx);
+  if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL) {
+    lua_pushvalue(L, idx); /* stackone.null: explicit JSON null */
+    return 1;
+  }
+  if (type == SO_T_STRING && t != LUA_TSTRING) return fail(w, type_word(type));
+  if ((type == SO_T_STRING_ARRAY || type == SO_T_OBJECT) && t != LUA_TTABLE)
+    return fail(w, type_word(type));
+  if (type == SO_T_CUSTOM_FIELDS && t != LUA_TTABLE)
+    return fail(w, type_word(type));
+  switch (t) {
+    case LUA_TBOOLEAN:
+      lua_pushvalue(L, idx);
+      return 1;
+    case LUA_TNUMBER:
+      return copy_number(w, idx);
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (!utf8_ok((const unsigned char *)s, len))
+        return fail(w, "is not valid UTF-8 text");
+      lua_pushvalue(L, idx);
+      return 1;
+    }
+    case LUA_TTABLE:
+      return copy_table(w, idx, type, depth);
+    default: {
+      char what[64];
+      snprintf(what, sizeof(what), "is a %s, which JSON cannot carry",
+               lua_typename(L, t));
+      return fail(w, what);
+    }
+  }
+}
+
+/* replaces every "\xFF<json>" by <json> in the encoded text on the top */
+static void apply_splices(lua_State *L) {
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  const char *p = memchr(s, SPLICE, len), *end = s + len;
+  luaL_Buffer b;
+  if (p == NULL) return;
+  luaL_buffinit(L, &b);
+  while (p) {
+    const char *close = memchr(p, '"', (size_t)(end - p));
+    luaL_addlstring(&b, s, (size_t)(p - 1 - s)); /* up to the quote */
+    luaL_addlstring(&b, p + 1, (size_t)(close - p - 1));
+    s = close + 1;
+    p = memchr(s, SPLICE, (size_t)(end - s));
+  }
+  luaL_addlstring(&b, s, (size_t)(end - s));
+  luaL_pushresult(&b);
+  lua_remove(L, -2);
+}
+
+/* encodes the body at `value`: pushes the JSON text and returns 1, or
+   returns 0 with a message in err (nothing pushed) */
+int so_json_encode_body(lua_State *L, int state, int value,
+                        const so_field *schema, char *err, size_t errlen) {
+  walk w;
+  int ok;
+  value = lua_absindex(L, value);
+  state = lua_absindex(L, state);
+  w.L = L;
+  w.err = err;
+  w.errlen = errlen;
+  w.wlen = 0;
+  w.where[0] = '\0';
+  lua_newtable(L);
+  w.visited = lua_gettop(L);
+  lua_pushvalue(L, value);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, w.visited);
+  {
+    lua_Integer n;
+    shape sh = table_shape(L, value, &n);
+    if (sh == SHAPE_ARRAY || sh == SHAPE_BAD) {
+      lua_pop(L, 1);
+      return fail(&w, "must be a table with named fields");
+    }
+  }
+  ok = copy_object(&w, value, schema, 0);
+  if (!ok) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_getfield(L, state, "encode");
+  lua_insert(L, -2);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    snprintf(err, errlen, "cannot encode the body: %s", lua_tostring(L, -1));
+    lua_pop(L, 2);
+    return 0;
+  }
+  apply_splices(L);
+  lua_remove(L, w.visited);
+  return 1;
+}
+
+/* nulls in objects vanish, integral numbers become integers */
+static void normalize(lua_State *L, int idx, int depth) {
+  if (depth > 1000) return;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int t = lua_type(L, -1);
+    if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        lua_pushvalue(L, -2);
+        lua_pushnil(L);
+        lua_rawset(L, idx); /* clearing a field while traversing is allowed */
+      }
+    } else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+      lua_Number n = lua_tonumber(L, -1);
+      lua_Integer i;
+      if (n == floor(n) && lua_numbertointeger(n, &i)) {
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, i);
+        lua_rawset(L, idx);
+      }
+    } else if (t == LUA_TTABLE) {
+      normalize(L, lua_gettop(L), depth + 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* decodes s: pushes the value and returns 1, or pushes a message and
+   returns 0 */
+int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
+  lua_getfield(L, state, "decode");
+  lua_pushlstring(L, s, len);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) return 0;
+  if (lua_type(L, -1) == LUA_TTABLE) normalize(L, lua_gettop(L), 0);
+  return 1;
+}

@@ -1,0 +1,155 @@
+/*
+** stackone.h: declarations shared by the C files of stackone.core.
+** Only luaopen_stackone_core is exported; everything here is hidden.
+*/
+#ifndef STACKONE_H
+#define STACKONE_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define SO_VERSION "0.1.0"
+#define SO_CLIENT_MT "stackone.client"
+#define SO_ERROR_MT "stackone.error"
+#define SO_ARRAY_MT "stackone.array"
+
+/* libcurl 7.62 brought the URL API (curl_url) that base_url parsing uses */
+#if LIBCURL_VERSION_NUM < 0x073e00
+#error "stackone-lua needs libcurl 7.62.0 or newer"
+#endif
+
+#if defined(__GNUC__)
+#define SO_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define SO_HIDDEN
+#endif
+
+/* upvalue 1 of every module function: the module state table */
+#define SO_STATE lua_upvalueindex(1)
+
+/* ---- buffer.c: a growable byte buffer owned by C ---- */
+typedef struct so_buf {
+  char *data;
+  size_t len, cap;
+  int oom; /* an append failed: the content is incomplete */
+} so_buf;
+
+SO_HIDDEN int so_buf_append(so_buf *b, const void *p, size_t n);
+SO_HIDDEN void so_buf_reset(so_buf *b);
+SO_HIDDEN void so_buf_free(so_buf *b);
+
+/* ---- ops.c: the operations of the API, as data ---- */
+typedef enum {
+  SO_T_STRING,        /* string or stackone.null */
+  SO_T_STRING_ARRAY,  /* array of strings */
+  SO_T_CUSTOM_FIELDS, /* array of CustomFields objects */
+  SO_T_OBJECT,        /* any JSON object */
+  SO_T_ANY            /* any JSON value */
+} so_type;
+
+typedef struct so_field {
+  const char *name;
+  so_type type;
+} so_field;
+
+typedef enum {
+  SO_KIND_CREATE, /* (fields, opts) -> record */
+  SO_KIND_GET,    /* (id, query, opts) -> record */
+  SO_KIND_UPDATE, /* (id, fields, opts) -> record */
+  SO_KIND_LIST    /* (query, opts) -> page */
+} so_kind;
+
+typedef struct so_operation {
+  const char *group;        /* lua namespace under crm, e.g. "contacts" */
+  const char *name;         /* "create", "get", "update", "list" */
+  const char *operation_id; /* the spec's operationId */
+  const char *method;
+  const char *path;         /* may hold one "{id}" */
+  so_kind kind;
+  const so_field *body;     /* NULL-name terminated; NULL when no body */
+  const char *const *query; /* allowed query keys, NULL terminated */
+} so_operation;
+
+SO_HIDDEN extern const so_operation so_operations[];
+SO_HIDDEN extern const size_t so_operation_count;
+SO_HIDDEN extern const so_field so_custom_field_fields[];
+SO_HIDDEN void so_push_operations(lua_State *L);
+SO_HIDDEN const char *so_closest(const char *word, const char *const *names,
+                                 size_t count, size_t stride);
+
+/* ---- errors.c: error objects ---- */
+typedef struct so_failure {
+  const char *kind;       /* "http", "network", "timeout", ... */
+  const char *method;
+  const char *path;       /* operation path, for the one-line message */
+  int attempts;
+} so_failure;
+
+SO_HIDDEN void so_error_metatable(lua_State *L);
+SO_HIDDEN int so_push_invalid(lua_State *L, const char *method,
+                              const char *path, const char *fmt, ...);
+SO_HIDDEN int so_raise(lua_State *L, int level, const char *fmt, ...);
+SO_HIDDEN void so_new_error(lua_State *L, const so_failure *f);
+SO_HIDDEN const char *so_curl_code_name(CURLcode code);
+SO_HIDDEN const char *so_curl_kind(CURLcode code);
+SO_HIDDEN const char *so_reason_phrase(long status);
+SO_HIDDEN int so_is_error(lua_State *L);
+
+/* ---- json.c: JSON through lua-cjson's own functions ---- */
+SO_HIDDEN void so_json_init(lua_State *L, int state);
+SO_HIDDEN int so_json_encode_body(lua_State *L, int state, int value,
+                                  const so_field *schema, char *err,
+                                  size_t errlen);
+SO_HIDDEN int so_json_decode(lua_State *L, int state, const char *s,
+                             size_t len);
+
+/* ---- url.c: URLs, paths and query strings ---- */
+SO_HIDDEN int so_check_base_url(const char *url, int allow_insecure_http,
+                                char *err, size_t errlen, char **normalized);
+SO_HIDDEN int so_add_path(so_buf *b, const char *path, const char *id,
+                          char *err, size_t errlen);
+SO_HIDDEN int so_add_query(lua_State *L, so_buf *b, int query,
+                           const so_operation *op, char *err, size_t errlen);
+SO_HIDDEN int so_header_value_ok(const char *s, size_t len);
+SO_HIDDEN int so_header_name_ok(const char *s, size_t len);
+
+/* ---- client.c / call.c ---- */
+typedef struct so_client {
+  CURL *curl;            /* NULL once closed */
+  char *auth_header;     /* "Authorization: Basic ..." (secret) */
+  char *account_id;      /* default x-account-id, may be NULL */
+  char *base_url;        /* scheme://host[:port][/prefix], no trailing '/' */
+  char *user_agent;
+  char *ca_file;
+  char *proxy;
+  struct curl_slist *extra_headers; /* client-wide "Name: value" lines */
+  long timeout_ms;
+  long connect_timeout_ms;
+  size_t max_response_bytes;
+  int insecure;
+  int closed;
+  so_buf body;           /* response body of the current request */
+  so_buf head;           /* response header block of the current request */
+  so_buf url;            /* the URL of the current request */
+  int too_large;         /* the body passed max_response_bytes */
+  char errbuf[CURL_ERROR_SIZE];
+} so_client;
+
+SO_HIDDEN void so_client_metatable(lua_State *L);
+SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
+SO_HIDDEN int so_client_new(lua_State *L);
+SO_HIDDEN int so_client_call(lua_State *L);
+SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
+                             const char *name);
+SO_HIDDEN int so_collect_headers(lua_State *L, int headers, int into,
+                                 char *err, size_t errlen);
+SO_HIDDEN CURLcode so_setup_handle(so_client *c);
+SO_HIDDEN CURLcode so_perform(so_client *c, const char *method,
+                              const char *url, struct curl_slist *headers,
+                              const char *body, size_t body_len,
+                              long timeout_ms);
+SO_HIDDEN void so_push_headers(lua_State *L, const so_buf *head);
+
+#endif

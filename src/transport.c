@@ -1,0 +1,121 @@
+/*
+** transport.c: one HTTP exchange on the client's reused easy handle.
+** No Lua runs in here: the callbacks only append to C buffers.
+*/
+#include <ctype.h>
+#include <string.h>
+
+#include "stackone.h"
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  so_client *c = ud;
+  size_t len = size * n;
+  if (c->body.len + len > c->max_response_bytes) {
+    c->too_large = 1;
+    return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+  }
+  return so_buf_append(&c->body, p, len) ? len : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  so_client *c = ud;
+  size_t len = size * n;
+  /* a new status line starts a new response (after 100 Continue) */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) so_buf_reset(&c->head);
+  if (c->head.len + len > 1024 * 1024) return 0;
+  return so_buf_append(&c->head, p, len) ? len : 0;
+}
+
+/* options that stay the same for every request of the client */
+CURLcode so_setup_handle(so_client *c) {
+  CURL *h = c->curl;
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, c);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, c);
+  SET(CURLOPT_ERRORBUFFER, c->errbuf);
+  SET(CURLOPT_USERAGENT, c->user_agent);
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_PATH_AS_IS, 1L);
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  SET(CURLOPT_ACCEPT_ENCODING, "");
+  SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+  if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
+  if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
+#undef SET
+  return rc;
+}
+
+CURLcode so_perform(so_client *c, const char *method, const char *url,
+                    struct curl_slist *headers, const char *body,
+                    size_t body_len, long timeout_ms) {
+  CURL *h = c->curl;
+  CURLcode rc = CURLE_OK;
+  so_buf_reset(&c->body);
+  so_buf_reset(&c->head);
+  c->too_large = 0;
+  c->errbuf[0] = '\0';
+#define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
+  SET(CURLOPT_URL, url);
+  SET(CURLOPT_HTTPHEADER, headers);
+  SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+  if (body) {
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, body);
+    SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
+  } else {
+    SET(CURLOPT_HTTPGET, 1L);
+    SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+  }
+#undef SET
+  if (rc == CURLE_OK) rc = curl_easy_perform(h);
+  /* the handle must not keep pointers into this request's memory */
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  return rc;
+}
+
+/* the header block as { [lower-case name] = value }; repeated names are
+   joined with ", " */
+void so_push_headers(lua_State *L, const so_buf *head) {
+  const char *p = head->data, *end = head->data + head->len;
+  lua_newtable(L);
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    const char *colon = memchr(p, ':', (size_t)(line_end - p));
+    if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+      const char *v = colon + 1, *ve = line_end;
+      char name[256];
+      size_t i, nlen = (size_t)(colon - p);
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+      if (nlen < sizeof(name)) {
+        for (i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
+        lua_pushlstring(L, name, nlen);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) == LUA_TSTRING) {
+          lua_pushliteral(L, ", ");
+          lua_pushlstring(L, v, (size_t)(ve - v));
+          lua_concat(L, 3);
+        } else {
+          lua_pop(L, 1);
+          lua_pushlstring(L, v, (size_t)(ve - v));
+        }
+        lua_rawset(L, -3);
+      }
+    }
+    p = eol ? eol + 1 : end;
+  }
+}

@@ -1,0 +1,436 @@
+/*
+** url.c: the base URL check, request paths with percent-encoded ids, and
+** query strings (fields lists, filter[...] and proxy[...][...] deep
+** objects). Nothing a caller passes can change which endpoint is called.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stackone.h"
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+         c == '~';
+}
+
+/* percent-encodes s; `keep` names extra characters left as they are */
+static void add_encoded(so_buf *b, const char *s, size_t len,
+                        const char *keep) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (unreserved(c) || (keep && c && strchr(keep, c))) {
+      so_buf_append(b, &s[i], 1);
+    } else {
+      char esc[3];
+      esc[0] = '%';
+      esc[1] = hex[c >> 4];
+      esc[2] = hex[c & 15];
+      so_buf_append(b, esc, 3);
+    }
+  }
+}
+
+static void add_char(so_buf *b, char c) {
+  so_buf_append(b, &c, 1);
+}
+
+static void add_string(so_buf *b, const char *s) {
+  so_buf_append(b, s, strlen(s));
+}
+
+static int is_loopback(const char *host) {
+  return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+         strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
+/* checks base_url; on success *normalized is a malloc'd copy without a
+   trailing '/' */
+int so_check_base_url(const char *url, int allow_insecure_http, char *err,
+                      size_t errlen, char **normalized) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *part = NULL, *full = NULL;
+  int ok = 0;
+  *normalized = NULL;
+  if (u == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return 0;
+  }
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    snprintf(err, errlen, "base_url is not a valid absolute URL");
+    goto done;
+  }
+  if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) {
+    snprintf(err, errlen, "base_url must be an http or https URL");
+    goto done;
+  }
+  if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+      curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK) {
+    snprintf(err, errlen, "base_url must not hold credentials "
+                          "(use the api_key option)");
+    goto done;
+  }
+  if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+      curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK ||
+      strchr(url, '#') || strchr(url, '?')) {
+    snprintf(err, errlen, "base_url must not have a query or a fragment");
+    goto done;
+  }
+  if (strcmp(scheme, "http") == 0 && !allow_insecure_http &&
+      !is_loopback(host)) {
+    snprintf(err, errlen, "base_url uses http:// to a host other than "
+             "loopback; the API key would travel in clear text (use https, "
+             "or set allow_insecure_http = true)");
+    goto done;
+  }
+  if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+    snprintf(err, errlen, "base_url is not a valid absolute URL");
+    goto done;
+  }
+  {
+    size_t len = strlen(full);
+    while (len > 0 && full[len - 1] == '/') len--;
+    *normalized = malloc(len + 1);
+    if (*normalized == NULL) {
+      snprintf(err, errlen, "out of memory");
+      goto done;
+    }
+    memcpy(*normalized, full, len);
+    (*normalized)[len] = '\0';
+  }
+  ok = 1;
+done:
+  curl_free(part);
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(full);
+  curl_url_cleanup(u);
+  return ok;
+}
+
+/* appends path with "{id}" replaced by the percent-encoded id */
+int so_add_path(so_buf *b, const char *path, const char *id, char *err,
+                size_t errlen) {
+  const char *slot = strstr(path, "{id}");
+  if (slot == NULL) {
+    add_string(b, path);
+    return 1;
+  }
+  if (id == NULL || *id == '\0' || strcmp(id, ".") == 0 ||
+      strcmp(id, "..") == 0) {
+    snprintf(err, errlen, "id must be a non-empty string other than "
+             "'.' and '..'");
+    return 0;
+  }
+  so_buf_append(b, path, (size_t)(slot - path));
+  add_encoded(b, id, strlen(id), NULL);
+  add_string(b, slot + 4);
+  return 1;
+}
+
+typedef struct query {
+  lua_State *L;
+  so_buf *b;
+  int first;
+  char *err;
+  size_t errlen;
+} query;
+
+static void add_name(query *q, const char *name) {
+  add_char(q->b, q->first ? '?' : '&');
+  q->first = 0;
+  add_encoded(q->b, name, strlen(name), NULL);
+}
+
+/* a scalar at idx as query text; 0 when it is not a scalar */
+static int add_scalar(query *q, int idx) {
+  lua_State *L = q->L;
+  size_t len;
+  const char *s;
+  switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+      add_string(q->b, lua_toboolean(L, idx) ? "true" : "false");
+      return 1;
+    case LUA_TNUMBER:
+    case LUA_TSTRING:
+      lua_pushvalue(L, idx);
+      s = lua_tolstring(L, -1, &len);
+      add_encoded(q->b, s, len, ",");
+      lua_pop(L, 1);
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* "id,first_name" or { "id", "first_name" } */
+static int add_list(query *q, const char *name, int idx) {
+  lua_State *L = q->L;
+  lua_Integer i, n;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    add_name(q, name);
+    add_char(q->b, '=');
+    return add_scalar(q, idx);
+  }
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    snprintf(q->err, q->errlen, "query '%s' must be a string or an array "
+             "of field names", name);
+    return 0;
+  }
+  n = (lua_Integer)lua_rawlen(L, idx);
+  add_name(q, name);
+  add_char(q->b, '=');
+  for (i = 1; i <= n; i++) {
+    int ok;
+    if (i > 1) add_char(q->b, ',');
+    lua_rawgeti(L, idx, i);
+    ok = lua_type(L, -1) == LUA_TSTRING && add_scalar(q, lua_gettop(L));
+    lua_pop(L, 1);
+    if (!ok) {
+      snprintf(q->err, q->errlen, "query '%s' must hold only strings", name);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* sorted string keys of the table at idx, as a new array on the stack */
+static int sorted_keys(query *q, int idx, const char *name) {
+  lua_State *L = q->L;
+  lua_Integer n = 0;
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      snprintf(q->err, q->errlen, "query '%s' must have string keys", name);
+      lua_pop(L, 2);
+      return 0;
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, ++n);
+  }
+  {
+    /* insertion sort: proxy tables are small */
+    int keys = lua_gettop(L);
+    lua_Integer i, j;
+    for (i = 2; i <= n; i++) {
+      lua_rawgeti(L, keys, i);
+      for (j = i - 1; j >= 1; j--) {
+        lua_rawgeti(L, keys, j);
+        if (!lua_compare(L, -2, -1, LUA_OPLT)) {
+          lua_pop(L, 1);
+          break;
+        }
+        lua_rawseti(L, keys, j + 1);
+      }
+      lua_rawseti(L, keys, j + 1);
+    }
+  }
+  return 1;
+}
+
+/* proxy = { a = { b = "c" } } -> proxy[a][b]=c (deepObject); arrays
+   repeat the name */
+static int add_deep(query *q, const char *name, int idx, int depth) {
+  lua_State *L = q->L;
+  lua_Integer i, n;
+  int keys;
+  if (depth > 8) {
+    snprintf(q->err, q->errlen, "query '%s' is nested too deeply", name);
+    return 0;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    add_name(q, name);
+    add_char(q->b, '=');
+    if (add_scalar(q, idx)) return 1;
+    snprintf(q->err, q->errlen, "query '%s' holds a %s", name,
+             luaL_typename(L, idx));
+    return 0;
+  }
+  n = (lua_Integer)lua_rawlen(L, idx);
+  if (n > 0) {
+    for (i = 1; i <= n; i++) {
+      int ok;
+      lua_rawgeti(L, idx, i);
+      ok = add_deep(q, name, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+      if (!ok) return 0;
+    }
+    return 1;
+  }
+  if (!sorted_keys(q, idx, name)) return 0;
+  keys = lua_gettop(L);
+  n = (lua_Integer)lua_rawlen(L, keys);
+  for (i = 1; i <= n; i++) {
+    int ok;
+    lua_rawgeti(L, keys, i);
+    lua_pushfstring(L, "%s[%s]", name, lua_tostring(L, -1));
+    lua_rawgeti(L, keys, i);
+    lua_rawget(L, idx);
+    ok = add_deep(q, lua_tostring(L, -2), lua_gettop(L), depth + 1);
+    lua_pop(L, 3);
+    if (!ok) return 0;
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+static const char *const filter_keys[] = {"updated_after", NULL};
+
+static int add_filter(query *q, int idx) {
+  lua_State *L = q->L;
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    snprintf(q->err, q->errlen, "query 'filter' must be a table such as "
+             "{ updated_after = \"2024-01-01T00:00:00Z\" }");
+    return 0;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                      : "?";
+    if (strcmp(key, "updated_after") != 0) {
+      const char *near = so_closest(key, filter_keys, 1, sizeof(char *));
+      snprintf(q->err, q->errlen, "unknown filter '%s'%s%s%s", key,
+               near ? " (did you mean '" : "", near ? near : "",
+               near ? "'?)" : "");
+      lua_pop(L, 2);
+      return 0;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      snprintf(q->err, q->errlen, "filter 'updated_after' must be a "
+               "date-time string");
+      lua_pop(L, 2);
+      return 0;
+    }
+    add_name(q, "filter[updated_after]");
+    add_char(q->b, '=');
+    add_scalar(q, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static int add_page_size(query *q, int idx) {
+  lua_State *L = q->L;
+  lua_Integer n = 0;
+  int ok = 0;
+  if (lua_type(L, idx) == LUA_TNUMBER || lua_type(L, idx) == LUA_TSTRING) {
+    lua_pushvalue(L, idx);
+    if (lua_stringtonumber(L, lua_tostring(L, -1)) && lua_isinteger(L, -1)) {
+      n = lua_tointeger(L, -1);
+      ok = n >= 1 && n <= 100;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (!ok) {
+    snprintf(q->err, q->errlen, "query 'page_size' must be a whole number "
+             "from 1 to 100");
+    return 0;
+  }
+  add_name(q, "page_size");
+  {
+    char text[32];
+    snprintf(text, sizeof(text), "=%lld", (long long)n);
+    add_string(q->b, text);
+  }
+  return 1;
+}
+
+static int add_param(query *q, const char *key, int idx) {
+  lua_State *L = q->L;
+  if (strcmp(key, "fields") == 0 || strcmp(key, "include") == 0)
+    return add_list(q, key, idx);
+  if (strcmp(key, "filter") == 0) return add_filter(q, idx);
+  if (strcmp(key, "proxy") == 0) {
+    if (lua_type(L, idx) != LUA_TTABLE) {
+      snprintf(q->err, q->errlen, "query 'proxy' must be a table");
+      return 0;
+    }
+    return add_deep(q, "proxy", idx, 0);
+  }
+  if (strcmp(key, "page_size") == 0) return add_page_size(q, idx);
+  if (strcmp(key, "raw") == 0) {
+    if (lua_type(L, idx) != LUA_TBOOLEAN) {
+      snprintf(q->err, q->errlen, "query 'raw' must be true or false");
+      return 0;
+    }
+  } else if (lua_type(L, idx) != LUA_TSTRING &&
+             !(strcmp(key, "page") == 0 && lua_isinteger(L, idx))) {
+    snprintf(q->err, q->errlen, "query '%s' must be a string", key);
+    return 0;
+  }
+  if (strcmp(key, "next") == 0 && lua_rawlen(L, idx) == 0) return 1;
+  add_name(q, key);
+  add_char(q->b, '=');
+  return add_scalar(q, idx);
+}
+
+/* appends "?a=b&..." for the query table at `query_idx` (may be nil) */
+int so_add_query(lua_State *L, so_buf *b, int query_idx,
+                 const so_operation *op, char *err, size_t errlen) {
+  query q;
+  size_t i, count;
+  if (lua_isnoneornil(L, query_idx)) return 1;
+  q.L = L;
+  q.b = b;
+  q.first = 1;
+  q.err = err;
+  q.errlen = errlen;
+  for (count = 0; op->query[count]; count++) {}
+  /* every key must be known before anything is built */
+  lua_pushnil(L);
+  while (lua_next(L, query_idx)) {
+    const char *key;
+    lua_pop(L, 1);
+    key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    for (i = 0; key && i < count && strcmp(op->query[i], key) != 0; i++) {}
+    if (key == NULL || i == count) {
+      const char *near = key ? so_closest(key, op->query, count,
+                                          sizeof(char *)) : NULL;
+      if (count == 0)
+        snprintf(err, errlen, "%s takes no query parameters", op->operation_id);
+      else
+        snprintf(err, errlen, "unknown query parameter '%s'%s%s%s",
+                 key ? key : luaL_typename(L, -1),
+                 near ? " (did you mean '" : "", near ? near : "",
+                 near ? "'?)" : "");
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  for (i = 0; i < count; i++) {
+    int ok;
+    lua_getfield(L, query_idx, op->query[i]);
+    ok = lua_isnil(L, -1) || add_param(&q, op->query[i], lua_gettop(L));
+    lua_pop(L, 1);
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
+/* no CR, LF, NUL or other control characters but tab */
+int so_header_value_ok(const char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7F) return 0;
+  }
+  return 1;
+}
+
+int so_header_name_ok(const char *s, size_t len) {
+  size_t i;
+  if (len == 0) return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!(unreserved(c) || strchr("!#$%&'*+^`|", c)) || c == 0) return 0;
+  }
+  return 1;
+}
