@@ -48,3 +48,6 @@ test: deps
 
 clean:
 	rm -rf build
+
+# further targets (memory checks, fuzzing, benchmarks) live in mk/
+-include $(wildcard mk/*.mk)
