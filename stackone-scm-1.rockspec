@@ -30,6 +30,8 @@ build = {
   type = "builtin",
   modules = {
     ["stackone"] = "lua/stackone/init.lua",
+    ["stackone.paging"] = "lua/stackone/paging.lua",
+    ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
     ["stackone.core"] = {
       sources = {
         "src/buffer.c", "src/call.c", "src/client.c", "src/core.c", "src/errors.c",

@@ -319,3 +319,16 @@ oom:
   curl_slist_free_all(list);
   return luaL_error(L, "not enough memory");
 }
+
+/* core.invalid_error(op_index, message): the "invalid" error object the
+   Lua layer returns for content it refuses before calling the core */
+int so_invalid_error(lua_State *L) {
+  lua_Integer index = luaL_checkinteger(L, 1);
+  const char *message = luaL_checkstring(L, 2);
+  const so_operation *op;
+  luaL_argcheck(L, index >= 1 && (size_t)index <= so_operation_count, 1,
+                "unknown operation");
+  op = &so_operations[index - 1];
+  so_push_invalid(L, op->method, op->path, "%s", message);
+  return 1;
+}

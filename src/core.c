@@ -17,6 +17,7 @@ int luaopen_stackone_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"new", so_client_new},
     {"is_error", so_is_error},
+    {"invalid_error", so_invalid_error},
     {NULL, NULL}
   };
   /* libcurl's one-time init: reference counted by libcurl itself */

@@ -141,6 +141,7 @@ SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_call(lua_State *L);
+SO_HIDDEN int so_invalid_error(lua_State *L);
 SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
                              const char *name);
 SO_HIDDEN int so_collect_headers(lua_State *L, int headers, int into,

@@ -1,8 +1,11 @@
 --- stackone: the public Lua module of the StackOne CRM client.
 -- The C core (stackone.core) owns the wire: transport, auth, URLs, JSON and
--- errors. This layer only builds `client.crm.<group>.<name>` from the core's
--- operation table.
+-- errors. This layer builds `client.crm.<group>.<name>` from the core's
+-- operation table and adds the ergonomics: `each` iterators and custom
+-- fields by name.
 local core = require("stackone.core")
+local paging = require("stackone.paging")
+local custom_fields = require("stackone.custom_fields")
 
 local stackone = {
   _VERSION = core._VERSION,
@@ -12,6 +15,10 @@ local stackone = {
   is_error = core.is_error,
   --- the operations of the API as data (group, name, method, path, ...)
   operations = core.operations,
+  --- the value of a returned record's custom field, by id or name
+  custom_field = custom_fields.value,
+  --- { [name] = value } of a returned record's custom fields
+  custom_fields = custom_fields.map,
 }
 
 --- marks a table as a JSON array, so that an empty one goes out as `[]`
@@ -26,12 +33,27 @@ local function bind(handle, op)
   end
 end
 
+-- the argument position of the body, for operations that send one
+local BODY_ARG = { create = 1, update = 2 }
+
 local function build_crm(handle)
   local crm = {}
   for _, op in ipairs(core.operations) do
     local group = crm[op.group] or {}
     crm[op.group] = group
     group[op.name] = bind(handle, op)
+    if op.kind == "list" then
+      group.each = paging.each(group.list, "crm." .. op.group .. ".each")
+    end
+  end
+  local definitions = custom_fields.cache(crm.contact_custom_field_definitions.each, core.is_error)
+  crm.contact_custom_field_definitions.refresh = definitions.refresh
+  for _, op in ipairs(core.operations) do
+    if op.group == "contacts" and BODY_ARG[op.kind] then
+      local index = op.index
+      crm.contacts[op.name] = custom_fields.wrap(crm.contacts[op.name], BODY_ARG[op.kind], definitions.get,
+        function(message) return core.invalid_error(index, message) end)
+    end
   end
   return crm
 end

@@ -1,0 +1,154 @@
+--- Custom fields: the map form `{ ["Training Completion Status"] = "Completed" }`
+-- resolved against the account's contact custom field definitions, and
+-- readers for the custom_fields of returned records.
+local custom_fields = {}
+
+local function is_map(t)
+  local k = next(t)
+  return k ~= nil and type(k) ~= "number"
+end
+
+local function names_of(definitions)
+  local names = {}
+  for _, d in ipairs(definitions) do names[#names + 1] = d.name or d.id end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+local function find_definition(definitions, key)
+  for _, d in ipairs(definitions) do
+    if d.id == key then return d end
+  end
+  for _, d in ipairs(definitions) do
+    if d.name == key then return d end
+  end
+end
+
+local function find_option(options, value)
+  for _, o in ipairs(options) do
+    if o.value == value then return o end
+  end
+end
+
+local function option_values(options)
+  local values = {}
+  for _, o in ipairs(options) do values[#values + 1] = tostring(o.value) end
+  return table.concat(values, ", ")
+end
+
+--- turns a map into the spec's array form; nil and a message when a name
+-- or an option is unknown
+local function resolve(map, definitions)
+  local keys = {}
+  for k in pairs(map) do
+    if type(k) ~= "string" then
+      return nil, "custom_fields must be an array of entries or a map of names to values"
+    end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  local out = {}
+  for _, key in ipairs(keys) do
+    local d = find_definition(definitions, key)
+    if not d then
+      return nil, ("unknown custom field '%s' (the account has: %s)"):format(key, names_of(definitions))
+    end
+    local value = map[key]
+    local entry = { id = d.id, name = d.name, value = value }
+    if d.options and #d.options > 0 then
+      local values = type(value) == "table" and value or { value }
+      for _, v in ipairs(values) do
+        local option = find_option(d.options, v)
+        if not option then
+          return nil, ("custom field '%s' has no option '%s' (options: %s)"):format(
+            d.name or d.id, tostring(v), option_values(d.options))
+        end
+        -- one chosen option travels with its id; a multi-select has no single id
+        if type(value) ~= "table" then entry.value_id = option.id end
+      end
+    end
+    out[#out + 1] = entry
+  end
+  return out
+end
+
+--- wraps create/update so `fields.custom_fields` may be a map.
+-- definitions(opts) -> list | nil, err gives the account's definitions;
+-- invalid(message) -> err makes an "invalid" error object.
+function custom_fields.wrap(send, body_arg, definitions, invalid)
+  return function(...)
+    local args = table.pack(...)
+    local fields = args[body_arg]
+    if type(fields) ~= "table" or type(fields.custom_fields) ~= "table"
+        or not is_map(fields.custom_fields) then
+      return send(...)
+    end
+    local defs, err = definitions(args[body_arg + 1])
+    if not defs then return nil, err end
+    local entries, message = resolve(fields.custom_fields, defs)
+    if not entries then return nil, invalid(message) end
+    local copy = {}
+    for k, v in pairs(fields) do copy[k] = v end
+    copy.custom_fields = entries
+    args[body_arg] = copy
+    return send(table.unpack(args, 1, args.n))
+  end
+end
+
+--- a per-client cache of definitions, per account id
+function custom_fields.cache(each_definition, is_error)
+  local by_account = {}
+  local cache = {}
+
+  function cache.get(opts)
+    local account = opts and opts.account_id or ""
+    local defs = by_account[account]
+    if defs then return defs end
+    defs = {}
+    local ok, err = pcall(function()
+      for d in each_definition({ page_size = 100 }, opts) do defs[#defs + 1] = d end
+    end)
+    if not ok then
+      if not is_error(err) then error(err, 0) end -- a programmer error
+      return nil, err
+    end
+    by_account[account] = defs
+    return defs
+  end
+
+  --- forgets what was fetched (for one account, or all) and fetches again
+  function cache.refresh(opts)
+    if opts and opts.account_id then
+      by_account[opts.account_id] = nil
+    else
+      by_account = {}
+    end
+    return cache.get(opts)
+  end
+
+  return cache
+end
+
+--- the value of a returned record's custom field, by id or name
+function custom_fields.value(record, name_or_id)
+  local list = record and record.custom_fields
+  if type(list) ~= "table" then return nil end
+  for _, f in ipairs(list) do
+    if f.id == name_or_id then return f.value end
+  end
+  for _, f in ipairs(list) do
+    if f.name == name_or_id then return f.value end
+  end
+end
+
+--- { [name] = value } for a returned record (by id when a field has no name)
+function custom_fields.map(record)
+  local out = {}
+  for _, f in ipairs(record and record.custom_fields or {}) do
+    local key = f.name or f.id
+    if key ~= nil then out[key] = f.value end
+  end
+  return out
+end
+
+return custom_fields
