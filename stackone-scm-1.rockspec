@@ -35,7 +35,7 @@ build = {
     ["stackone.core"] = {
       sources = {
         "src/buffer.c", "src/call.c", "src/client.c", "src/core.c", "src/errors.c",
-        "src/json.c", "src/ops.c", "src/transport.c", "src/url.c",
+        "src/json.c", "src/ops.c", "src/retry.c", "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

@@ -5,11 +5,12 @@
 */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "stackone.h"
 
 static const char *const call_option_names[] = {
-  "account_id", "timeout", "headers", NULL
+  "account_id", "timeout", "headers", "retry", NULL
 };
 
 /* raises "bad argument #n to 'crm.contacts.create' (...)" at the caller */
@@ -44,7 +45,65 @@ typedef struct call {
   int id, body, query, opts; /* argument indexes, 0 when absent */
   int url;                   /* stack index of the URL string */
   int attempts;
+  int has_retry_after;       /* the last response had a Retry-After */
+  double retry_after;        /* its value, in seconds */
 } call;
+
+/* the request's header lines; NULL when out of memory. Raises nothing:
+   only reads strings the stack keeps alive */
+static struct curl_slist *header_list(lua_State *L, so_client *c, int merged,
+                                      int account_line, int accept,
+                                      int content_type) {
+  struct curl_slist *list = NULL, *t;
+#define ADD(line) do { \
+    if ((t = curl_slist_append(list, line)) == NULL) goto oom; \
+    list = t; \
+  } while (0)
+  ADD(c->auth_header);
+  ADD(lua_tostring(L, account_line));
+  if (accept) ADD("Accept: application/json");
+  if (content_type) ADD("Content-Type: application/json");
+  ADD("Expect:");
+  lua_pushnil(L);
+  while (lua_next(L, merged)) {
+    if ((t = curl_slist_append(list, lua_tostring(L, -1))) == NULL) {
+      lua_pop(L, 2);
+      goto oom;
+    }
+    list = t;
+    lua_pop(L, 1);
+  }
+#undef ADD
+  return list;
+oom:
+  curl_slist_free_all(list);
+  return NULL;
+}
+
+/* waits with the client's sleep function, or blocks the thread. An error
+   the sleep function raises goes to the caller: nothing is held here */
+static void wait_for(lua_State *L, int hooks, double seconds) {
+  if (lua_getfield(L, hooks, "sleep") == LUA_TFUNCTION) {
+    lua_pushnumber(L, seconds);
+    lua_call(L, 1, 0);
+  } else {
+    lua_pop(L, 1);
+    so_sleep(seconds);
+  }
+}
+
+/* hands the redacted trace of the last attempt to the debug function */
+static void report_trace(lua_State *L, so_client *c, int hooks) {
+  lua_getfield(L, hooks, "debug");
+  lua_pushlstring(L, c->trace.data ? c->trace.data : "", c->trace.len);
+  lua_call(L, 1, 0);
+}
+
+static int retry_after(so_client *c, double *seconds) {
+  size_t len;
+  const char *v = so_find_header(&c->head, "retry-after", &len);
+  return v && so_parse_retry_after(v, len, time(NULL), seconds);
+}
 
 static void set_string(lua_State *L, const char *name, const char *value) {
   lua_pushstring(L, value);
@@ -86,9 +145,8 @@ static int transport_error(lua_State *L, so_client *c, call *k, CURLcode rc) {
   }
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
-  /* whether the server may have acted on the request: nothing was sent
-     when the connection never came up */
-  lua_pushboolean(L, sent > 0);
+  /* whether the server may have acted on the request */
+  lua_pushboolean(L, so_maybe_applied(rc, status, (long)sent));
   lua_setfield(L, -2, "maybe_applied");
   return 2;
 }
@@ -122,8 +180,13 @@ static int response_error(lua_State *L, so_client *c, call *k, long status,
   lua_setfield(L, -2, "headers");
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
-  lua_pushboolean(L, 1);
+  lua_pushboolean(L, strcmp(kind, "decode") == 0 ||
+                         so_maybe_applied(CURLE_OK, status, 1));
   lua_setfield(L, -2, "maybe_applied");
+  if (k->has_retry_after) {
+    lua_pushnumber(L, k->retry_after);
+    lua_setfield(L, -2, "retry_after");
+  }
   return 2;
 }
 
@@ -210,8 +273,11 @@ int so_client_call(lua_State *L) {
   const char *account = NULL, *body = NULL;
   size_t body_len = 0;
   long timeout_ms;
-  int merged, account_line, own_accept, own_content_type;
+  int merged, account_line, own_accept, own_content_type, hooks, verbose;
   struct curl_slist *list = NULL;
+  so_bucket *bucket;
+  so_retry retry = c->retry;
+  double waited = 0;
   CURLcode rc;
   long status = 0;
 
@@ -249,6 +315,9 @@ int so_client_call(lua_State *L) {
       so_raise(L, 2, "crm.%s.%s: option 'account_id' must be a string",
                  k.op->group, k.op->name);
     lua_pop(L, 1); /* opts keeps it alive */
+    if (lua_getfield(L, k.opts, "retry") != LUA_TNIL)
+      so_read_retry(L, lua_gettop(L), &retry, "call");
+    lua_pop(L, 1);
   }
   if (account == NULL) account = c->account_id;
   if (account == NULL)
@@ -286,38 +355,56 @@ int so_client_call(lua_State *L) {
   own_accept = has_header(L, merged, "accept");
   own_content_type = has_header(L, merged, "content-type");
 
-  /* from here to curl_slist_free_all no Lua call may raise */
-  {
-    struct curl_slist *t;
-#define ADD(line) do { \
-      if ((t = curl_slist_append(list, line)) == NULL) goto oom; \
-      list = t; \
-    } while (0)
-    ADD(c->auth_header);
-    ADD(lua_tostring(L, account_line));
-    if (!own_accept) ADD("Accept: application/json");
-    if (body && !own_content_type) ADD("Content-Type: application/json");
-    ADD("Expect:");
-    lua_pushnil(L);
-    while (lua_next(L, merged)) {
-      ADD(lua_tostring(L, -1));
-      lua_pop(L, 1);
+  lua_getiuservalue(L, 1, 3);
+  hooks = lua_gettop(L);
+  lua_getfield(L, hooks, "bucket");
+  bucket = lua_touserdata(L, -1); /* kept alive by the hooks table */
+  lua_pop(L, 1);
+  lua_getfield(L, hooks, "debug");
+  verbose = lua_isfunction(L, -1);
+  lua_pop(L, 1);
+
+  for (;;) {
+    double delay;
+    long request_bytes = 0;
+    int ra;
+    k.attempts++;
+    if (bucket) {
+      double wait = so_bucket_take(bucket, so_now());
+      if (wait > 0) wait_for(L, hooks, wait);
     }
-#undef ADD
+    /* from here to curl_slist_free_all no Lua call may raise */
+    list = header_list(L, c, merged, account_line,
+                       !own_accept, body && !own_content_type);
+    if (list == NULL) return luaL_error(L, "not enough memory");
+    rc = so_perform(c, k.op->method, lua_tostring(L, k.url), list, body,
+                    body_len, timeout_ms, verbose);
+    curl_slist_free_all(list);
+    status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &request_bytes);
+    if (verbose) report_trace(L, c, hooks);
+    k.has_retry_after = 0;
+    ra = rc == CURLE_OK && retry_after(c, &k.retry_after);
+    k.has_retry_after = ra;
+    if (rc == CURLE_OK && status >= 200 && status <= 299) break;
+    if (k.attempts >= retry.max_attempts ||
+        !so_retryable(k.op->method, rc, status, request_bytes, c->too_large,
+                      &retry))
+      break;
+    if (ra && (status == 429 || status == 408 || status == 503)) {
+      if (k.retry_after > retry.max_delay) break; /* fail now, not in an hour */
+      delay = k.retry_after;
+    } else {
+      delay = so_backoff(&retry, k.attempts, &c->rng);
+    }
+    if (waited + delay > retry.max_wait) break;
+    waited += delay;
+    wait_for(L, hooks, delay);
   }
-  k.attempts = 1;
-  rc = so_perform(c, k.op->method, lua_tostring(L, k.url), list, body,
-                  body_len, timeout_ms);
-  curl_slist_free_all(list);
-  list = NULL;
 
   if (rc != CURLE_OK) return transport_error(L, c, &k, rc);
-  curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
   return http_result(L, c, &k, status);
-
-oom:
-  curl_slist_free_all(list);
-  return luaL_error(L, "not enough memory");
 }
 
 /* core.invalid_error(op_index, message): the "invalid" error object the

@@ -3,8 +3,10 @@
 ** closed and safe first, then filled in; __gc, __close and close are one
 ** idempotent function; a separate method table.
 */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "stackone.h"
@@ -12,11 +14,13 @@
 /* user values of the handle */
 #define UV_MEMBERS 1  /* Lua-side members such as `crm` */
 #define UV_HEADERS 2  /* client-wide headers: { [lower name] = "Name: v" } */
+#define UV_HOOKS 3    /* { sleep = f, debug = f, bucket = userdata } */
 
 static const char *const option_names[] = {
   "api_key", "account_id", "base_url", "timeout", "connect_timeout",
   "insecure", "ca_file", "proxy", "allow_insecure_http",
-  "max_response_bytes", "headers", NULL
+  "max_response_bytes", "headers", "retry", "rate_limit", "sleep", "debug",
+  NULL
 };
 
 so_client *so_check_client(lua_State *L, int idx) {
@@ -49,6 +53,7 @@ static int client_close(lua_State *L) {
   so_buf_free(&c->body);
   so_buf_free(&c->head);
   so_buf_free(&c->url);
+  so_buf_free(&c->trace);
   c->closed = 1;
   lua_pushboolean(L, 1);
   return 1;
@@ -231,6 +236,142 @@ int so_collect_headers(lua_State *L, int headers, int into, char *err,
   return 1;
 }
 
+static const char *const retry_names[] = {
+  "max_attempts", "base_delay", "factor", "max_delay", "max_wait",
+  "maybe_applied", NULL
+};
+
+/* reads a retry option (false, true or a table) over the values in r */
+int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
+  size_t count = sizeof(retry_names) / sizeof(char *) - 1;
+  if (lua_type(L, idx) == LUA_TBOOLEAN) {
+    r->enabled = lua_toboolean(L, idx);
+    return 1;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return so_raise(L, 2, "%s: option 'retry' must be a table or false", who);
+  r->enabled = 1;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    size_t i;
+    int isnum;
+    double v;
+    for (i = 0; i < count && strcmp(retry_names[i], key) != 0; i++) {}
+    if (i == count) {
+      const char *near = so_closest(key, retry_names, count, sizeof(char *));
+      so_raise(L, 2, "%s: unknown retry option '%s'%s%s%s", who, key,
+               near ? " (did you mean '" : "", near ? near : "",
+               near ? "'?)" : "");
+    }
+    if (i == 5) {
+      if (!lua_isboolean(L, -1))
+        so_raise(L, 2, "%s: retry.maybe_applied must be a boolean", who);
+      r->maybe_applied = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      continue;
+    }
+    v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || v < 0 || (i == 0 && (v < 1 || v > 100 || v != (int)v)) ||
+        (i == 2 && v < 1))
+      so_raise(L, 2, "%s: retry.%s must be %s", who, key,
+               i == 0 ? "a whole number from 1 to 100"
+               : i == 2 ? "a number >= 1" : "a number of seconds >= 0");
+    switch (i) {
+      case 0: r->max_attempts = (int)v; break;
+      case 1: r->base_delay = v; break;
+      case 2: r->factor = v; break;
+      case 3: r->max_delay = v; break;
+      default: r->max_wait = v; break;
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* the client's bucket: shared by every client of the same API key and
+   limits in this Lua state (state.buckets holds them weakly) */
+static void push_bucket(lua_State *L, const char *key, double requests,
+                        double per) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a: the key itself is not kept */
+  const unsigned char *p;
+  so_bucket *b;
+  for (p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+  lua_getfield(L, SO_STATE, "buckets");
+  lua_pushfstring(L, "%p:%f/%f", (void *)(uintptr_t)h, requests, per);
+  if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  b = lua_newuserdatauv(L, sizeof(so_bucket), 0);
+  b->capacity = requests;
+  b->tokens = requests;
+  b->rate = requests / per;
+  b->last = 0;
+  lua_pushfstring(L, "%p:%f/%f", (void *)(uintptr_t)h, requests, per);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+}
+
+static double positive_field(lua_State *L, int t, const char *name,
+                             double dflt) {
+  double v = dflt;
+  if (lua_getfield(L, t, name) != LUA_TNIL) {
+    int isnum;
+    v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(v > 0))
+      so_raise(L, 2, "stackone.new: rate_limit.%s must be a positive number",
+               name);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* sleep, debug and the rate limiter's bucket, in the hooks user value;
+   the handle is on the top of the stack */
+static void set_hooks(lua_State *L, const char *key) {
+  int handle = lua_gettop(L);
+  lua_getiuservalue(L, handle, UV_HOOKS);
+  if (lua_getfield(L, 1, "sleep") != LUA_TNIL && !lua_isfunction(L, -1))
+    so_raise(L, 2, "stackone.new: option 'sleep' must be a function");
+  lua_setfield(L, -2, "sleep");
+  if (lua_getfield(L, 1, "debug") != LUA_TNIL && !lua_isfunction(L, -1))
+    so_raise(L, 2, "stackone.new: option 'debug' must be a function");
+  lua_setfield(L, -2, "debug");
+  switch (lua_getfield(L, 1, "rate_limit")) {
+    case LUA_TNIL:
+      push_bucket(L, key, 1000, 60);
+      break;
+    case LUA_TBOOLEAN:
+      if (lua_toboolean(L, -1))
+        push_bucket(L, key, 1000, 60);
+      else
+        lua_pushnil(L);
+      break;
+    case LUA_TTABLE: {
+      int t = lua_gettop(L);
+      lua_pushnil(L);
+      while (lua_next(L, t)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        if (strcmp(k, "requests") != 0 && strcmp(k, "per") != 0)
+          so_raise(L, 2, "stackone.new: unknown rate_limit option '%s' "
+                   "(it takes requests and per)", k);
+        lua_pop(L, 1);
+      }
+      push_bucket(L, key, positive_field(L, t, "requests", 1000),
+                  positive_field(L, t, "per", 60));
+      break;
+    }
+    default:
+      so_raise(L, 2, "stackone.new: option 'rate_limit' must be a table or "
+               "false");
+  }
+  lua_setfield(L, -3, "bucket");
+  lua_pop(L, 2); /* rate_limit, hooks */
+}
+
 /* core.new(opts, members) -> client | nil, err; raises on programmer
    errors (a missing api_key, options of the wrong type) */
 int so_client_new(lua_State *L) {
@@ -255,7 +396,7 @@ int so_client_new(lua_State *L) {
   if (base == NULL) base = "https://api.stackone.com";
 
   /* a safe, closed handle first: an error from here on leaks nothing */
-  c = lua_newuserdatauv(L, sizeof(so_client), 2);
+  c = lua_newuserdatauv(L, sizeof(so_client), 3);
   memset(c, 0, sizeof(*c));
   c->closed = 1;
   luaL_setmetatable(L, SO_CLIENT_MT);
@@ -263,6 +404,8 @@ int so_client_new(lua_State *L) {
   lua_setiuservalue(L, -2, UV_MEMBERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, UV_HEADERS);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, UV_HOOKS);
 
   if (account && !so_header_value_ok(account, strlen(account)))
     return so_push_invalid(L, NULL, NULL, "account_id has CR, LF, NUL or "
@@ -295,6 +438,12 @@ int so_client_new(lua_State *L) {
   if ((s = opt_string(L, 1, "ca_file")) != NULL) c->ca_file = dup_string(L, s);
   if ((s = opt_string(L, 1, "proxy")) != NULL) c->proxy = dup_string(L, s);
   if (account) c->account_id = dup_string(L, account);
+  so_retry_defaults(&c->retry);
+  if (lua_getfield(L, 1, "retry") != LUA_TNIL)
+    so_read_retry(L, lua_gettop(L), &c->retry, "stackone.new");
+  lua_pop(L, 1);
+  c->rng = (uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL) << 20;
+  set_hooks(L, key);
 
   ver = curl_version_info(CURLVERSION_NOW);
   lua_pushfstring(L, "stackone-lua/" SO_VERSION " libcurl/%s Lua/"

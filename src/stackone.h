@@ -6,6 +6,8 @@
 #define STACKONE_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -115,6 +117,35 @@ SO_HIDDEN int so_add_query(lua_State *L, so_buf *b, int query,
 SO_HIDDEN int so_header_value_ok(const char *s, size_t len);
 SO_HIDDEN int so_header_name_ok(const char *s, size_t len);
 
+/* ---- retry.c: retry policy, backoff, Retry-After, rate limiting ---- */
+typedef struct so_retry {
+  int enabled;
+  int max_attempts;
+  double base_delay, factor, max_delay, max_wait;
+  int maybe_applied; /* retry even what the server may have applied */
+} so_retry;
+
+typedef struct so_bucket {
+  double tokens, capacity, rate, last; /* rate: tokens per second */
+} so_bucket;
+
+SO_HIDDEN void so_retry_defaults(so_retry *r);
+SO_HIDDEN double so_now(void);
+SO_HIDDEN void so_sleep(double seconds);
+SO_HIDDEN double so_random(uint64_t *state);
+SO_HIDDEN int so_maybe_applied(CURLcode rc, long status, long request_bytes);
+SO_HIDDEN int so_retryable(const char *method, CURLcode rc, long status,
+                           long request_bytes, int too_large,
+                           const so_retry *r);
+SO_HIDDEN double so_backoff(const so_retry *r, int attempt, uint64_t *rng);
+SO_HIDDEN int so_parse_retry_after(const char *value, size_t len, time_t now,
+                                   double *seconds);
+SO_HIDDEN double so_bucket_take(so_bucket *b, double now);
+SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
+                                     size_t *len);
+SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r,
+                            const char *who);
+
 /* ---- client.c / call.c ---- */
 typedef struct so_client {
   CURL *curl;            /* NULL once closed */
@@ -133,7 +164,10 @@ typedef struct so_client {
   so_buf body;           /* response body of the current request */
   so_buf head;           /* response header block of the current request */
   so_buf url;            /* the URL of the current request */
+  so_buf trace;          /* debug trace of the current request */
   int too_large;         /* the body passed max_response_bytes */
+  so_retry retry;        /* the client's retry policy */
+  uint64_t rng;          /* jitter */
   char errbuf[CURL_ERROR_SIZE];
 } so_client;
 
@@ -150,7 +184,7 @@ SO_HIDDEN CURLcode so_setup_handle(so_client *c);
 SO_HIDDEN CURLcode so_perform(so_client *c, const char *method,
                               const char *url, struct curl_slist *headers,
                               const char *body, size_t body_len,
-                              long timeout_ms);
+                              long timeout_ms, int verbose);
 SO_HIDDEN void so_push_headers(lua_State *L, const so_buf *head);
 
 #endif

@@ -2,8 +2,10 @@
 ** transport.c: one HTTP exchange on the client's reused easy handle.
 ** No Lua runs in here: the callbacks only append to C buffers.
 */
+#define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "stackone.h"
 
@@ -26,6 +28,41 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return so_buf_append(&c->head, p, len) ? len : 0;
 }
 
+/* debug trace: request and response headers, Authorization redacted
+   here, before the text ever reaches Lua */
+static void trace(so_buf *out, char prefix, const char *p, size_t n) {
+  const char *end = p + n;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end;
+    size_t len = (size_t)((eol ? eol : end) - p);
+    if (len && p[len - 1] == '\r') len--;
+    if (len > 0) {
+      so_buf_append(out, &prefix, 1);
+      so_buf_append(out, " ", 1);
+      if (len >= 14 && strncasecmp(p, "authorization:", 14) == 0)
+        so_buf_append(out, "Authorization: [REDACTED]", 25);
+      else if (len >= 20 && strncasecmp(p, "proxy-authorization:", 20) == 0)
+        so_buf_append(out, "Proxy-Authorization: [REDACTED]", 31);
+      else
+        so_buf_append(out, p, len);
+      so_buf_append(out, "\n", 1);
+    }
+    p = next;
+  }
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *p, size_t n,
+                    void *ud) {
+  so_client *c = ud;
+  (void)h;
+  if (c->trace.len > 256 * 1024) return 0;
+  if (type == CURLINFO_HEADER_OUT) trace(&c->trace, '>', p, n);
+  else if (type == CURLINFO_HEADER_IN) trace(&c->trace, '<', p, n);
+  else if (type == CURLINFO_TEXT) trace(&c->trace, '*', p, n);
+  return 0;
+}
+
 /* options that stay the same for every request of the client */
 CURLcode so_setup_handle(so_client *c) {
   CURL *h = c->curl;
@@ -37,6 +74,8 @@ CURLcode so_setup_handle(so_client *c) {
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, c);
   SET(CURLOPT_ERRORBUFFER, c->errbuf);
+  SET(CURLOPT_DEBUGFUNCTION, on_debug);
+  SET(CURLOPT_DEBUGDATA, c);
   SET(CURLOPT_USERAGENT, c->user_agent);
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L);
@@ -58,17 +97,19 @@ CURLcode so_setup_handle(so_client *c) {
 
 CURLcode so_perform(so_client *c, const char *method, const char *url,
                     struct curl_slist *headers, const char *body,
-                    size_t body_len, long timeout_ms) {
+                    size_t body_len, long timeout_ms, int verbose) {
   CURL *h = c->curl;
   CURLcode rc = CURLE_OK;
   so_buf_reset(&c->body);
   so_buf_reset(&c->head);
   c->too_large = 0;
   c->errbuf[0] = '\0';
+  so_buf_reset(&c->trace);
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, headers);
   SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+  SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
   if (body) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
