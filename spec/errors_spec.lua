@@ -210,3 +210,85 @@ describe("errors", function()
     end
   end)
 end)
+
+describe("hostile input", function()
+  local server, client
+
+  setup(function()
+    server = server_support.start{ args = fx.SERVER_ARGS }
+  end)
+  teardown(function()
+    client:close()
+    server:stop()
+  end)
+  before_each(function()
+    server:reset()
+    client = client or fx.client(server)
+  end)
+
+  it("NUL, CR or LF in an account id or header value sends nothing", function()
+    for _, bad in ipairs{ "acc\0x", "acc\rX: y", "acc\nX: y", "\0" } do
+      local _, err = client.crm.accounts.list(nil, { account_id = bad })
+      assert.equal("invalid", err.kind)
+      _, err = client.crm.accounts.list(nil, { headers = { ["X-Test"] = bad } })
+      assert.equal("invalid", err.kind)
+    end
+    assert.equal(0, #server:requests())
+  end)
+
+  it("NUL in an option string raises rather than being cut short", function()
+    local ok, msg = pcall(stackone.new, { api_key = "k", base_url = "http://127.0.0.1\0.evil.example" })
+    assert.is_false(ok)
+    assert.matches("NUL", msg)
+    ok = pcall(stackone.new, { api_key = "k\0", base_url = "http://127.0.0.1:9" })
+    assert.is_false(ok)
+  end)
+
+  it("ids with NUL, slashes or dots stay inside one path segment", function()
+    for _, id in ipairs{ "a\0b", "../../x", "%00", "a/../../accounts" } do
+      local _, err = client.crm.lists.get(id)
+      assert.equal(404, err.status)
+    end
+    local targets = {}
+    for _, r in ipairs(server:requests()) do targets[#targets + 1] = r.target end
+    assert.same({ "/unified/crm/lists/a%00b", "/unified/crm/lists/..%2F..%2Fx", "/unified/crm/lists/%2500",
+      "/unified/crm/lists/a%2F..%2F..%2Faccounts" }, targets)
+  end)
+
+  it("query keys and proxy keys keep every byte", function()
+    local _, err = client.crm.contacts.list{ ["fields\0x"] = "id" }
+    assert.equal("invalid", err.kind)
+    assert(client.crm.contacts.list{ proxy = { ["a\0b"] = "c&d=e" } })
+    assert.equal("/unified/crm/contacts?proxy%5Ba%00b%5D=c%26d%3De", server:requests()[1].target)
+  end)
+
+  it("an enormous body is refused before sending", function()
+    local _, err = client.crm.contacts.create{ passthrough = { blob = string.rep("x", 17 * 1024 * 1024) } }
+    assert.equal("invalid", err.kind)
+    assert.matches("at most", err.message)
+    assert.equal(0, #server:requests())
+  end)
+
+  it("deeply nested or self-referencing bodies are refused", function()
+    local deep = {}
+    local t = deep
+    for _ = 1, 200 do t.x = {}; t = t.x end
+    local _, err = client.crm.contacts.create{ passthrough = deep }
+    assert.matches("nested too deeply", err.message)
+    local a, b = {}, {}
+    a.b, b.a = b, a
+    _, err = client.crm.contacts.create{ passthrough = a }
+    assert.matches("cycle", err.message)
+    assert.equal(0, #server:requests())
+  end)
+
+  it("non-UTF-8 keys and overlong or surrogate encodings are refused", function()
+    for _, bad in ipairs{ "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "ok\xff" } do
+      local _, err = client.crm.contacts.create{ first_name = bad }
+      assert.equal("invalid", err.kind, bad)
+      _, err = client.crm.contacts.create{ passthrough = { [bad] = 1 } }
+      assert.equal("invalid", err.kind, bad)
+    end
+    assert.equal(0, #server:requests())
+  end)
+end)

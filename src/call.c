@@ -271,6 +271,7 @@ int so_client_call(lua_State *L) {
   call k;
   char err[400];
   const char *account = NULL, *body = NULL;
+  size_t account_len = 0;
   size_t body_len = 0;
   long timeout_ms;
   int merged, account_line, own_accept, own_content_type, hooks, verbose;
@@ -310,7 +311,7 @@ int so_client_call(lua_State *L) {
       timeout_ms = so_seconds_ms(L, -1, "call", "timeout");
     lua_pop(L, 1);
     if (lua_getfield(L, k.opts, "account_id") == LUA_TSTRING)
-      account = lua_tostring(L, -1);
+      account = lua_tolstring(L, -1, &account_len);
     else if (!lua_isnil(L, -1))
       so_raise(L, 2, "crm.%s.%s: option 'account_id' must be a string",
                  k.op->group, k.op->name);
@@ -319,20 +320,23 @@ int so_client_call(lua_State *L) {
       so_read_retry(L, lua_gettop(L), &retry, "call");
     lua_pop(L, 1);
   }
-  if (account == NULL) account = c->account_id;
+  if (account == NULL) {
+    account = c->account_id;
+    account_len = account ? strlen(account) : 0;
+  }
   if (account == NULL)
     return so_raise(L, 2, "crm.%s.%s: no account id (pass account_id to "
                       "stackone.new or in the call's options, or set "
                       "STACKONE_ACCOUNT_ID)", k.op->group, k.op->name);
-  if (*account == '\0' || !so_header_value_ok(account, strlen(account)))
+  if (*account == '\0' || !so_header_value_ok(account, account_len))
     return so_push_invalid(L, k.op->method, k.op->path, "account_id is empty "
                            "or has CR, LF, NUL or another control character");
 
   /* the URL */
   so_buf_reset(&c->url);
   so_buf_append(&c->url, c->base_url, strlen(c->base_url));
-  if (!so_add_path(&c->url, k.op->path,
-                   k.id ? lua_tostring(L, k.id) : NULL, err, sizeof(err)) ||
+  if (!so_add_path(&c->url, k.op->path, k.id ? lua_tostring(L, k.id) : NULL,
+                   k.id ? lua_rawlen(L, k.id) : 0, err, sizeof(err)) ||
       (k.query && !so_add_query(L, &c->url, k.query, k.op, err, sizeof(err))))
     return so_push_invalid(L, k.op->method, k.op->path, "%s", err);
   if (c->url.oom) return luaL_error(L, "not enough memory");
@@ -344,6 +348,11 @@ int so_client_call(lua_State *L) {
     if (!so_json_encode_body(L, SO_STATE, k.body, k.op->body, err, sizeof(err)))
       return so_push_invalid(L, k.op->method, k.op->path, "%s", err);
     body = lua_tolstring(L, -1, &body_len);
+    if (body_len > SO_MAX_REQUEST_BYTES)
+      return so_push_invalid(L, k.op->method, k.op->path, "the body is %I "
+                             "bytes of JSON; at most %I may be sent",
+                             (lua_Integer)body_len,
+                             (lua_Integer)SO_MAX_REQUEST_BYTES);
   }
 
   /* the headers, as Lua strings that outlive the exchange */

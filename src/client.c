@@ -149,12 +149,15 @@ static void check_option_names(lua_State *L, int opts) {
 
 static const char *opt_string(lua_State *L, int opts, const char *name) {
   const char *s = NULL;
+  size_t len = 0;
   int t = lua_getfield(L, opts, name);
   if (t == LUA_TSTRING)
-    s = lua_tostring(L, -1);
+    s = lua_tolstring(L, -1, &len);
   else if (t != LUA_TNIL)
     so_raise(L, 2, "stackone.new: option '%s' must be a string, got %s", name,
-               luaL_typename(L, -1));
+             luaL_typename(L, -1));
+  if (s && strlen(s) != len) /* C would see only the part before it */
+    so_raise(L, 2, "stackone.new: option '%s' contains a NUL byte", name);
   lua_pop(L, 1); /* opts keeps the string alive */
   return s;
 }
@@ -377,6 +380,7 @@ static void set_hooks(lua_State *L, const char *key) {
 int so_client_new(lua_State *L) {
   so_client *c;
   const char *key, *account, *base, *s;
+  size_t account_len = 0;
   char err[320], *normalized = NULL;
   curl_version_info_data *ver;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -392,6 +396,7 @@ int so_client_new(lua_State *L) {
   account = opt_string(L, 1, "account_id");
   if (account == NULL || *account == '\0') account = getenv("STACKONE_ACCOUNT_ID");
   if (account && *account == '\0') account = NULL;
+  if (account) account_len = strlen(account);
   base = opt_string(L, 1, "base_url");
   if (base == NULL) base = "https://api.stackone.com";
 
@@ -407,7 +412,7 @@ int so_client_new(lua_State *L) {
   lua_newtable(L);
   lua_setiuservalue(L, -2, UV_HOOKS);
 
-  if (account && !so_header_value_ok(account, strlen(account)))
+  if (account && !so_header_value_ok(account, account_len))
     return so_push_invalid(L, NULL, NULL, "account_id has CR, LF, NUL or "
                            "another control character");
   if (!so_check_base_url(base, opt_bool(L, 1, "allow_insecure_http"), err,

@@ -16,6 +16,7 @@
 #define SO_CLIENT_MT "stackone.client"
 #define SO_ERROR_MT "stackone.error"
 #define SO_ARRAY_MT "stackone.array"
+#define SO_MAX_REQUEST_BYTES (16 * 1024 * 1024)
 
 /* libcurl 7.62 brought the URL API (curl_url) that base_url parsing uses */
 #if LIBCURL_VERSION_NUM < 0x073e00
@@ -111,7 +112,7 @@ SO_HIDDEN int so_json_decode(lua_State *L, int state, const char *s,
 SO_HIDDEN int so_check_base_url(const char *url, int allow_insecure_http,
                                 char *err, size_t errlen, char **normalized);
 SO_HIDDEN int so_add_path(so_buf *b, const char *path, const char *id,
-                          char *err, size_t errlen);
+                          size_t idlen, char *err, size_t errlen);
 SO_HIDDEN int so_add_query(lua_State *L, so_buf *b, int query,
                            const so_operation *op, char *err, size_t errlen);
 SO_HIDDEN int so_header_value_ok(const char *s, size_t len);

@@ -114,21 +114,21 @@ done:
 }
 
 /* appends path with "{id}" replaced by the percent-encoded id */
-int so_add_path(so_buf *b, const char *path, const char *id, char *err,
-                size_t errlen) {
+int so_add_path(so_buf *b, const char *path, const char *id, size_t idlen,
+                char *err, size_t errlen) {
   const char *slot = strstr(path, "{id}");
   if (slot == NULL) {
     add_string(b, path);
     return 1;
   }
-  if (id == NULL || *id == '\0' || strcmp(id, ".") == 0 ||
-      strcmp(id, "..") == 0) {
+  if (id == NULL || idlen == 0 || (idlen == 1 && id[0] == '.') ||
+      (idlen == 2 && id[0] == '.' && id[1] == '.')) {
     snprintf(err, errlen, "id must be a non-empty string other than "
              "'.' and '..'");
     return 0;
   }
   so_buf_append(b, path, (size_t)(slot - path));
-  add_encoded(b, id, strlen(id), NULL);
+  add_encoded(b, id, idlen, NULL);
   add_string(b, slot + 4);
   return 1;
 }
@@ -141,10 +141,14 @@ typedef struct query {
   size_t errlen;
 } query;
 
-static void add_name(query *q, const char *name) {
+static void add_name_len(query *q, const char *name, size_t len) {
   add_char(q->b, q->first ? '?' : '&');
   q->first = 0;
-  add_encoded(q->b, name, strlen(name), NULL);
+  add_encoded(q->b, name, len, NULL);
+}
+
+static void add_name(query *q, const char *name) {
+  add_name_len(q, name, strlen(name));
 }
 
 /* a scalar at idx as query text; 0 when it is not a scalar */
@@ -236,20 +240,22 @@ static int sorted_keys(query *q, int idx, const char *name) {
 }
 
 /* proxy = { a = { b = "c" } } -> proxy[a][b]=c (deepObject); arrays
-   repeat the name */
-static int add_deep(query *q, const char *name, int idx, int depth) {
+   repeat the name. The name is the string at stack index `name`. */
+static int add_deep(query *q, int name, int idx, int depth) {
   lua_State *L = q->L;
   lua_Integer i, n;
   int keys;
+  size_t nlen;
+  const char *ntext = lua_tolstring(L, name, &nlen);
   if (depth > 8) {
-    snprintf(q->err, q->errlen, "query '%s' is nested too deeply", name);
+    snprintf(q->err, q->errlen, "query '%s' is nested too deeply", ntext);
     return 0;
   }
   if (lua_type(L, idx) != LUA_TTABLE) {
-    add_name(q, name);
+    add_name_len(q, ntext, nlen);
     add_char(q->b, '=');
     if (add_scalar(q, idx)) return 1;
-    snprintf(q->err, q->errlen, "query '%s' holds a %s", name,
+    snprintf(q->err, q->errlen, "query '%s' holds a %s", ntext,
              luaL_typename(L, idx));
     return 0;
   }
@@ -264,17 +270,20 @@ static int add_deep(query *q, const char *name, int idx, int depth) {
     }
     return 1;
   }
-  if (!sorted_keys(q, idx, name)) return 0;
+  if (!sorted_keys(q, idx, ntext)) return 0;
   keys = lua_gettop(L);
   n = (lua_Integer)lua_rawlen(L, keys);
   for (i = 1; i <= n; i++) {
     int ok;
+    lua_pushvalue(L, name);
+    lua_pushliteral(L, "[");
     lua_rawgeti(L, keys, i);
-    lua_pushfstring(L, "%s[%s]", name, lua_tostring(L, -1));
+    lua_pushliteral(L, "]");
+    lua_concat(L, 4); /* keeps every byte, NULs too */
     lua_rawgeti(L, keys, i);
     lua_rawget(L, idx);
-    ok = add_deep(q, lua_tostring(L, -2), lua_gettop(L), depth + 1);
-    lua_pop(L, 3);
+    ok = add_deep(q, lua_gettop(L) - 1, lua_gettop(L), depth + 1);
+    lua_pop(L, 2);
     if (!ok) return 0;
   }
   lua_pop(L, 1);
@@ -353,7 +362,13 @@ static int add_param(query *q, const char *key, int idx) {
       snprintf(q->err, q->errlen, "query 'proxy' must be a table");
       return 0;
     }
-    return add_deep(q, "proxy", idx, 0);
+    {
+      int ok;
+      lua_pushliteral(L, "proxy");
+      ok = add_deep(q, lua_gettop(L), idx, 0);
+      lua_pop(L, 1);
+      return ok;
+    }
   }
   if (strcmp(key, "page_size") == 0) return add_page_size(q, idx);
   if (strcmp(key, "raw") == 0) {
@@ -390,6 +405,7 @@ int so_add_query(lua_State *L, so_buf *b, int query_idx,
     const char *key;
     lua_pop(L, 1);
     key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (key && strlen(key) != lua_rawlen(L, -1)) key = NULL; /* has NUL */
     for (i = 0; key && i < count && strcmp(op->query[i], key) != 0; i++) {}
     if (key == NULL || i == count) {
       const char *near = key ? so_closest(key, op->query, count,
