@@ -93,15 +93,15 @@ static void wait_for(lua_State *L, int hooks, double seconds) {
 }
 
 /* hands the redacted trace of the last attempt to the debug function */
-static void report_trace(lua_State *L, so_client *c, int hooks) {
+static void report_trace(lua_State *L, so_exchange *x, int hooks) {
   lua_getfield(L, hooks, "debug");
-  lua_pushlstring(L, c->trace.data ? c->trace.data : "", c->trace.len);
+  lua_pushlstring(L, x->trace.data ? x->trace.data : "", x->trace.len);
   lua_call(L, 1, 0);
 }
 
-static int retry_after(so_client *c, double *seconds) {
+static int retry_after(so_exchange *x, double *seconds) {
   size_t len;
-  const char *v = so_find_header(&c->head, "retry-after", &len);
+  const char *v = so_find_header(&x->head, "retry-after", &len);
   return v && so_parse_retry_after(v, len, time(NULL), seconds);
 }
 
@@ -110,29 +110,29 @@ static void set_string(lua_State *L, const char *name, const char *value) {
   lua_setfield(L, -2, name);
 }
 
-static int transport_error(lua_State *L, so_client *c, call *k, CURLcode rc) {
+static int transport_error(lua_State *L, so_exchange *x, call *k, CURLcode rc) {
   so_failure f;
   long status = 0;
   curl_off_t sent = 0;
-  const char *message = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-  curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+  const char *message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
   {
     long request_size = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &request_size);
+    curl_easy_getinfo(x->curl, CURLINFO_REQUEST_SIZE, &request_size);
     sent = request_size;
   }
-  f.kind = c->too_large ? "too_large" : so_curl_kind(rc);
+  f.kind = x->too_large ? "too_large" : so_curl_kind(rc);
   f.method = k->op->method;
   f.path = k->op->path;
   f.attempts = k->attempts;
   lua_pushnil(L);
   so_new_error(L, &f);
-  set_string(L, "code", c->too_large ? "TOO_LARGE" : so_curl_code_name(rc));
+  set_string(L, "code", x->too_large ? "TOO_LARGE" : so_curl_code_name(rc));
   lua_pushinteger(L, rc);
   lua_setfield(L, -2, "curl_code");
-  if (c->too_large) {
+  if (x->too_large) {
     lua_pushfstring(L, "the response is larger than max_response_bytes (%I)",
-                    (lua_Integer)c->max_response_bytes);
+                    (lua_Integer)x->max_response_bytes);
     lua_setfield(L, -2, "message");
   } else {
     set_string(L, "message", message);
@@ -140,7 +140,7 @@ static int transport_error(lua_State *L, so_client *c, call *k, CURLcode rc) {
   if (status > 0) {
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
-    so_push_headers(L, &c->head);
+    so_push_headers(L, &x->head);
     lua_setfield(L, -2, "headers");
   }
   lua_pushvalue(L, k->url);
@@ -153,7 +153,7 @@ static int transport_error(lua_State *L, so_client *c, call *k, CURLcode rc) {
 
 /* an error for a response that came back: status >= 300, or a 2xx that
    could not be decoded (kind "decode") */
-static int response_error(lua_State *L, so_client *c, call *k, long status,
+static int response_error(lua_State *L, so_exchange *x, call *k, long status,
                           const char *kind, const char *message, int body) {
   so_failure f;
   char code[16];
@@ -170,13 +170,13 @@ static int response_error(lua_State *L, so_client *c, call *k, long status,
   if (body) {
     lua_pushvalue(L, body);
     lua_setfield(L, -2, "body");
-  } else if (c->body.len) {
+  } else if (x->body.len) {
     /* not JSON: keep the start of the text for the reader */
-    lua_pushlstring(L, c->body.data, c->body.len > 1024 ? 1024 : c->body.len);
+    lua_pushlstring(L, x->body.data, x->body.len > 1024 ? 1024 : x->body.len);
     lua_setfield(L, -2, "text");
   }
   set_string(L, "message", message);
-  so_push_headers(L, &c->head);
+  so_push_headers(L, &x->head);
   lua_setfield(L, -2, "headers");
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
@@ -190,11 +190,11 @@ static int response_error(lua_State *L, so_client *c, call *k, long status,
   return 2;
 }
 
-static int http_result(lua_State *L, so_client *c, call *k, long status) {
+static int http_result(lua_State *L, so_exchange *x, call *k, long status) {
   int body = 0, envelope;
-  if (c->body.len && so_json_decode(L, SO_STATE, c->body.data, c->body.len))
+  if (x->body.len && so_json_decode(L, SO_STATE, x->body.data, x->body.len))
     body = lua_gettop(L);
-  else if (c->body.len)
+  else if (x->body.len)
     lua_pop(L, 1); /* the decode message */
   if (status < 200 || status > 299) {
     const char *message = so_reason_phrase(status);
@@ -202,16 +202,16 @@ static int http_result(lua_State *L, so_client *c, call *k, long status) {
       lua_getfield(L, body, "message");
       if (lua_type(L, -1) == LUA_TSTRING) message = lua_tostring(L, -1);
     }
-    return response_error(L, c, k, status, "http", message,
+    return response_error(L, x, k, status, "http", message,
                           body && lua_istable(L, body) ? body : 0);
   }
   if (!body || !lua_istable(L, body))
-    return response_error(L, c, k, status, "decode",
+    return response_error(L, x, k, status, "decode",
                           "the response body is not a JSON object", 0);
   envelope = body;
   lua_getfield(L, envelope, "data");
   if (!lua_istable(L, -1))
-    return response_error(L, c, k, status, "decode",
+    return response_error(L, x, k, status, "decode",
                           "the response has no 'data'", envelope);
   if (k->op->kind == SO_KIND_LIST) {
     /* a page: { data = {...}, next = cursor or nil } */
@@ -226,7 +226,7 @@ static int http_result(lua_State *L, so_client *c, call *k, long status) {
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
-  so_push_headers(L, &c->head);
+  so_push_headers(L, &x->head);
   lua_setfield(L, -2, "headers");
   lua_getfield(L, envelope, "raw");
   lua_setfield(L, -2, "raw");
@@ -386,19 +386,19 @@ int so_client_call(lua_State *L) {
     list = header_list(L, c, merged, account_line,
                        !own_accept, body && !own_content_type);
     if (list == NULL) return luaL_error(L, "not enough memory");
-    rc = so_perform(c, k.op->method, lua_tostring(L, k.url), list, body,
+    rc = so_perform(&c->ex, k.op->method, lua_tostring(L, k.url), list, body,
                     body_len, timeout_ms, verbose);
     curl_slist_free_all(list);
     status = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &request_bytes);
-    if (verbose) report_trace(L, c, hooks);
+    curl_easy_getinfo(c->ex.curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->ex.curl, CURLINFO_REQUEST_SIZE, &request_bytes);
+    if (verbose) report_trace(L, &c->ex, hooks);
     k.has_retry_after = 0;
-    ra = rc == CURLE_OK && retry_after(c, &k.retry_after);
+    ra = rc == CURLE_OK && retry_after(&c->ex, &k.retry_after);
     k.has_retry_after = ra;
     if (rc == CURLE_OK && status >= 200 && status <= 299) break;
     if (k.attempts >= retry.max_attempts ||
-        !so_retryable(k.op->method, rc, status, request_bytes, c->too_large,
+        !so_retryable(k.op->method, rc, status, request_bytes, c->ex.too_large,
                       &retry))
       break;
     if (ra && (status == 429 || status == 408 || status == 503)) {
@@ -412,8 +412,8 @@ int so_client_call(lua_State *L) {
     wait_for(L, hooks, delay);
   }
 
-  if (rc != CURLE_OK) return transport_error(L, c, &k, rc);
-  return http_result(L, c, &k, status);
+  if (rc != CURLE_OK) return transport_error(L, &c->ex, &k, rc);
+  return http_result(L, &c->ex, &k, status);
 }
 
 /* core.invalid_error(op_index, message): the "invalid" error object the

@@ -40,8 +40,7 @@ static void wipe_free(char *s) {
 /* __gc, __close and close: frees everything, safe to call again */
 static int client_close(lua_State *L) {
   so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
-  if (c->curl) curl_easy_cleanup(c->curl);
-  c->curl = NULL;
+  so_exchange_free(&c->ex);
   wipe_free(c->auth_header);
   c->auth_header = NULL;
   free(c->account_id);
@@ -50,10 +49,7 @@ static int client_close(lua_State *L) {
   free(c->ca_file);
   free(c->proxy);
   c->account_id = c->base_url = c->user_agent = c->ca_file = c->proxy = NULL;
-  so_buf_free(&c->body);
-  so_buf_free(&c->head);
   so_buf_free(&c->url);
-  so_buf_free(&c->trace);
   c->closed = 1;
   lua_pushboolean(L, 1);
   return 1;
@@ -457,12 +453,13 @@ int so_client_new(lua_State *L) {
   lua_pop(L, 1);
   c->auth_header = auth_header(key);
   if (c->auth_header == NULL) return luaL_error(L, "not enough memory");
-  c->curl = curl_easy_init();
-  if (c->curl == NULL) return so_raise(L, 2, "stackone.new: curl_easy_init failed");
+  c->ex.curl = curl_easy_init();
+  if (c->ex.curl == NULL)
+    return so_raise(L, 2, "stackone.new: curl_easy_init failed");
   c->closed = 0;
-  if (so_setup_handle(c) != CURLE_OK)
+  if (so_setup_handle(c, &c->ex) != CURLE_OK)
     return so_raise(L, 2, "stackone.new: libcurl rejected an option (%s)",
-                      c->errbuf);
+                      c->ex.errbuf);
   return 1;
 }
 

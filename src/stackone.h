@@ -148,8 +148,20 @@ SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r,
                             const char *who);
 
 /* ---- client.c / call.c ---- */
+/* one easy handle and what its transfer collects; the callbacks only
+   append to these buffers */
+typedef struct so_exchange {
+  CURL *curl;
+  so_buf body;           /* response body */
+  so_buf head;           /* response header block */
+  so_buf trace;          /* debug trace, when asked for */
+  size_t max_response_bytes;
+  int too_large;         /* the body passed max_response_bytes */
+  char errbuf[CURL_ERROR_SIZE];
+} so_exchange;
+
 typedef struct so_client {
-  CURL *curl;            /* NULL once closed */
+  so_exchange ex;        /* ex.curl is NULL once closed */
   char *auth_header;     /* "Authorization: Basic ..." (secret) */
   char *account_id;      /* default x-account-id, may be NULL */
   char *base_url;        /* scheme://host[:port][/prefix], no trailing '/' */
@@ -162,14 +174,9 @@ typedef struct so_client {
   size_t max_response_bytes;
   int insecure;
   int closed;
-  so_buf body;           /* response body of the current request */
-  so_buf head;           /* response header block of the current request */
   so_buf url;            /* the URL of the current request */
-  so_buf trace;          /* debug trace of the current request */
-  int too_large;         /* the body passed max_response_bytes */
   so_retry retry;        /* the client's retry policy */
   uint64_t rng;          /* jitter */
-  char errbuf[CURL_ERROR_SIZE];
 } so_client;
 
 SO_HIDDEN void so_client_metatable(lua_State *L);
@@ -181,11 +188,16 @@ SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
                              const char *name);
 SO_HIDDEN int so_collect_headers(lua_State *L, int headers, int into,
                                  char *err, size_t errlen);
-SO_HIDDEN CURLcode so_setup_handle(so_client *c);
-SO_HIDDEN CURLcode so_perform(so_client *c, const char *method,
+SO_HIDDEN CURLcode so_setup_handle(const so_client *c, so_exchange *x);
+SO_HIDDEN CURLcode so_prepare(so_exchange *x, const char *method,
                               const char *url, struct curl_slist *headers,
                               const char *body, size_t body_len,
                               long timeout_ms, int verbose);
+SO_HIDDEN CURLcode so_perform(so_exchange *x, const char *method,
+                              const char *url, struct curl_slist *headers,
+                              const char *body, size_t body_len,
+                              long timeout_ms, int verbose);
+SO_HIDDEN void so_exchange_free(so_exchange *x);
 SO_HIDDEN void so_push_headers(lua_State *L, const so_buf *head);
 
 #endif

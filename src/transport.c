@@ -10,7 +10,7 @@
 #include "stackone.h"
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  so_client *c = ud;
+  so_exchange *c = ud;
   size_t len = size * n;
   if (c->body.len + len > c->max_response_bytes) {
     c->too_large = 1;
@@ -20,7 +20,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  so_client *c = ud;
+  so_exchange *c = ud;
   size_t len = size * n;
   /* a new status line starts a new response (after 100 Continue) */
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) so_buf_reset(&c->head);
@@ -54,7 +54,7 @@ static void trace(so_buf *out, char prefix, const char *p, size_t n) {
 
 static int on_debug(CURL *h, curl_infotype type, char *p, size_t n,
                     void *ud) {
-  so_client *c = ud;
+  so_exchange *c = ud;
   (void)h;
   if (c->trace.len > 256 * 1024) return 0;
   if (type == CURLINFO_HEADER_OUT) trace(&c->trace, '>', p, n);
@@ -64,18 +64,18 @@ static int on_debug(CURL *h, curl_infotype type, char *p, size_t n,
 }
 
 /* options that stay the same for every request of the client */
-CURLcode so_setup_handle(so_client *c) {
-  CURL *h = c->curl;
+CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
+  CURL *h = x->curl;
   CURLcode rc = CURLE_OK;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
   SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_WRITEFUNCTION, on_body);
-  SET(CURLOPT_WRITEDATA, c);
+  SET(CURLOPT_WRITEDATA, x);
   SET(CURLOPT_HEADERFUNCTION, on_header);
-  SET(CURLOPT_HEADERDATA, c);
-  SET(CURLOPT_ERRORBUFFER, c->errbuf);
+  SET(CURLOPT_HEADERDATA, x);
+  SET(CURLOPT_ERRORBUFFER, x->errbuf);
   SET(CURLOPT_DEBUGFUNCTION, on_debug);
-  SET(CURLOPT_DEBUGDATA, c);
+  SET(CURLOPT_DEBUGDATA, x);
   SET(CURLOPT_USERAGENT, c->user_agent);
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L);
@@ -92,19 +92,21 @@ CURLcode so_setup_handle(so_client *c) {
   if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
   if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
 #undef SET
+  x->max_response_bytes = c->max_response_bytes;
   return rc;
 }
 
-CURLcode so_perform(so_client *c, const char *method, const char *url,
+/* sets one request up on the handle; the strings must outlive it */
+CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
                     struct curl_slist *headers, const char *body,
                     size_t body_len, long timeout_ms, int verbose) {
-  CURL *h = c->curl;
+  CURL *h = x->curl;
   CURLcode rc = CURLE_OK;
-  so_buf_reset(&c->body);
-  so_buf_reset(&c->head);
-  c->too_large = 0;
-  c->errbuf[0] = '\0';
-  so_buf_reset(&c->trace);
+  so_buf_reset(&x->body);
+  so_buf_reset(&x->head);
+  so_buf_reset(&x->trace);
+  x->too_large = 0;
+  x->errbuf[0] = '\0';
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, headers);
@@ -120,10 +122,26 @@ CURLcode so_perform(so_client *c, const char *method, const char *url,
     SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
   }
 #undef SET
-  if (rc == CURLE_OK) rc = curl_easy_perform(h);
-  /* the handle must not keep pointers into this request's memory */
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
   return rc;
+}
+
+CURLcode so_perform(so_exchange *x, const char *method, const char *url,
+                    struct curl_slist *headers, const char *body,
+                    size_t body_len, long timeout_ms, int verbose) {
+  CURLcode rc = so_prepare(x, method, url, headers, body, body_len,
+                           timeout_ms, verbose);
+  if (rc == CURLE_OK) rc = curl_easy_perform(x->curl);
+  /* the handle must not keep pointers into this request's memory */
+  curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, NULL);
+  return rc;
+}
+
+void so_exchange_free(so_exchange *x) {
+  if (x->curl) curl_easy_cleanup(x->curl);
+  x->curl = NULL;
+  so_buf_free(&x->body);
+  so_buf_free(&x->head);
+  so_buf_free(&x->trace);
 }
 
 /* the header block as { [lower-case name] = value }; repeated names are
