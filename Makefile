@@ -19,7 +19,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 MODULE = build/stackone/core.so
 
-.PHONY: all deps demo test lint check-warnings clean
+.PHONY: all deps npm-deps demo test lint check-warnings clean
 
 all: $(MODULE)
 
@@ -29,6 +29,10 @@ $(MODULE): $(SRC) $(HDR) Makefile
 
 deps:
 	@sh scripts/install-deps.sh
+
+# Prism, pinned in package.json, for the conformance tests
+npm-deps: deps
+	@[ -x node_modules/.bin/prism ] || npm ci --no-audit --no-fund
 
 # the strict build CI insists on: every warning is an error
 check-warnings:
@@ -41,7 +45,7 @@ lint:
 demo: deps all
 	@sh scripts/demo.sh
 
-test: deps
+test: deps npm-deps
 	$(MAKE) --no-print-directory check-warnings
 	$(MAKE) --no-print-directory lint
 	@sh scripts/test.sh

@@ -13,6 +13,10 @@ for pkg in $PACKAGES; do
   fi
 done
 
+# Node.js and npm run Prism for the conformance tests
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+
 if [ -z "$missing" ]; then
   exit 0
 fi
