@@ -179,6 +179,47 @@ typedef struct so_client {
   uint64_t rng;          /* jitter */
 } so_client;
 
+/* one call's shared request state (request.c); stack indexes */
+typedef struct so_request {
+  const so_operation *op;
+  int opts;            /* the options table, 0 when none */
+  long timeout_ms;
+  so_retry retry;
+  int merged;          /* header lines { [lower] = "Name: value" } */
+  int account_line;    /* "x-account-id: ..." */
+  int hooks;           /* { sleep, debug, bucket } */
+  int accept;          /* add the default Accept header */
+  int content_type;    /* add the default Content-Type header */
+  int verbose;         /* a debug function wants traces */
+  so_bucket *bucket;   /* the rate limiter, NULL when off */
+} so_request;
+
+/* one request's attempts, for its result or error object */
+typedef struct so_call {
+  const so_operation *op;
+  int url;             /* stack index of the URL string */
+  int attempts;
+  int has_retry_after; /* the last response had a Retry-After */
+  double retry_after;  /* its value, in seconds */
+} so_call;
+
+SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r,
+                               int opts, const char *const *extra_options);
+SO_HIDDEN struct curl_slist *so_header_list(lua_State *L, const so_client *c,
+                                            const so_request *r);
+SO_HIDDEN void so_wait(lua_State *L, const so_request *r, double seconds);
+SO_HIDDEN void so_report_trace(lua_State *L, const so_request *r,
+                               const so_exchange *x);
+SO_HIDDEN int so_plan_retry(const so_request *r, so_call *k,
+                            const so_exchange *x, CURLcode rc, long status,
+                            double *waited, uint64_t *rng, double *delay);
+SO_HIDDEN int so_push_result(lua_State *L, so_exchange *x, so_call *k,
+                             CURLcode rc, long status);
+SO_HIDDEN int so_push_url(lua_State *L, so_client *c, const so_operation *op,
+                          int id, int query, char *err, size_t errlen);
+SO_HIDDEN int so_push_body(lua_State *L, const so_operation *op, int idx,
+                           char *err, size_t errlen);
+
 SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
 SO_HIDDEN int so_client_new(lua_State *L);
