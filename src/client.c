@@ -467,6 +467,7 @@ void so_client_metatable(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"close", client_close},
     {"call", so_client_call},
+    {"call_many", so_client_call_many},
     {NULL, NULL}
   };
   static const luaL_Reg meta[] = {

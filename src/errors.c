@@ -205,13 +205,18 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
-int so_is_error(lua_State *L) {
+int so_is_error_at(lua_State *L, int idx) {
   int yes = 0;
-  if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+  if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
     luaL_getmetatable(L, SO_ERROR_MT);
     yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
   }
-  lua_pushboolean(L, yes);
+  return yes;
+}
+
+int so_is_error(lua_State *L) {
+  lua_pushboolean(L, so_is_error_at(L, 1));
   return 1;
 }
 

@@ -99,6 +99,7 @@ SO_HIDDEN const char *so_curl_code_name(CURLcode code);
 SO_HIDDEN const char *so_curl_kind(CURLcode code);
 SO_HIDDEN const char *so_reason_phrase(long status);
 SO_HIDDEN int so_is_error(lua_State *L);
+SO_HIDDEN int so_is_error_at(lua_State *L, int idx);
 
 /* ---- json.c: JSON through lua-cjson's own functions ---- */
 SO_HIDDEN void so_json_init(lua_State *L, int state);
@@ -224,6 +225,7 @@ SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_call(lua_State *L);
+SO_HIDDEN int so_client_call_many(lua_State *L);
 SO_HIDDEN int so_invalid_error(lua_State *L);
 SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
                              const char *name);

@@ -72,6 +72,13 @@ local function resolve(map, definitions)
   return out
 end
 
+local function with_entries(fields, entries)
+  local copy = {}
+  for k, v in pairs(fields) do copy[k] = v end
+  copy.custom_fields = entries
+  return copy
+end
+
 --- wraps create/update so `fields.custom_fields` may be a map.
 -- definitions(opts) -> list | nil, err gives the account's definitions;
 -- invalid(message) -> err makes an "invalid" error object.
@@ -87,12 +94,33 @@ function custom_fields.wrap(send, body_arg, definitions, invalid)
     if not defs then return nil, err end
     local entries, message = resolve(fields.custom_fields, defs)
     if not entries then return nil, invalid(message) end
-    local copy = {}
-    for k, v in pairs(fields) do copy[k] = v end
-    copy.custom_fields = entries
-    args[body_arg] = copy
+    args[body_arg] = with_entries(fields, entries)
     return send(table.unpack(args, 1, args.n))
   end
+end
+
+--- for bulk calls: resolves the map-form custom_fields of every item. An
+-- item that cannot be resolved becomes its error object, which the core
+-- reports as that item's failure. fields_of(item) gives an item's fields,
+-- rebuild(item, fields) a new item with other fields.
+function custom_fields.prepare_many(items, fields_of, rebuild, definitions, invalid, opts)
+  local out
+  for i = 1, #items do
+    local fields = fields_of(items[i])
+    if type(fields) == "table" and type(fields.custom_fields) == "table" and is_map(fields.custom_fields) then
+      if not out then
+        out = table.move(items, 1, #items, 1, {})
+      end
+      local defs, err = definitions(opts)
+      if not defs then
+        out[i] = err
+      else
+        local entries, message = resolve(fields.custom_fields, defs)
+        out[i] = entries and rebuild(items[i], with_entries(fields, entries)) or invalid(message)
+      end
+    end
+  end
+  return out or items
 end
 
 --- a per-client cache of definitions, per account id

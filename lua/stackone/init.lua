@@ -36,6 +36,41 @@ end
 -- the argument position of the body, for operations that send one
 local BODY_ARG = { create = 1, update = 2 }
 
+-- how bulk items carry their fields
+local BULK = {
+  create = {
+    fields_of = function(record) return record end,
+    rebuild = function(_, fields) return fields end,
+  },
+  update = {
+    fields_of = function(change) return type(change) == "table" and change.fields or nil end,
+    rebuild = function(change, fields) return { id = change.id, fields = fields } end,
+  },
+}
+
+-- the options of a bulk call that also apply to fetching definitions
+local function request_options(opts)
+  if opts == nil then return nil end
+  return { account_id = opts.account_id, timeout = opts.timeout, headers = opts.headers, retry = opts.retry }
+end
+
+local function bind_many(handle, op, definitions)
+  local call_many, index, bulk = handle.call_many, op.index, BULK[op.kind]
+  local name = "crm." .. op.group .. "." .. op.name .. "_many"
+  local function invalid(message) return core.invalid_error(index, message) end
+  return function(items, opts)
+    if type(items) ~= "table" then
+      error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(items) .. ")", 2)
+    end
+    if opts ~= nil and type(opts) ~= "table" then
+      error("bad argument #2 to '" .. name .. "' (table of options expected, got " .. type(opts) .. ")", 2)
+    end
+    local prepared = custom_fields.prepare_many(items, bulk.fields_of, bulk.rebuild, definitions.get, invalid,
+      request_options(opts))
+    return call_many(handle, index, prepared, opts)
+  end
+end
+
 local function build_crm(handle)
   local crm = {}
   for _, op in ipairs(core.operations) do
@@ -53,6 +88,7 @@ local function build_crm(handle)
       local index = op.index
       crm.contacts[op.name] = custom_fields.wrap(crm.contacts[op.name], BODY_ARG[op.kind], definitions.get,
         function(message) return core.invalid_error(index, message) end)
+      crm.contacts[op.name .. "_many"] = bind_many(handle, op, definitions)
     end
   end
   return crm

@@ -1,0 +1,381 @@
+/*
+** bulk.c: client:call_many(op, items, opts), many creates or updates at
+** once on libcurl's multi interface. Each item keeps the retry,
+** duplicate-safety and rate-limit rules of a single call; a 429 with
+** Retry-After pauses new transfers for the whole batch. All C memory
+** lives in a batch userdata, so a Lua error anywhere leaks nothing.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "stackone.h"
+
+#define BATCH_MT "stackone.batch"
+
+typedef struct slot {
+  so_exchange x;
+  struct curl_slist *headers;
+  int item;            /* the item in flight (1-based), 0 when idle */
+} slot;
+
+typedef struct item {
+  double not_before;   /* may not start before this monotonic time */
+  double waited;       /* seconds of retry waits so far */
+  int attempts;
+  int has_token;       /* its rate limiter token is already taken */
+} item;
+
+typedef struct batch {
+  CURLM *multi;
+  slot *slots;
+  int nslots;
+  item *items;         /* 1-based: items[0] is unused */
+  int *fresh;          /* items never tried, in order */
+  int nfresh, next_fresh;
+  int *waiting;        /* items waiting to be tried again */
+  int nwaiting;
+} batch;
+
+static void batch_free(batch *b) {
+  int i;
+  for (i = 0; b->slots && i < b->nslots; i++) {
+    slot *s = &b->slots[i];
+    if (b->multi && s->x.curl && s->item) curl_multi_remove_handle(b->multi, s->x.curl);
+    so_exchange_free(&s->x);
+    curl_slist_free_all(s->headers);
+  }
+  if (b->multi) curl_multi_cleanup(b->multi);
+  free(b->slots);
+  free(b->items);
+  free(b->fresh);
+  free(b->waiting);
+  memset(b, 0, sizeof(*b));
+}
+
+static int batch_gc(lua_State *L) {
+  batch_free(luaL_checkudata(L, 1, BATCH_MT));
+  return 0;
+}
+
+static batch *new_batch(lua_State *L, so_client *c, int nitems, int nslots) {
+  batch *b = lua_newuserdatauv(L, sizeof(batch), 0);
+  int i;
+  memset(b, 0, sizeof(*b));
+  if (luaL_newmetatable(L, BATCH_MT)) {
+    lua_pushcfunction(L, batch_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  b->items = calloc((size_t)nitems + 1, sizeof(item));
+  b->fresh = calloc((size_t)nitems + 1, sizeof(int));
+  b->waiting = calloc((size_t)nitems + 1, sizeof(int));
+  b->slots = calloc((size_t)nslots, sizeof(slot));
+  b->multi = curl_multi_init();
+  if (!b->items || !b->fresh || !b->waiting || !b->slots || !b->multi)
+    luaL_error(L, "not enough memory");
+  b->nslots = nslots;
+  for (i = 0; i < nslots; i++) {
+    slot *s = &b->slots[i];
+    s->x.curl = curl_easy_init();
+    if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
+        curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, s) != CURLE_OK)
+      luaL_error(L, "stackone: could not set up a transfer handle");
+  }
+  return b;
+}
+
+/* the next item allowed to start now, 0 when none */
+static int pick(batch *b, double now) {
+  int j;
+  for (j = 0; j < b->nwaiting; j++) {
+    int i = b->waiting[j];
+    if (b->items[i].not_before <= now) {
+      b->waiting[j] = b->waiting[--b->nwaiting];
+      return i;
+    }
+  }
+  return b->next_fresh < b->nfresh ? b->fresh[b->next_fresh++] : 0;
+}
+
+/* when the next waiting item or the pause ends; 0 when nothing waits */
+static double next_event(const batch *b, double pause_until) {
+  double t = pause_until;
+  int j;
+  for (j = 0; j < b->nwaiting; j++) {
+    double nb = b->items[b->waiting[j]].not_before;
+    if (t == 0 || nb < t) t = nb;
+  }
+  return t;
+}
+
+typedef struct progress {
+  int fn;              /* stack index of on_progress, 0 when none */
+  int error;           /* stack index of its first error, 0 when none */
+  int done, total, ok, failed;
+} progress;
+
+/* on_progress(done, total, failed) under lua_pcall: an error in it is
+   kept for the summary, never thrown through libcurl */
+static void report(lua_State *L, progress *p) {
+  if (!p->fn || p->error) return;
+  lua_pushvalue(L, p->fn);
+  lua_pushinteger(L, p->done);
+  lua_pushinteger(L, p->total);
+  lua_pushinteger(L, p->failed);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) p->error = lua_gettop(L);
+}
+
+/* results[i] = { record = value } or { err = err } from the two values on
+   the top of the stack */
+static void store_result(lua_State *L, int results, int i, progress *p) {
+  lua_createtable(L, 0, 1);
+  if (lua_isnil(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "err");
+    p->failed++;
+  } else {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "record");
+    p->ok++;
+  }
+  lua_rawseti(L, results, i);
+  lua_pop(L, 2);
+  p->done++;
+}
+
+/* items[i] as a URL and a body in urls[i], bodies[i], or its error in
+   results[i]; returns 1 when it can be sent */
+static int prepare_item(lua_State *L, so_client *c, const so_operation *op,
+                        int items, int i, int urls, int bodies, int results,
+                        progress *p) {
+  char err[400];
+  int top = lua_gettop(L), id = 0, fields;
+  lua_rawgeti(L, items, i);
+  fields = lua_gettop(L);
+  if (so_is_error_at(L, fields)) { /* the Lua layer refused it already */
+    lua_pushnil(L);
+    lua_pushvalue(L, fields);
+    store_result(L, results, i, p);
+    lua_settop(L, top);
+    return 0;
+  }
+  if (op->kind == SO_KIND_UPDATE) {
+    if (lua_istable(L, fields)) {
+      lua_getfield(L, fields, "id");
+      id = lua_gettop(L);
+      lua_getfield(L, fields, "fields");
+      fields = lua_gettop(L);
+    }
+    if (!id || lua_type(L, id) != LUA_TSTRING || !lua_istable(L, fields)) {
+      so_push_invalid(L, op->method, op->path, "change %d must be a table "
+                      "{ id = \"...\", fields = { ... } }", i);
+      goto failed;
+    }
+  } else if (!lua_istable(L, fields)) {
+    so_push_invalid(L, op->method, op->path, "record %d must be a table of "
+                    "fields, not a %s", i, luaL_typename(L, fields));
+    goto failed;
+  }
+  if (!so_push_url(L, c, op, id, 0, err, sizeof(err))) {
+    so_push_invalid(L, op->method, op->path, "%s", err);
+    goto failed;
+  }
+  lua_rawseti(L, urls, i);
+  if (!so_push_body(L, op, fields, err, sizeof(err))) {
+    so_push_invalid(L, op->method, op->path, "%s", err);
+    goto failed;
+  }
+  lua_rawseti(L, bodies, i);
+  lua_settop(L, top);
+  return 1;
+failed:
+  store_result(L, results, i, p);
+  lua_settop(L, top);
+  return 0;
+}
+
+static const char *const bulk_options[] = {"concurrency", "on_progress", NULL};
+
+int so_client_call_many(lua_State *L) {
+  so_client *c = so_check_client(L, 1);
+  lua_Integer index = luaL_checkinteger(L, 2);
+  const so_operation *op;
+  so_request r;
+  progress p;
+  batch *b;
+  int items = 3, opts = 4, urls, bodies, results, running = 0, i, n;
+  lua_Integer concurrency = 8;
+  double start = so_now(), pause_until = 0;
+  lua_Integer attempts = 0;
+
+  luaL_argcheck(L, index >= 1 && (size_t)index <= so_operation_count, 2,
+                "unknown operation");
+  op = &so_operations[index - 1];
+  luaL_argcheck(L, op->kind == SO_KIND_CREATE || op->kind == SO_KIND_UPDATE,
+                2, "only creates and updates come in bulk");
+  lua_settop(L, 4);
+  if (!lua_istable(L, items))
+    return so_raise(L, 2, "bad argument #1 to 'crm.%s.%s_many' (table "
+                    "expected, got %s)", op->group, op->name,
+                    luaL_typename(L, items));
+  if (lua_isnil(L, opts)) opts = 0;
+  else if (!lua_istable(L, opts))
+    return so_raise(L, 2, "bad argument #2 to 'crm.%s.%s_many' (table of "
+                    "options expected, got %s)", op->group, op->name,
+                    luaL_typename(L, opts));
+  memset(&r, 0, sizeof(r));
+  memset(&p, 0, sizeof(p));
+  r.op = op;
+  if (opts) {
+    if (lua_getfield(L, opts, "concurrency") != LUA_TNIL) {
+      concurrency = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+      if (concurrency < 1 || concurrency > 64)
+        so_raise(L, 2, "crm.%s.%s_many: concurrency must be a whole number "
+                 "from 1 to 64", op->group, op->name);
+    }
+    if (lua_getfield(L, opts, "on_progress") != LUA_TNIL) {
+      if (!lua_isfunction(L, -1))
+        so_raise(L, 2, "crm.%s.%s_many: on_progress must be a function",
+                 op->group, op->name);
+      p.fn = lua_gettop(L);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  if (!so_request_setup(L, c, &r, opts, bulk_options)) return 2;
+
+  n = (int)lua_rawlen(L, items);
+  p.total = n;
+  lua_createtable(L, n, 0);
+  results = lua_gettop(L);
+  lua_createtable(L, n, 0);
+  urls = lua_gettop(L);
+  lua_createtable(L, n, 0);
+  bodies = lua_gettop(L);
+  b = new_batch(L, c, n, (int)(concurrency < n ? concurrency : (n ? n : 1)));
+  /* every item is checked before anything is sent */
+  for (i = 1; i <= n; i++)
+    if (prepare_item(L, c, op, items, i, urls, bodies, results, &p))
+      b->fresh[b->nfresh++] = i;
+  if (p.done) report(L, &p);
+
+  while (p.done < n) {
+    double now = so_now(), wake;
+    int s;
+    /* start what may start */
+    for (s = 0; s < b->nslots && now >= pause_until; s++) {
+      slot *sl = &b->slots[s];
+      item *it;
+      int k;
+      size_t body_len;
+      const char *body;
+      if (sl->item) continue;
+      if ((k = pick(b, now)) == 0) break;
+      it = &b->items[k];
+      if (r.bucket && !it->has_token) {
+        double w = so_bucket_take(r.bucket, now);
+        it->has_token = 1;
+        if (w > 0) { /* everyone waits for the limiter */
+          it->not_before = now + w;
+          b->waiting[b->nwaiting++] = k;
+          pause_until = now + w;
+          break;
+        }
+      }
+      it->has_token = 0;
+      it->attempts++;
+      attempts++;
+      lua_rawgeti(L, bodies, k);
+      body = lua_tolstring(L, -1, &body_len);
+      lua_rawgeti(L, urls, k);
+      /* from here to curl_multi_add_handle no Lua call may raise */
+      sl->headers = so_header_list(L, c, &r);
+      if (sl->headers == NULL ||
+          so_prepare(&sl->x, op->method, lua_tostring(L, -1), sl->headers,
+                     body, body_len, r.timeout_ms, 0) != CURLE_OK ||
+          curl_multi_add_handle(b->multi, sl->x.curl) != CURLM_OK) {
+        lua_pop(L, 2);
+        return luaL_error(L, "stackone: could not start a transfer");
+      }
+      lua_pop(L, 2); /* urls and bodies keep the strings alive */
+      sl->item = k;
+      running++;
+    }
+
+    if (running > 0) {
+      CURLMsg *msg;
+      int still, left;
+      curl_multi_perform(b->multi, &still);
+      while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+        slot *sl;
+        so_call k;
+        long status = 0;
+        double delay = 0;
+        CURLcode rc;
+        item *it;
+        if (msg->msg != CURLMSG_DONE) continue;
+        rc = msg->data.result;
+        for (sl = b->slots; sl->x.curl != msg->easy_handle; sl++) {}
+        curl_multi_remove_handle(b->multi, sl->x.curl);
+        curl_easy_setopt(sl->x.curl, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(sl->headers);
+        sl->headers = NULL;
+        running--;
+        it = &b->items[sl->item];
+        memset(&k, 0, sizeof(k));
+        k.op = op;
+        k.attempts = it->attempts;
+        curl_easy_getinfo(sl->x.curl, CURLINFO_RESPONSE_CODE, &status);
+        if (so_plan_retry(&r, &k, &sl->x, rc, status, &it->waited, &c->rng,
+                          &delay)) {
+          it->not_before = so_now() + delay;
+          b->waiting[b->nwaiting++] = sl->item;
+          if (status == 429 && k.has_retry_after &&
+              it->not_before > pause_until)
+            pause_until = it->not_before; /* the whole batch waits */
+        } else {
+          lua_rawgeti(L, urls, sl->item);
+          k.url = lua_gettop(L);
+          so_push_result(L, &sl->x, &k, rc, status);
+          lua_remove(L, k.url);
+          store_result(L, results, sl->item, &p);
+          report(L, &p);
+        }
+        sl->item = 0;
+      }
+    }
+    if (p.done >= n) break;
+
+    /* wait for the network, a retry or the end of a pause */
+    now = so_now();
+    wake = next_event(b, pause_until);
+    if (running > 0) {
+      double ms = wake > now ? (wake - now) * 1000 : (wake > 0 ? 0 : 200);
+      if (ms > 200) ms = 200;
+#if LIBCURL_VERSION_NUM >= 0x074200
+      curl_multi_poll(b->multi, NULL, 0, (int)ms, NULL);
+#else
+      curl_multi_wait(b->multi, NULL, 0, (int)ms, NULL);
+#endif
+    } else if (wake > now) {
+      so_wait(L, &r, wake - now);
+    }
+  }
+  batch_free(b);
+
+  lua_pushvalue(L, results);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, p.ok);
+  lua_setfield(L, -2, "ok");
+  lua_pushinteger(L, p.failed);
+  lua_setfield(L, -2, "failed");
+  lua_pushinteger(L, attempts);
+  lua_setfield(L, -2, "attempts");
+  lua_pushnumber(L, so_now() - start);
+  lua_setfield(L, -2, "elapsed");
+  if (p.error) {
+    lua_pushvalue(L, p.error);
+    lua_setfield(L, -2, "progress_error");
+  }
+  return 2;
+}
