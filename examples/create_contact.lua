@@ -2,15 +2,9 @@
 --
 --   STACKONE_API_KEY=... STACKONE_ACCOUNT_ID=... lua5.4 examples/create_contact.lua
 --
--- STACKONE_BASE_URL points it elsewhere (`make demo` sets it to the bundled
--- local server).
-local stackone = require("stackone")
-
-local client <close> = assert(stackone.new{
-  api_key = os.getenv("STACKONE_API_KEY"),
-  account_id = os.getenv("STACKONE_ACCOUNT_ID"),
-  base_url = os.getenv("STACKONE_BASE_URL"),
-})
+-- Without those variables it runs against the bundled local server.
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local client, _server <close> = require("connect")()
 
 local contact, res = client.crm.contacts.create{
   first_name = "Steve", last_name = "Wozniak", company_name = "Apple Inc.",
@@ -22,17 +16,17 @@ local contact, res = client.crm.contacts.create{
 }
 if not contact then
   io.stderr:write(tostring(res), "\n") -- res is the error object here
-  return 1
+  os.exit(1)
 end
 
 print(("created contact %s (HTTP %d)"):format(contact.id, res.status))
 for _, key in ipairs{ "first_name", "last_name", "company_name", "created_at" } do
   print(("  %-13s %s"):format(key, tostring(contact[key])))
 end
-print(("  %-13s %s"):format("emails", table.concat(contact.emails or {}, ", ")))
-print(("  %-13s %s"):format("phone_numbers", table.concat(contact.phone_numbers or {}, ", ")))
-print(("  %-13s %s"):format("deal_ids", table.concat(contact.deal_ids or {}, ", ")))
-print(("  %-13s %s"):format("account_ids", table.concat(contact.account_ids or {}, ", ")))
+for _, key in ipairs{ "emails", "phone_numbers", "deal_ids", "account_ids" } do
+  print(("  %-13s %s"):format(key, table.concat(contact[key] or {}, ", ")))
+end
 for _, field in ipairs(contact.custom_fields or {}) do
   print(("  custom field  %s = %s"):format(field.name or field.id, tostring(field.value)))
 end
+client:close()

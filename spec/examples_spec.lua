@@ -1,0 +1,44 @@
+-- Every example runs against the bundled local server and does what it says.
+local function run(cmd)
+  local p = assert(io.popen("env -u STACKONE_API_KEY -u STACKONE_ACCOUNT_ID -u STACKONE_BASE_URL " ..
+    cmd .. " 2>&1; echo EXIT=$?"))
+  local out = p:read("a")
+  p:close()
+  return out, tonumber(out:match("EXIT=(%d+)%s*$"))
+end
+
+describe("examples", function()
+  local cases = {
+    { "create_contact.lua", "created contact %S+ %(HTTP 200%).*emails%s+steve@apple.com" },
+    { "list_contacts.lua", "7 contacts updated after" },
+    { "read_account.lua", "Apple Inc%." },
+    { "read_lists.lua", "Newsletter subscribers" },
+    { "custom_fields.lua", "Training Completion Status = Completed.*refused: .*no option 'Done'" },
+    { "passthrough_proxy.lua", "read back Grace Hopper" },
+  }
+  for _, case in ipairs(cases) do
+    it(case[1], function()
+      local out, code = run("lua5.4 examples/" .. case[1])
+      assert.equal(0, code, out)
+      assert.matches(case[2], out)
+    end)
+  end
+
+  it("import_contacts.lua imports a CSV and writes what failed to a file that can be fed back", function()
+    local failed = os.tmpname()
+    local out, code = run("lua5.4 examples/import_contacts.lua examples/data/contacts.csv --failed " .. failed)
+    assert.equal(0, code, out)
+    assert.matches("imported 10 of 10 contacts", out)
+    out, code = run("lua5.4 examples/import_contacts.lua examples/data/contacts.jsonl --failed " .. failed)
+    assert.equal(0, code, out)
+    assert.matches("imported 3 of 4 contacts.*1 failed, written to", out)
+    local f = assert(io.open(failed))
+    local text = f:read("a")
+    f:close()
+    assert.matches('"frist_name":"Typo"', text)
+    out = run("lua5.4 examples/import_contacts.lua " .. failed .. " --failed " .. failed .. ".again")
+    assert.matches("imported 0 of 1 contacts", out)
+    os.remove(failed)
+    os.remove(failed .. ".again")
+  end)
+end)
