@@ -49,6 +49,7 @@ test: deps npm-deps
 	$(MAKE) --no-print-directory check-warnings
 	$(MAKE) --no-print-directory lint
 	@sh scripts/test.sh
+	$(MAKE) --no-print-directory check-memory
 
 clean:
 	rm -rf build

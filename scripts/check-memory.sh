@@ -15,7 +15,7 @@
 # Each part prints one summary line and the details of any error; logs are
 # in build/memory/. Exits non-zero when any part found an error.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 OUT=build/memory
 TIMEOUT=${MEMCHECK_TIMEOUT:-600}
@@ -32,17 +32,35 @@ RUNNER=$OUT/busted-runner.lua
 echo "require('busted.runner')({ standalone = false })" > "$RUNNER"
 
 # memcheck: definite and indirect leaks are errors; "possibly lost" is
-# shown; still-reachable blocks (lua5.4's, libcurl's and OpenSSL's one-time
-# init) are neither. --keep-debuginfo keeps stack traces into core.so
-# readable after lua_close has dlclose()d it.
+# shown; still-reachable blocks are neither (today: the dynamic loader's,
+# for libcurl and the libraries it pulls in, which stay loaded after
+# lua_close, and libcurl's one-time init). No suppressions are needed; if
+# one ever is, it goes in spec/support/valgrind.supp, for third-party
+# one-time allocations only. --keep-debuginfo keeps stack traces into
+# core.so readable after lua_close has dlclose()d it.
 VALGRIND="valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
   --show-leak-kinds=definite,indirect,possible
   --errors-for-leak-kinds=definite,indirect --track-origins=yes
-  --num-callers=40 --keep-debuginfo=yes --trace-children=no
+  --num-callers=30 --keep-debuginfo=yes --trace-children=no
   --child-silent-after-fork=yes"
 if [ -f "$SUPP" ]; then
   VALGRIND="$VALGRIND --suppressions=$SUPP"
 fi
+
+# runs a command for at most $TIMEOUT seconds (exit status 124 then).
+# timeout(1) gives it a process group of its own, ended whole on timeout;
+# what is left of the group afterwards (the servers of a suite that
+# aborted on a sanitizer report before its teardown) is ended here. It runs
+# in the background so that the traps at the end can end it too.
+bounded() {
+  timeout -k 10 "$TIMEOUT" "$@" &
+  bounded_pid=$!
+  wait "$bounded_pid"
+  bounded_status=$?
+  kill -TERM "-$bounded_pid" 2>/dev/null
+  bounded_pid=""
+  return "$bounded_status"
+}
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
@@ -60,9 +78,16 @@ tap_counts() {
 show_tap_failures() {
   if [ "$failed" -ne 0 ]; then
     awk '/^not ok /{p=1} /^ok /{p=0} p' "$1" | head -n 60
-  else
+  elif [ "$passed" -eq 0 ]; then
     tail -n 30 "$1"
   fi
+}
+
+# a report with each run of lua5.4 interpreter frames folded into one line
+fold_interpreter_frames() {
+  awk '/\(in \/usr\/bin\/lua5\.4\)|\(\/usr\/bin\/lua5\.4\+0x|liblua5\.4\.so/ {
+         if (!inlua) print "      ... lua5.4 interpreter frames"; inlua = 1; next }
+       { inlua = 0; print }'
 }
 
 # the number before "bytes" on a valgrind LEAK SUMMARY line, 0 if absent
@@ -91,7 +116,7 @@ check_valgrind_log() {
 show_valgrind_errors() {
   grep -v -e '^==[0-9]*== *$' "$1" |
     sed -n '/HEAP SUMMARY\|Invalid \|uninitialised\|lost in loss record\|Mismatched\|overlap\|Syscall param\|fishy\|Jump to/,$p' |
-    head -n 150
+    fold_interpreter_frames | head -n 150
 }
 
 part_valgrind() {
@@ -100,7 +125,7 @@ part_valgrind() {
   tap=$OUT/valgrind-suite.tap
   rm -f "$log"
   # shellcheck disable=SC2086
-  timeout -k 10 "$TIMEOUT" $VALGRIND --log-file="$log" \
+  bounded $VALGRIND --log-file="$log" \
     lua5.4 "$RUNNER" -o TAP > "$tap" 2>&1
   status=$?
   tap_counts "$tap"
@@ -135,6 +160,7 @@ asan_runtime() {
 part_asan() {
   start=$(now)
   tap=$OUT/asan-suite.tap
+  err=$OUT/asan-suite.stderr
   logs=$OUT/asan-reports
   rm -rf "$logs"
   mkdir -p "$logs"
@@ -143,23 +169,43 @@ part_asan() {
     return 1
   fi
   rt=$(asan_runtime) || return 1
-  # The specs reach stackone.core through require: a package.preload
-  # entry, set before spec/helper.lua puts ./build/?.so first on the cpath,
-  # makes every require load the instrumented build (it fails loudly if
-  # that build cannot be loaded).
-  preload="package.preload['stackone.core'] = assert(package.loadlib('$PWD/$ASAN_MODULE', 'luaopen_stackone_core'))"
+  # Run by busted (-e) before spec/helper.lua puts ./build/?.so first on
+  # the cpath:
+  # - a package.preload entry makes every require of stackone.core load the
+  #   instrumented build, and fails loudly if it cannot be loaded;
+  # - commands the specs run (sh, the local server, Prism's node) start
+  #   without the ASan runtime: only the test process is instrumented;
+  # - the pid it writes tells the test process's reports from others'.
+  setup=$OUT/asan-setup.lua
+  pidfile=$OUT/asan-suite.pid
+  rm -f "$pidfile"
+  cat > "$setup" <<LUA
+package.preload["stackone.core"] =
+  assert(package.loadlib("$PWD/$ASAN_MODULE", "luaopen_stackone_core"))
+local unset = "unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS; "
+local popen, execute = io.popen, os.execute
+io.popen = function(cmd, ...) return popen(unset .. cmd, ...) end
+os.execute = function(cmd, ...)
+  if cmd == nil then return execute() end
+  return execute(unset .. cmd, ...)
+end
+local stat = io.open("/proc/self/stat")
+if stat then
+  assert(io.open("$pidfile", "w")):write(stat:read("n")):close()
+  stat:close()
+end
+LUA
   # Lua frees everything at lua_close (lua5.4 closes its state at exit,
   # busted exits with os.exit(code, true)), so LeakSanitizer needs no
-  # suppressions: any leak it reports is real. Children (sh, the local
-  # server) inherit the preload; the server is killed by a signal, which
-  # skips leak checking, and reports from any process land in $logs.
-  LD_PRELOAD=$rt \
-  ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:log_path=$PWD/$logs/asan" \
-  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$logs/ubsan" \
-    timeout -k 10 "$TIMEOUT" lua5.4 "$RUNNER" -o TAP -e "$preload" > "$tap" 2>&1
+  # suppressions: any leak it reports is real.
+  bounded env LD_PRELOAD="$rt" \
+    ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:log_path=$PWD/$logs/asan" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    lua5.4 "$RUNNER" -o TAP -e "dofile('$setup')" > "$tap" 2> "$err"
   status=$?
   tap_counts "$tap"
-  reports=$(find "$logs" -type f | wc -l)
+  # gcc's UBSan runtime ignores log_path: its reports are on stderr
+  reports=$(( $(find "$logs" -type f | wc -l) + $(grep -c 'runtime error:' "$err") ))
   ok=1
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ] || [ "$reports" -ne 0 ]; then ok=0; fi
   extra=""
@@ -167,11 +213,16 @@ part_asan() {
   echo "check-memory asan: $passed passed, $failed failed, $skipped skipped; $reports sanitizer reports; exit $status$extra; $SAN_CC, $(basename "$rt"); $(since "$start")"
   if [ "$ok" -ne 1 ]; then
     show_tap_failures "$tap"
+    fold_interpreter_frames < "$err" | head -n 80
+    test_pid=$(cat "$pidfile" 2>/dev/null)
     for f in $(find "$logs" -type f | sort); do
-      echo "--- $f"
-      head -n 80 "$f"
+      case $f in
+        *".$test_pid") echo "--- $f: the test process" ;;
+        *) echo "--- $f: a shell the test process started" ;;
+      esac
+      fold_interpreter_frames < "$f" | head -n 80
     done
-    echo "check-memory asan: FAILED (reports: $logs, TAP: $tap)"
+    echo "check-memory asan: FAILED (reports: $logs, stderr: $err, TAP: $tap)"
     return 1
   fi
 }
@@ -200,17 +251,18 @@ part_embed() {
   done
   if [ -z "$port" ]; then
     kill "$server_pid" 2>/dev/null
+    server_pid=""
     echo "check-memory embed: the local server did not start:"
     cat "$srv.err"
     return 1
   fi
   # shellcheck disable=SC2086
-  STACKONE_BASE_URL="http://127.0.0.1:$port" STACKONE_API_KEY=$key \
-    timeout -k 10 "$TIMEOUT" $VALGRIND --log-file="$log" \
-    "$EMBED_HOST" "$PWD" > "$out" 2>&1
+  bounded env STACKONE_BASE_URL="http://127.0.0.1:$port" STACKONE_API_KEY=$key \
+    $VALGRIND --log-file="$log" "$EMBED_HOST" "$PWD" > "$out" 2>&1
   status=$?
   kill "$server_pid" 2>/dev/null
   wait "$server_pid" 2>/dev/null
+  server_pid=""
   ok=1
   check_valgrind_log "$log" || ok=0
   [ "$status" -eq 124 ] && vg_summary="timed out after ${TIMEOUT} s; $vg_summary"
@@ -218,7 +270,7 @@ part_embed() {
   if [ "$status" -ne 0 ] || ! grep -q '^host: ok$' "$out"; then ok=0; fi
   echo "check-memory embed: $requests contacts from 2 lua_States; $vg_summary; exit $status; $(since "$start")"
   if [ "$ok" -ne 1 ]; then
-    cat "$out"
+    grep -q '^host: ok$' "$out" || cat "$out"
     show_valgrind_errors "$log"
     echo "check-memory embed: FAILED (log: $log, output: $out)"
     return 1
@@ -226,8 +278,9 @@ part_embed() {
 }
 
 server_pid=""
+bounded_pid=""
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null' EXIT
-trap 'exit 130' INT TERM
+trap '[ -n "$bounded_pid" ] && kill -TERM "-$bounded_pid" 2>/dev/null; exit 130' INT TERM
 
 [ "$#" -eq 0 ] && set -- valgrind asan embed
 failures=""

@@ -151,8 +151,10 @@ const char *so_closest(const char *word, const char *const *names,
   size_t best_d = (size_t)-1, i;
   size_t limit = strlen(word) / 3 + 1;
   for (i = 0; i < count; i++) {
-    const char *name = *(const char *const *)((const char *)names + i * stride);
+    const char *name;
     size_t d;
+    /* memcpy: the records need not be aligned for a cast */
+    memcpy(&name, (const char *)names + i * stride, sizeof(name));
     if (name == NULL) break;
     d = distance(word, name);
     if (d < best_d) {
