@@ -151,7 +151,7 @@ double so_bucket_take(so_bucket *b, double now) {
 /* finds a response header (lower-case name) in the header block */
 const char *so_find_header(const so_buf *head, const char *name,
                            size_t *len) {
-  const char *p = head->data, *end = head->data + head->len;
+  const char *p = head->data, *end = p ? p + head->len : p;
   size_t nlen = strlen(name);
   while (p && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));

@@ -147,7 +147,7 @@ void so_exchange_free(so_exchange *x) {
 /* the header block as { [lower-case name] = value }; repeated names are
    joined with ", " */
 void so_push_headers(lua_State *L, const so_buf *head) {
-  const char *p = head->data, *end = head->data + head->len;
+  const char *p = head->data, *end = p ? p + head->len : p;
   lua_newtable(L);
   while (p && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
