@@ -298,6 +298,34 @@ describe("limits", function()
     assert.equal(1, err.attempts)
   end)
 
+  it("a connection that never comes up times out, and a POST is retried: it was never sent", function()
+    local socket = require("socket")
+    local listener = socket.tcp()
+    assert(listener:bind("127.0.0.1", 0))
+    assert(listener:listen(0)) -- never accepts: once the queue is full, connects hang
+    local _, port = listener:getsockname()
+    local fillers = {}
+    for i = 1, 4 do
+      fillers[i] = socket.tcp()
+      fillers[i]:settimeout(0)
+      fillers[i]:connect("127.0.0.1", port)
+    end
+    socket.sleep(0.05)
+    local sleeps = {}
+    local c = fx.client(server, { base_url = "http://127.0.0.1:" .. port, connect_timeout = 0.2,
+      retry = { max_attempts = 2 }, sleep = function(s) sleeps[#sleeps + 1] = s end })
+    local contact, err = c.crm.contacts.create(fx.contact())
+    c:close()
+    for _, f in ipairs(fillers) do f:close() end
+    listener:close()
+    assert.is_nil(contact)
+    assert.equal("timeout", err.kind)
+    assert.equal("OPERATION_TIMEDOUT", err.code)
+    assert.is_false(err.maybe_applied)
+    assert.equal(2, err.attempts)
+    assert.equal(1, #sleeps)
+  end)
+
   it("a response that stalls mid-body times out", function()
     local c = fx.client(server, { timeout = 0.5, retry = false })
     server:script("/unified/crm/accounts", { { status = 200, json = { data = { { id = "x" } } }, body_delay = 3 } })
