@@ -40,7 +40,7 @@ check-warnings:
 	$(MAKE) --no-print-directory WERROR=1 $(MODULE)
 
 lint:
-	luacheck lua spec examples server
+	luacheck lua spec examples server bench
 
 demo: deps all
 	@sh scripts/demo.sh
@@ -49,6 +49,7 @@ test: deps npm-deps
 	$(MAKE) --no-print-directory check-warnings
 	$(MAKE) --no-print-directory lint
 	@sh scripts/test.sh
+	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory check-memory
 
 clean:

@@ -13,9 +13,11 @@ app.__index = app
 
 local sub, match, lower = string.sub, string.match, string.lower
 
---- opts: api_keys (list), page_cap, seed_contacts, stats ({connections, open}).
+--- opts: api_keys (list), page_cap, seed_contacts, stats ({connections, open}),
+-- latency (seconds to wait before answering each /unified/ request).
 function app.new(opts)
   local self = setmetatable({}, app)
+  self.latency = opts.latency or 0
   self.crm = crm.new({ page_cap = opts.page_cap, seed_contacts = opts.seed_contacts })
   self.control = control.new(opts.stats, function() self.crm:reset() end)
   self.credentials, self.encoded = {}, {}
@@ -53,7 +55,7 @@ end
 local function respond(self, req, conn_id, time)
   local path, raw_query = http.split_target(req.target)
   req.path, req.raw_query = path, raw_query
-  local res
+  local res, wait
   if sub(path, 1, 11) == "/__control/" then
     res = self.control:handle(req, path)
   else
@@ -63,15 +65,19 @@ local function respond(self, req, conn_id, time)
     if step and not step.pass then return faults.actions(step, req) end
     if unified then
       res = self:unified(req)
+      -- --latency, and a step's delay with pass = true
+      wait = (step and step.delay or 0) + self.latency
     else
       res = reply.error(404, "Cannot " .. req.method .. " " .. path)
     end
   end
   local close = http.wants_close(req)
-  return {
+  local out = {
     { k = "data", s = http.response(res, close, req.method == "HEAD"), i = 1 },
     { k = "end", close = close },
   }
+  if wait and wait > 0 then table.insert(out, 1, { k = "wait", dur = wait }) end
+  return out
 end
 
 local function traceback(err)

@@ -2,6 +2,7 @@
 --
 --   lua5.4 server/stackone_server.lua [--port N] [--host 127.0.0.1]
 --       [--api-key KEY]... [--page-size-cap N] [--seed-contacts N]
+--       [--latency SECONDS]
 --
 -- Prints exactly one line "PORT <n>" on stdout once listening; stops on
 -- SIGTERM. See server/README.md for the API and the /__control/ interface.
@@ -19,6 +20,8 @@ usage: lua5.4 stackone_server.lua [options]
   --api-key KEY       accepted API key; repeatable (default: test-key)
   --page-size-cap N   return at most N records per page (default 0: no cap)
   --seed-contacts N   start every account with N generated contacts (default 0)
+  --latency SECONDS   wait this long before answering each /unified/ request
+                      (default 0; other connections go on meanwhile)
   --help              show this text
 ]]
 
@@ -28,7 +31,7 @@ local function die(msg)
 end
 
 local function parse_args(argv)
-  local opts = { port = 0, host = "127.0.0.1", api_keys = {}, page_cap = 0, seed_contacts = 0 }
+  local opts = { port = 0, host = "127.0.0.1", api_keys = {}, page_cap = 0, seed_contacts = 0, latency = 0 }
   local numeric = { ["--port"] = "port", ["--page-size-cap"] = "page_cap", ["--seed-contacts"] = "seed_contacts" }
   local i = 1
   while i <= #argv do
@@ -51,6 +54,12 @@ local function parse_args(argv)
         die("invalid value for " .. name .. ": " .. tostring(value))
       end
       opts[numeric[name]] = n
+    elseif name == "--latency" then
+      local sec = tonumber(value)
+      if not sec or sec < 0 or sec ~= sec or sec == math.huge then
+        die("invalid value for --latency: " .. tostring(value))
+      end
+      opts.latency = sec
     elseif name == "--host" then
       opts.host = value
     elseif name == "--api-key" then
@@ -84,7 +93,7 @@ local _, port = server:getsockname()
 local stats = { connections = 0, open = 0 }
 local app = app_mod.new({
   api_keys = opts.api_keys, page_cap = opts.page_cap,
-  seed_contacts = opts.seed_contacts, stats = stats,
+  seed_contacts = opts.seed_contacts, stats = stats, latency = opts.latency,
 })
 
 io.stdout:write("PORT ", tostring(port), "\n")

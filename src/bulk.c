@@ -261,7 +261,7 @@ int so_client_call_many(lua_State *L) {
 
   while (p.done < n) {
     double now = so_now(), wake;
-    int s;
+    int s, finished = 0;
     /* start what may start */
     for (s = 0; s < b->nslots && now >= pause_until; s++) {
       slot *sl = &b->slots[s];
@@ -314,6 +314,7 @@ int so_client_call_many(lua_State *L) {
         CURLcode rc;
         item *it;
         if (msg->msg != CURLMSG_DONE) continue;
+        finished++;
         rc = msg->data.result;
         for (sl = b->slots; sl->x.curl != msg->easy_handle; sl++) {}
         curl_multi_remove_handle(b->multi, sl->x.curl);
@@ -345,6 +346,9 @@ int so_client_call_many(lua_State *L) {
       }
     }
     if (p.done >= n) break;
+    /* slots freed in this round start their next item before any wait:
+       polling first would leave them idle until another socket stirs */
+    if (finished > 0) continue;
 
     /* wait for the network, a retry or the end of a pause */
     now = so_now();
