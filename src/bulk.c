@@ -57,8 +57,11 @@ static int batch_gc(lua_State *L) {
   return 0;
 }
 
-static batch *new_batch(lua_State *L, so_client *c, int nitems, int nslots) {
-  batch *b = lua_newuserdatauv(L, sizeof(batch), 0);
+/* the batch keeps the bodies table (at `bodies`) alive: libcurl reads
+   the strings in it without copying them */
+static batch *new_batch(lua_State *L, so_client *c, int nitems, int nslots,
+                        int bodies) {
+  batch *b = lua_newuserdatauv(L, sizeof(batch), 1);
   int i;
   memset(b, 0, sizeof(*b));
   if (luaL_newmetatable(L, BATCH_MT)) {
@@ -66,6 +69,8 @@ static batch *new_batch(lua_State *L, so_client *c, int nitems, int nslots) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  lua_pushvalue(L, bodies);
+  lua_setiuservalue(L, -2, 1);
   b->items = calloc((size_t)nitems + 1, sizeof(item));
   b->fresh = calloc((size_t)nitems + 1, sizeof(int));
   b->waiting = calloc((size_t)nitems + 1, sizeof(int));
@@ -252,7 +257,8 @@ int so_client_call_many(lua_State *L) {
   urls = lua_gettop(L);
   lua_createtable(L, n, 0);
   bodies = lua_gettop(L);
-  b = new_batch(L, c, n, (int)(concurrency < n ? concurrency : (n ? n : 1)));
+  b = new_batch(L, c, n, (int)(concurrency < n ? concurrency : (n ? n : 1)),
+                bodies);
   /* every item is checked before anything is sent */
   for (i = 1; i <= n; i++)
     if (prepare_item(L, c, op, items, i, urls, bodies, results, &p))

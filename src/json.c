@@ -61,48 +61,69 @@ static int utf8_ok(const unsigned char *s, size_t len) {
   return 1;
 }
 
+/* The walk checks a body against its schema. It runs first in "check"
+   mode, which pushes nothing and only notes whether the body needs a copy
+   (an empty array, a number cjson would round); only then does a second
+   walk in "copy" mode build the copy with splices. The path to the value
+   being walked is kept as pointers and formatted only for a message. */
 typedef struct walk {
   lua_State *L;
-  int visited;       /* stack index: set of tables on the current path */
+  int copy;            /* push copies (else only check) */
+  int needs_copy;      /* check mode found something cjson cannot say */
   char *err;
   size_t errlen;
-  char where[256];   /* the field being copied, for messages */
-  size_t wlen;
+  int depth;
+  struct {
+    const char *key;   /* NULL for an array index */
+    lua_Integer index;
+    const void *table; /* the table holding it, for cycle checks */
+  } path[MAX_DEPTH + 2];
 } walk;
 
 static int fail(walk *w, const char *what) {
-  if (w->wlen)
-    snprintf(w->err, w->errlen, "field '%s' %s", w->where, what);
+  char where[256];
+  size_t len = 0;
+  int i;
+  where[0] = '\0';
+  for (i = 0; i < w->depth && len < sizeof(where) - 1; i++) {
+    int n = w->path[i].key
+                ? snprintf(where + len, sizeof(where) - len, "%s%s",
+                           len ? "." : "", w->path[i].key)
+                : snprintf(where + len, sizeof(where) - len, "[%lld]",
+                           (long long)w->path[i].index);
+    if (n > 0) len += (size_t)n;
+  }
+  if (len >= sizeof(where)) len = sizeof(where) - 1;
+  where[len] = '\0';
+  if (len)
+    snprintf(w->err, w->errlen, "field '%s' %s", where, what);
   else
     snprintf(w->err, w->errlen, "the body %s", what);
   return 0;
 }
 
-static size_t where_push_key(walk *w, const char *key) {
-  size_t old = w->wlen;
-  int n = snprintf(w->where + w->wlen, sizeof(w->where) - w->wlen, "%s%s",
-                   w->wlen ? "." : "", key);
-  if (n > 0) w->wlen += (size_t)n;
-  if (w->wlen >= sizeof(w->where)) w->wlen = sizeof(w->where) - 1;
-  return old;
+static void enter_key(walk *w, const void *table, const char *key) {
+  w->path[w->depth].key = key;
+  w->path[w->depth].table = table;
+  w->depth++;
 }
 
-static size_t where_push_index(walk *w, lua_Integer i) {
-  size_t old = w->wlen;
-  int n = snprintf(w->where + w->wlen, sizeof(w->where) - w->wlen,
-                   "[%lld]", (long long)i);
-  if (n > 0) w->wlen += (size_t)n;
-  if (w->wlen >= sizeof(w->where)) w->wlen = sizeof(w->where) - 1;
-  return old;
+static void enter_index(walk *w, const void *table, lua_Integer i) {
+  w->path[w->depth].key = NULL;
+  w->path[w->depth].index = i;
+  w->path[w->depth].table = table;
+  w->depth++;
 }
 
-static void where_pop(walk *w, size_t old) {
-  w->wlen = old;
-  w->where[old] = '\0';
+static void push_splice(walk *w, const char *json) {
+  if (w->copy)
+    lua_pushfstring(w->L, "%c%s", SPLICE, json);
+  else
+    w->needs_copy = 1;
 }
 
-static void push_splice(lua_State *L, const char *json) {
-  lua_pushfstring(L, "%c%s", SPLICE, json);
+static void push_same(walk *w, int idx) {
+  if (w->copy) lua_pushvalue(w->L, idx);
 }
 
 /* numbers cjson 2.1.0 would round (it prints 14 digits) become splices */
@@ -112,10 +133,10 @@ static int copy_number(walk *w, int idx) {
   if (lua_isinteger(L, idx)) {
     lua_Integer i = lua_tointeger(L, idx);
     if (i > -100000000000000LL && i < 100000000000000LL) {
-      lua_pushvalue(L, idx);
+      push_same(w, idx);
     } else {
       snprintf(text, sizeof(text), "%lld", (long long)i);
-      push_splice(L, text);
+      push_splice(w, text);
     }
     return 1;
   } else {
@@ -123,16 +144,17 @@ static int copy_number(walk *w, int idx) {
     if (!isfinite(n)) return fail(w, "is not a finite number");
     snprintf(text, sizeof(text), "%.14g", (double)n);
     if (strtod(text, NULL) == n) {
-      lua_pushvalue(L, idx);
+      push_same(w, idx);
     } else {
       snprintf(text, sizeof(text), "%.17g", (double)n);
-      push_splice(L, text);
+      push_splice(w, text);
     }
     return 1;
   }
 }
 
 static int copy_value(walk *w, int idx, so_type type, int depth);
+static int copy_custom_field(walk *w, int idx, int depth);
 
 typedef enum { SHAPE_EMPTY, SHAPE_ARRAY, SHAPE_OBJECT, SHAPE_BAD } shape;
 
@@ -170,55 +192,57 @@ static int marked_array(lua_State *L, int idx) {
   return yes;
 }
 
-static int copy_custom_field(walk *w, int idx, int depth);
-
 /* copies an array whose items are of type `item`; SO_T_CUSTOM_FIELDS
    items are custom field entries */
 static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
                       int depth) {
   lua_State *L = w->L;
+  const void *self = lua_topointer(L, idx);
   lua_Integer i;
   if (n == 0) {
-    push_splice(L, "[]");
+    push_splice(w, "[]");
     return 1;
   }
-  lua_createtable(L, (int)n, 0);
+  if (w->copy) lua_createtable(L, (int)n, 0);
   for (i = 1; i <= n; i++) {
-    size_t old = where_push_index(w, i);
+    int ok;
     lua_rawgeti(L, idx, i);
-    if (!(item == SO_T_CUSTOM_FIELDS
-              ? copy_custom_field(w, lua_gettop(L), depth + 1)
-              : copy_value(w, lua_gettop(L), item, depth + 1))) {
-      lua_pop(L, 2);
+    enter_index(w, self, i);
+    ok = item == SO_T_CUSTOM_FIELDS
+             ? copy_custom_field(w, lua_gettop(L), depth + 1)
+             : copy_value(w, lua_gettop(L), item, depth + 1);
+    if (!ok) {
+      lua_pop(L, w->copy ? 2 : 1);
       return 0;
     }
-    lua_rawseti(L, -3, i);
+    w->depth--;
+    if (w->copy) lua_rawseti(L, -3, i);
     lua_pop(L, 1);
-    where_pop(w, old);
   }
-  return 1;
-}
-
-static int check_key(walk *w) {
-  size_t len;
-  const char *k = lua_tolstring(w->L, -2, &len);
-  if (!utf8_ok((const unsigned char *)k, len))
-    return fail(w, "has a key that is not valid UTF-8");
   return 1;
 }
 
 /* copies an object; with a schema, only its fields are allowed */
 static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
-  int copy;
-  lua_newtable(L);
-  copy = lua_gettop(L);
+  const void *self = lua_topointer(L, idx);
+  int copy = 0, extra = w->copy ? 1 : 0;
+  if (w->copy) {
+    lua_newtable(L);
+    copy = lua_gettop(L);
+  }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    const char *key = lua_tostring(L, -2);
+    size_t klen;
+    const char *key = lua_tolstring(L, -2, &klen);
     so_type type = SO_T_ANY;
-    size_t old;
-    if (!check_key(w)) { lua_pop(L, 3); return 0; }
+    enter_key(w, self, key);
+    if (!utf8_ok((const unsigned char *)key, klen)) {
+      w->depth--;
+      fail(w, "has a key that is not valid UTF-8");
+      lua_pop(L, 2 + extra);
+      return 0;
+    }
     if (schema) {
       const so_field *f;
       for (f = schema; f->name && strcmp(f->name, key) != 0; f++) {}
@@ -226,27 +250,27 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
         const char *near = so_closest(key, &schema[0].name, (size_t)-1,
                                       sizeof(so_field));
         char what[160];
-        old = where_push_key(w, key);
         if (near)
-          snprintf(what, sizeof(what), "is not a known field (did you mean '%s'?)",
-                   near);
+          snprintf(what, sizeof(what), "is not a known field (did you mean "
+                   "'%s'?)", near);
         else
           snprintf(what, sizeof(what), "is not a known field");
         fail(w, what);
-        lua_pop(L, 3);
+        lua_pop(L, 2 + extra);
         return 0;
       }
       type = f->type;
     }
-    old = where_push_key(w, key);
     if (!copy_value(w, lua_gettop(L), type, depth + 1)) {
-      lua_pop(L, 3);
+      lua_pop(L, 2 + extra);
       return 0;
     }
-    where_pop(w, old);
-    lua_pushvalue(L, -3);   /* key */
-    lua_insert(L, -2);
-    lua_rawset(L, copy);
+    w->depth--;
+    if (w->copy) {
+      lua_pushvalue(L, -3);   /* key */
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
+    }
     lua_pop(L, 1);
   }
   return 1;
@@ -262,18 +286,21 @@ static const char *type_word(so_type type) {
   }
 }
 
+/* a table inside itself: it is one of the tables on the current path */
+static int on_path(const walk *w, const void *t) {
+  int i;
+  for (i = 0; i < w->depth; i++)
+    if (w->path[i].table == t) return 1;
+  return 0;
+}
+
 static int copy_table(walk *w, int idx, so_type type, int depth) {
   lua_State *L = w->L;
   lua_Integer n;
   shape sh;
-  int ok;
   if (depth > MAX_DEPTH) return fail(w, "is nested too deeply");
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, w->visited) != LUA_TNIL) {
-    lua_pop(L, 1);
+  if (on_path(w, lua_topointer(L, idx)))
     return fail(w, "contains a cycle (a table inside itself)");
-  }
-  lua_pop(L, 1);
   sh = table_shape(L, idx, &n);
   if (sh == SHAPE_BAD)
     return fail(w, "is a table with mixed or non-consecutive keys "
@@ -285,19 +312,11 @@ static int copy_table(walk *w, int idx, so_type type, int depth) {
   if (sh == SHAPE_OBJECT &&
       (type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS))
     return fail(w, type_word(type));
-  lua_pushvalue(L, idx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, w->visited);
   if (sh == SHAPE_ARRAY)
-    ok = copy_array(w, idx, n, type == SO_T_STRING_ARRAY ? SO_T_STRING
-                               : type == SO_T_CUSTOM_FIELDS ? SO_T_CUSTOM_FIELDS
-                               : SO_T_ANY, depth);
-  else
-    ok = copy_object(w, idx, NULL, depth);
-  lua_pushvalue(L, idx);
-  lua_pushnil(L);
-  lua_rawset(L, w->visited);
-  return ok;
+    return copy_array(w, idx, n, type == SO_T_STRING_ARRAY ? SO_T_STRING
+                                 : type == SO_T_CUSTOM_FIELDS ? SO_T_CUSTOM_FIELDS
+                                 : SO_T_ANY, depth);
+  return copy_object(w, idx, NULL, depth);
 }
 
 /* custom_fields entries are objects with the CustomFields fields */
@@ -305,6 +324,8 @@ static int copy_custom_field(walk *w, int idx, int depth) {
   lua_Integer n;
   shape sh;
   if (lua_type(w->L, idx) != LUA_TTABLE) return fail(w, "must be a table");
+  if (on_path(w, lua_topointer(w->L, idx)))
+    return fail(w, "contains a cycle (a table inside itself)");
   sh = table_shape(w->L, idx, &n);
   if (sh == SHAPE_ARRAY || sh == SHAPE_BAD)
     return fail(w, "must be a table with named fields (id, name, value, ...)");
@@ -315,17 +336,15 @@ static int copy_value(walk *w, int idx, so_type type, int depth) {
   lua_State *L = w->L;
   int t = lua_type(L, idx);
   if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL) {
-    lua_pushvalue(L, idx); /* stackone.null: explicit JSON null */
+    push_same(w, idx); /* stackone.null: explicit JSON null */
     return 1;
   }
   if (type == SO_T_STRING && t != LUA_TSTRING) return fail(w, type_word(type));
-  if ((type == SO_T_STRING_ARRAY || type == SO_T_OBJECT) && t != LUA_TTABLE)
-    return fail(w, type_word(type));
-  if (type == SO_T_CUSTOM_FIELDS && t != LUA_TTABLE)
+  if (type != SO_T_STRING && type != SO_T_ANY && t != LUA_TTABLE)
     return fail(w, type_word(type));
   switch (t) {
     case LUA_TBOOLEAN:
-      lua_pushvalue(L, idx);
+      push_same(w, idx);
       return 1;
     case LUA_TNUMBER:
       return copy_number(w, idx);
@@ -334,7 +353,7 @@ static int copy_value(walk *w, int idx, so_type type, int depth) {
       const char *s = lua_tolstring(L, idx, &len);
       if (!utf8_ok((const unsigned char *)s, len))
         return fail(w, "is not valid UTF-8 text");
-      lua_pushvalue(L, idx);
+      push_same(w, idx);
       return 1;
     }
     case LUA_TTABLE:
@@ -373,41 +392,35 @@ static void apply_splices(lua_State *L) {
 int so_json_encode_body(lua_State *L, int state, int value,
                         const so_field *schema, char *err, size_t errlen) {
   walk w;
-  int ok;
+  lua_Integer n;
+  shape sh;
   value = lua_absindex(L, value);
   state = lua_absindex(L, state);
+  memset(&w, 0, sizeof(w));
   w.L = L;
   w.err = err;
   w.errlen = errlen;
-  w.wlen = 0;
-  w.where[0] = '\0';
-  lua_newtable(L);
-  w.visited = lua_gettop(L);
-  lua_pushvalue(L, value);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, w.visited);
-  {
-    lua_Integer n;
-    shape sh = table_shape(L, value, &n);
-    if (sh == SHAPE_ARRAY || sh == SHAPE_BAD) {
+  sh = table_shape(L, value, &n);
+  if (sh == SHAPE_ARRAY || sh == SHAPE_BAD)
+    return fail(&w, "must be a table with named fields");
+  /* check; copy only when cjson alone would get something wrong */
+  if (!copy_object(&w, value, schema, 0)) return 0;
+  lua_getfield(L, state, "encode");
+  if (w.needs_copy) {
+    w.copy = 1;
+    if (!copy_object(&w, value, schema, 0)) { /* cannot fail: checked */
       lua_pop(L, 1);
-      return fail(&w, "must be a table with named fields");
+      return 0;
     }
+  } else {
+    lua_pushvalue(L, value);
   }
-  ok = copy_object(&w, value, schema, 0);
-  if (!ok) {
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    snprintf(err, errlen, "cannot encode the body: %s", lua_tostring(L, -1));
     lua_pop(L, 1);
     return 0;
   }
-  lua_getfield(L, state, "encode");
-  lua_insert(L, -2);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    snprintf(err, errlen, "cannot encode the body: %s", lua_tostring(L, -1));
-    lua_pop(L, 2);
-    return 0;
-  }
-  apply_splices(L);
-  lua_remove(L, w.visited);
+  if (w.needs_copy) apply_splices(L);
   return 1;
 }
 

@@ -115,7 +115,9 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   if (body) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    SET(CURLOPT_COPYPOSTFIELDS, body);
+    /* not copied: every caller keeps the body string alive (on the Lua
+       stack, or in the batch's user value) until the transfer is over */
+    SET(CURLOPT_POSTFIELDS, body);
     SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
   } else {
     SET(CURLOPT_HTTPGET, 1L);
