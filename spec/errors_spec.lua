@@ -287,6 +287,31 @@ describe("hostile input", function()
     assert.equal(0, #server:requests())
   end)
 
+  it("a body nested 60 deep is sent whole (the C stack grows as needed)", function()
+    local deep = { x = "y" }
+    for _ = 1, 60 do deep = { a = deep } end
+    local contact = assert(client.crm.contacts.create{ first_name = "Deep", passthrough = deep })
+    assert.equal("Deep", contact.first_name)
+    local body = server:requests()[1].body
+    assert.equal(61, select(2, body:gsub('"a":', "")) + 1)
+  end)
+
+  it("a field name with a NUL is not the field before it", function()
+    local _, err = client.crm.contacts.create{ ["first_name\0x"] = "Steve" }
+    assert.equal("invalid", err.kind)
+    assert.equal(0, #server:requests())
+  end)
+
+  it("http:// to a name that only starts like a loopback address is refused", function()
+    for _, url in ipairs{ "http://127.0.0.1.attacker.example:8080", "http://127.evil.example",
+      "http://127.0.0.1.nip.io" } do
+      local c, err = stackone.new{ api_key = "k", base_url = url }
+      assert.is_nil(c, url)
+      assert.matches("clear text", err.message)
+    end
+    assert(stackone.new{ api_key = "k", base_url = "http://127.1.2.3:9" }):close()
+  end)
+
   it("deeply nested or self-referencing bodies are refused", function()
     local deep = {}
     local t = deep

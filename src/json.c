@@ -192,6 +192,13 @@ static int marked_array(lua_State *L, int idx) {
   return yes;
 }
 
+/* stack room for one more level of an array or object: each level keeps
+   a few values on the stack, and the C API guarantees only 20 slots */
+static int room(walk *w) {
+  if (lua_checkstack(w->L, 8)) return 1;
+  return fail(w, "is nested too deeply");
+}
+
 /* copies an array whose items are of type `item`; SO_T_CUSTOM_FIELDS
    items are custom field entries */
 static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
@@ -199,6 +206,7 @@ static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
   lua_State *L = w->L;
   const void *self = lua_topointer(L, idx);
   lua_Integer i;
+  if (!room(w)) return 0;
   if (n == 0) {
     push_splice(w, "[]");
     return 1;
@@ -227,6 +235,7 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
   const void *self = lua_topointer(L, idx);
   int copy = 0, extra = w->copy ? 1 : 0;
+  if (!room(w)) return 0;
   if (w->copy) {
     lua_newtable(L);
     copy = lua_gettop(L);
@@ -245,7 +254,9 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     }
     if (schema) {
       const so_field *f;
-      for (f = schema; f->name && strcmp(f->name, key) != 0; f++) {}
+      /* the whole key: "first_name\0x" is not first_name */
+      for (f = schema; f->name && !(strlen(f->name) == klen &&
+                                    memcmp(f->name, key, klen) == 0); f++) {}
       if (!f->name) {
         const char *near = so_closest(key, &schema[0].name, (size_t)-1,
                                       sizeof(so_field));
@@ -426,7 +437,7 @@ int so_json_encode_body(lua_State *L, int state, int value,
 
 /* nulls in objects vanish, integral numbers become integers */
 static void normalize(lua_State *L, int idx, int depth) {
-  if (depth > 1000) return;
+  if (depth > 1000 || !lua_checkstack(L, 4)) return;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int t = lua_type(L, -1);

@@ -155,7 +155,8 @@ void so_push_headers(lua_State *L, const so_buf *head) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     const char *line_end = eol ? eol : end;
     const char *colon = memchr(p, ':', (size_t)(line_end - p));
-    if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+    if (colon && colon > p &&
+        !(line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
       const char *v = colon + 1, *ve = line_end;
       char name[256];
       size_t i, nlen = (size_t)(colon - p);

@@ -42,8 +42,27 @@ static void add_string(so_buf *b, const char *s) {
   so_buf_append(b, s, strlen(s));
 }
 
+/* 127.x.y.z, the form libcurl gives numeric IPv4 hosts in; a name such
+   as 127.0.0.1.example.com is not loopback */
+static int is_ipv4_loopback(const char *host) {
+  const char *p = host + 4;
+  int parts = 1;
+  if (strncmp(host, "127.", 4) != 0) return 0;
+  for (;;) {
+    int digits = 0, value = 0;
+    while (*p >= '0' && *p <= '9' && digits < 3) {
+      value = value * 10 + (*p++ - '0');
+      digits++;
+    }
+    if (digits == 0 || value > 255) return 0;
+    parts++;
+    if (*p == '\0') return parts == 4;
+    if (*p++ != '.') return 0;
+  }
+}
+
 static int is_loopback(const char *host) {
-  return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+  return strcmp(host, "localhost") == 0 || is_ipv4_loopback(host) ||
          strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
 }
 
@@ -88,7 +107,10 @@ int so_check_base_url(const char *url, int allow_insecure_http, char *err,
              "or set allow_insecure_http = true)");
     goto done;
   }
-  if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+  /* the normalized URL must parse again: libcurl decodes %XX in a host
+     name, so http://%7F7 gives http://\x7F7, which it then refuses */
+  if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK ||
+      curl_url_set(u, CURLUPART_URL, full, 0) != CURLUE_OK) {
     snprintf(err, errlen, "base_url is not a valid absolute URL");
     goto done;
   }
@@ -247,7 +269,8 @@ static int add_deep(query *q, int name, int idx, int depth) {
   int keys;
   size_t nlen;
   const char *ntext = lua_tolstring(L, name, &nlen);
-  if (depth > 8) {
+  /* each level keeps three values on the stack and briefly four more */
+  if (depth > 8 || !lua_checkstack(L, 8)) {
     snprintf(q->err, q->errlen, "query '%s' is nested too deeply", ntext);
     return 0;
   }
