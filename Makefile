@@ -45,12 +45,14 @@ lint:
 demo: deps all
 	@sh scripts/demo.sh
 
+# the suite's own summary ("N passed, N failed") is the last line
 test: deps npm-deps
 	$(MAKE) --no-print-directory check-warnings
 	$(MAKE) --no-print-directory lint
-	@sh scripts/test.sh
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory check-memory
+	@sh scripts/test.sh
 
 clean:
 	rm -rf build

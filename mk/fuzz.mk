@@ -13,13 +13,12 @@
 # invariant; the input is saved as build/fuzz/artifacts/<target>-crash-*.
 # FUZZ_TARGETS narrows the set, e.g. `make fuzz FUZZ_TARGETS=url`.
 # FUZZ_CC must be clang (libFuzzer comes with it: Debian's clang and
-# libclang-rt-14-dev). FUZZ_IN_TEST=0 leaves fuzz-smoke out of `make test`.
+# libclang-rt-14-dev). The main Makefile's `test` runs fuzz-smoke.
 
 FUZZ_CC ?= clang
 FUZZ_TARGETS ?= headers retry_after url json
 FUZZ_RUNS ?= 20000
 FUZZ_TIME ?= 60
-FUZZ_IN_TEST ?= 1
 FUZZ_OUT = build/fuzz
 FUZZ_LIBS = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) \
             $(CURL_LIBS) -lm -ldl
@@ -71,6 +70,3 @@ fuzz: $(FUZZ_BINS)
 fuzz-merge: $(FUZZ_BINS)
 	@sh fuzz/run.sh merge 0 $(FUZZ_TARGETS)
 
-ifeq ($(FUZZ_IN_TEST),1)
-test: fuzz-smoke
-endif
