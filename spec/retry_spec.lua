@@ -235,6 +235,50 @@ describe("rate limiter", function()
     assert.equal(5, #server:requests())
   end)
 
+  it("lets the sleep function yield, so calls in coroutines share a client", function()
+    local yields = 0
+    local c = fx.client(server, { rate_limit = { requests = 1, per = 0.05 },
+      sleep = function(s) yields = yields + 1; coroutine.yield(s) end })
+    server:reset()
+    local names = {}
+    local cos = {}
+    for i = 1, 2 do
+      cos[i] = coroutine.create(function()
+        for j = 1, 3 do
+          local contact = assert(c.crm.contacts.create{ first_name = ("co%d-%d"):format(i, j) })
+          names[#names + 1] = contact.first_name
+        end
+      end)
+    end
+    repeat -- a tiny scheduler: resume each coroutine in turn, wait what it asked
+      local alive = false
+      for _, co in ipairs(cos) do
+        if coroutine.status(co) ~= "dead" then
+          alive = true
+          local ok, wait = coroutine.resume(co)
+          assert(ok, wait)
+          if wait then require("socket").sleep(wait) end
+        end
+      end
+    until not alive
+    c:close()
+    assert.is_true(yields >= 4, "yields " .. yields)
+    assert.equal(6, #names)
+    assert.equal(6, #server:requests())
+    assert.is_nil(table.concat(names, " "):find("co1%-1 co1%-2 co1%-3 co2")) -- interleaved
+  end)
+
+  it("a call whose client is closed while its sleep function yields raises on resume", function()
+    local c = fx.client(server, { rate_limit = { requests = 1, per = 20 }, sleep = function() coroutine.yield() end })
+    assert(c.crm.accounts.list())
+    local co = coroutine.create(function() return c.crm.accounts.list() end)
+    assert.is_true(coroutine.resume(co)) -- waits for the limiter: yields
+    c:close()
+    local ok, msg = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.matches("closed stackone client", msg)
+  end)
+
   it("waits through the sleep function", function()
     local slept = 0
     local c = fx.client(server, { rate_limit = { requests = 1, per = 10 }, sleep = function(s) slept = slept + s end })

@@ -45,18 +45,82 @@ int so_push_body(lua_State *L, const so_operation *op, int idx, char *err,
   return 1;
 }
 
+/* what one call's attempts need, kept in a userdata on the stack so they
+   can go on after the client's sleep function yields (a call made from a
+   coroutine, in a host with an event loop) */
+typedef struct attempts {
+  so_call k;
+  so_request r;
+  const char *body;    /* the body string, anchored on the stack */
+  size_t body_len;
+  double waited;       /* seconds of retry waits so far */
+  int token;           /* the next attempt's rate limiter token is taken */
+} attempts;
+
+static int run_attempts(lua_State *L, int state);
+
+static int after_wait(lua_State *L, int status, lua_KContext state) {
+  (void)status;
+  return run_attempts(L, (int)state);
+}
+
+/* waits through the sleep function, which may yield: then the attempts
+   go on in after_wait when the coroutine is resumed */
+static void wait_yieldable(lua_State *L, attempts *a, int state,
+                           double seconds) {
+  if (lua_getfield(L, a->r.hooks, "sleep") == LUA_TFUNCTION) {
+    lua_pushnumber(L, seconds);
+    lua_callk(L, 1, 0, (lua_KContext)state, after_wait);
+  } else {
+    lua_pop(L, 1);
+    so_sleep(seconds);
+  }
+}
+
+static int run_attempts(lua_State *L, int state) {
+  attempts *a = lua_touserdata(L, state);
+  so_client *c = so_check_client(L, 1); /* it may have closed meanwhile */
+  CURLcode rc;
+  long status;
+  double delay = 0;
+  for (;;) {
+    struct curl_slist *list;
+    if (!a->token) {
+      a->token = 1;
+      if (a->r.bucket) {
+        double wait = so_bucket_take(a->r.bucket, so_now());
+        if (wait > 0) wait_yieldable(L, a, state, wait);
+      }
+    }
+    a->token = 0;
+    a->k.attempts++;
+    /* from here to curl_slist_free_all no Lua call may raise */
+    list = so_header_list(L, c, &a->r);
+    if (list == NULL) return luaL_error(L, "not enough memory");
+    rc = so_perform(&c->ex, a->k.op->method, lua_tostring(L, a->k.url), list,
+                    a->body, a->body_len, a->r.timeout_ms, a->r.verbose);
+    curl_slist_free_all(list);
+    status = 0;
+    curl_easy_getinfo(c->ex.curl, CURLINFO_RESPONSE_CODE, &status);
+    if (a->r.verbose) so_report_trace(L, &a->r, &c->ex);
+    if (!so_plan_retry(&a->r, &a->k, &c->ex, rc, status, &a->waited, &c->rng,
+                       &delay))
+      break;
+    wait_yieldable(L, a, state, delay);
+  }
+  return so_push_result(L, &c->ex, &a->k, rc, status);
+}
+
 int so_client_call(lua_State *L) {
   so_client *c = so_check_client(L, 1);
   lua_Integer index = luaL_checkinteger(L, 2);
+  attempts *a;
   so_call k;
   so_request r;
   char err[400];
   const char *body = NULL;
   size_t body_len = 0;
   int id = 0, fields = 0, query = 0, opts = 0;
-  double waited = 0, delay = 0;
-  CURLcode rc;
-  long status = 0;
 
   luaL_argcheck(L, index >= 1 && (size_t)index <= so_operation_count, 2,
                 "unknown operation");
@@ -90,28 +154,13 @@ int so_client_call(lua_State *L) {
       return so_push_invalid(L, k.op->method, k.op->path, "%s", err);
     body = lua_tolstring(L, -1, &body_len);
   }
-
-  do {
-    struct curl_slist *list;
-    k.attempts++;
-    if (r.bucket) {
-      double wait = so_bucket_take(r.bucket, so_now());
-      if (wait > 0) so_wait(L, &r, wait);
-    }
-    /* from here to curl_slist_free_all no Lua call may raise */
-    list = so_header_list(L, c, &r);
-    if (list == NULL) return luaL_error(L, "not enough memory");
-    rc = so_perform(&c->ex, k.op->method, lua_tostring(L, k.url), list, body,
-                    body_len, r.timeout_ms, r.verbose);
-    curl_slist_free_all(list);
-    status = 0;
-    curl_easy_getinfo(c->ex.curl, CURLINFO_RESPONSE_CODE, &status);
-    if (r.verbose) so_report_trace(L, &r, &c->ex);
-    if (!so_plan_retry(&r, &k, &c->ex, rc, status, &waited, &c->rng, &delay))
-      break;
-    so_wait(L, &r, delay);
-  } while (1);
-  return so_push_result(L, &c->ex, &k, rc, status);
+  a = lua_newuserdatauv(L, sizeof(attempts), 0);
+  memset(a, 0, sizeof(*a));
+  a->k = k;
+  a->r = r;
+  a->body = body;
+  a->body_len = body_len;
+  return run_attempts(L, lua_gettop(L));
 }
 
 /* core.invalid_error(op_index, message): the "invalid" error object the
