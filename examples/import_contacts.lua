@@ -100,7 +100,12 @@ f:close()
 
 local tty = os.execute("test -t 2")
 local started = os.time()
+local last_failed = 0
 local function progress(done, total, failed)
+  -- redraw about a hundred times in all, and whenever a record fails
+  local due = done == total or failed ~= last_failed or done % math.max(1, total // 100) == 0
+  last_failed = failed
+  if not due then return end
   if tty then
     local width = 40
     local filled = total > 0 and math.floor(width * done / total) or width
