@@ -39,6 +39,12 @@ static void check_options(lua_State *L, int opts, const so_operation *op,
    the table */
 static int merge_headers(lua_State *L, const so_request *r, char *err,
                          size_t errlen) {
+  int own = r->opts && lua_getfield(L, r->opts, "headers") != LUA_TNIL;
+  if (r->opts) lua_pop(L, 1);
+  if (!own) { /* the client's table as it is: it is only read */
+    lua_getiuservalue(L, 1, 2);
+    return 1;
+  }
   lua_newtable(L);
   lua_getiuservalue(L, 1, 2);
   lua_pushnil(L);
