@@ -87,6 +87,28 @@ describe("bulk", function()
     assert.equal("red", stackone.custom_field(results[2].record, "Favourite Colour"))
   end)
 
+  it("fetches the definitions once per batch, even when that fails", function()
+    server:script("/unified/crm/custom_field_definitions/contacts", { { status = 503, body = "down" } })
+    local recs = {}
+    for i = 1, 5 do recs[i] = { first_name = "M" .. i, custom_fields = { ["Favourite Colour"] = "red" } } end
+    recs[6] = { first_name = "plain" }
+    local results, summary = client.crm.contacts.create_many(recs, { retry = false })
+    for i = 1, 5 do assert.equal(503, results[i].err.status) end
+    assert.equal("plain", results[6].record.first_name)
+    assert.equal(1, summary.ok)
+    local fetches = 0
+    for _, r in ipairs(server:requests()) do
+      if r.path:match("custom_field_definitions") then fetches = fetches + 1 end
+    end
+    assert.equal(1, fetches)
+  end)
+
+  it("names itself in option errors", function()
+    local ok, msg = pcall(client.crm.contacts.create_many, {}, { acount_id = "x" })
+    assert.is_false(ok)
+    assert.matches("crm.contacts.create_many: unknown option 'acount_id'", msg, 1, true)
+  end)
+
   it("never retries a POST whose outcome is unknown, and reports it", function()
     server:script(CONTACTS, { { status = 500, json = { statusCode = 500, message = "boom",
       timestamp = "2024-01-01T00:00:00Z" } } })

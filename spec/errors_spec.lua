@@ -229,6 +229,65 @@ describe("errors", function()
   end)
 end)
 
+describe("hooks and the client's life", function()
+  local server
+
+  setup(function()
+    server = server_support.start{ args = fx.SERVER_ARGS }
+  end)
+  teardown(function()
+    server:stop()
+  end)
+
+  it("a sleep function that closes the client makes the call raise, not crash", function()
+    local c
+    c = fx.client(server, { sleep = function() c:close() end })
+    server:script("/unified/crm/accounts", { { status = 503, body = "busy" } })
+    local ok, msg = pcall(c.crm.accounts.list)
+    assert.is_false(ok)
+    assert.matches("closed stackone client", msg)
+  end)
+
+  it("an on_progress that closes the client stops create_many with an error", function()
+    local c
+    c = fx.client(server)
+    local ok, msg = pcall(c.crm.contacts.create_many, { { first_name = "A" }, { first_name = "B" } },
+      { concurrency = 1, on_progress = function() c:close() end })
+    assert.is_false(ok)
+    assert.matches("closed stackone client", msg)
+  end)
+
+  it("options are read without metamethods", function()
+    local opts = setmetatable({}, { __index = function(_, k)
+      if k == "api_key" then return ("k"):rep(2) end
+    end })
+    assert.has_error(function() stackone.new(opts) end)
+  end)
+end)
+
+describe("proxies", function()
+  it("refuses a proxy with a plain-http base URL: it would see the key", function()
+    local c, err = stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9", proxy = "http://127.0.0.1:3128" }
+    assert.is_nil(c)
+    assert.equal("invalid", err.kind)
+    assert.matches("clear text", err.message)
+  end)
+
+  it("ignores libcurl's proxy variables for a plain-http base URL", function()
+    local server = server_support.start{ args = fx.SERVER_ARGS }
+    local dead = "http://127.0.0.1:" .. fx.closed_port()
+    local p = assert(io.popen(("http_proxy=%s HTTP_PROXY=%s ALL_PROXY=%s lua5.4 -e %q 2>&1"):format(dead, dead, dead,
+      'package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path; ' ..
+      'package.cpath = "./build/?.so;" .. package.cpath; ' ..
+      'local c = require("stackone").new{ api_key = "' .. fx.API_KEY .. '", account_id = "a", base_url = "' ..
+      server.url .. '" }; local page, err = c.crm.accounts.list(); print(page and "direct" or tostring(err))')))
+    local out = p:read("a")
+    p:close()
+    server:stop()
+    assert.matches("direct", out)
+  end)
+end)
+
 describe("hostile input", function()
   local server, client
 

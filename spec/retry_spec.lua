@@ -312,12 +312,41 @@ describe("debug output", function()
     assert.is_nil(lines[1]:find(require("mime").b64(fx.API_KEY .. ":"), 1, true))
   end)
 
-  it("an error raised by the debug function reaches the caller", function()
+  it("an error raised by the debug function never hides the outcome", function()
     local c = fx.client(server, { debug = function() error("debug broke") end })
-    local ok, msg = pcall(c.crm.accounts.list)
-    assert.is_false(ok)
-    assert.matches("debug broke", msg)
+    local contact, res = c.crm.contacts.create(fx.contact())
+    assert.is_string(contact.id) -- created: the caller must know
+    assert.matches("debug broke", res.debug_error)
+    local _, err = c.crm.contacts.get("missing")
+    assert.equal(404, err.status)
+    assert.matches("debug broke", err.debug_error)
     c:close()
+  end)
+
+  it("the debug function may use the client itself", function()
+    local c
+    local nested = {}
+    c = fx.client(server, { debug = function()
+      if #nested < 1 then nested[#nested + 1] = assert(c.crm.lists.list()) end
+    end })
+    local page = assert(c.crm.accounts.list())
+    c:close()
+    assert.matches("^3f1e2c4a", page.data[1].id) -- accounts, not the nested call's lists
+    assert.matches("^7a9c3d2e", nested[1].data[1].id)
+  end)
+
+  it("create_many hands each transfer's trace to the debug function", function()
+    local traces = 0
+    local c = fx.client(server, { debug = function(text)
+      traces = traces + 1
+      assert(text:find("Authorization: [REDACTED]", 1, true))
+      if traces == 2 then error("second trace") end
+    end })
+    local _, summary = c.crm.contacts.create_many{ { first_name = "A" }, { first_name = "B" }, { first_name = "C" } }
+    c:close()
+    assert.equal(3, traces)
+    assert.equal(3, summary.ok)
+    assert.matches("second trace", summary.debug_error)
   end)
 end)
 

@@ -61,7 +61,9 @@ static int batch_gc(lua_State *L) {
    the strings in it without copying them */
 static batch *new_batch(lua_State *L, so_client *c, int nitems, int nslots,
                         int bodies) {
-  batch *b = lua_newuserdatauv(L, sizeof(batch), 1);
+  /* user values: 1 the bodies, 2 the first error of the debug function,
+     3 that of on_progress */
+  batch *b = lua_newuserdatauv(L, sizeof(batch), 3);
   int i;
   memset(b, 0, sizeof(*b));
   if (luaL_newmetatable(L, BATCH_MT)) {
@@ -82,8 +84,7 @@ static batch *new_batch(lua_State *L, so_client *c, int nitems, int nslots,
   for (i = 0; i < nslots; i++) {
     slot *s = &b->slots[i];
     s->x.curl = curl_easy_init();
-    if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
-        curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, s) != CURLE_OK)
+    if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK)
       luaL_error(L, "stackone: could not set up a transfer handle");
   }
   return b;
@@ -102,32 +103,39 @@ static int pick(batch *b, double now) {
   return b->next_fresh < b->nfresh ? b->fresh[b->next_fresh++] : 0;
 }
 
-/* when the next waiting item or the pause ends; 0 when nothing waits */
-static double next_event(const batch *b, double pause_until) {
-  double t = pause_until;
-  int j;
-  for (j = 0; j < b->nwaiting; j++) {
+/* the next time something may start: the end of the pause, or a waiting
+   item's time when a slot is free for it; 0 when nothing is ahead (only
+   the network can change anything then) */
+static double next_event(const batch *b, double pause_until, double now) {
+  double t = pause_until > now ? pause_until : 0;
+  int j, free_slot = 0;
+  for (j = 0; j < b->nslots; j++) free_slot |= b->slots[j].item == 0;
+  for (j = 0; free_slot && j < b->nwaiting; j++) {
     double nb = b->items[b->waiting[j]].not_before;
-    if (t == 0 || nb < t) t = nb;
+    if (nb > now && (t == 0 || nb < t)) t = nb;
   }
   return t;
 }
 
 typedef struct progress {
   int fn;              /* stack index of on_progress, 0 when none */
-  int error;           /* stack index of its first error, 0 when none */
+  int failed_once;     /* it raised an error: not called again */
+  int keep;            /* the batch: its user value 3 keeps that error */
   int done, total, ok, failed;
 } progress;
 
 /* on_progress(done, total, failed) under lua_pcall: an error in it is
    kept for the summary, never thrown through libcurl */
 static void report(lua_State *L, progress *p) {
-  if (!p->fn || p->error) return;
+  if (!p->fn || p->failed_once) return;
   lua_pushvalue(L, p->fn);
   lua_pushinteger(L, p->done);
   lua_pushinteger(L, p->total);
   lua_pushinteger(L, p->failed);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) p->error = lua_gettop(L);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    p->failed_once = 1;
+    lua_setiuservalue(L, p->keep, 3);
+  }
 }
 
 /* results[i] = { record = value } or { err = err } from the two values on
@@ -166,9 +174,9 @@ static int prepare_item(lua_State *L, so_client *c, const so_operation *op,
   }
   if (op->kind == SO_KIND_UPDATE) {
     if (lua_istable(L, fields)) {
-      lua_getfield(L, fields, "id");
+      so_rawfield(L, fields, "id");
       id = lua_gettop(L);
-      lua_getfield(L, fields, "fields");
+      so_rawfield(L, fields, "fields");
       fields = lua_gettop(L);
     }
     if (!id || lua_type(L, id) != LUA_TSTRING || !lua_istable(L, fields)) {
@@ -209,6 +217,7 @@ int so_client_call_many(lua_State *L) {
   progress p;
   batch *b;
   int items = 3, opts = 4, urls, bodies, results, running = 0, i, n;
+  int batch_at, base;
   lua_Integer concurrency = 8;
   double start = so_now(), pause_until = 0;
   lua_Integer attempts = 0;
@@ -231,14 +240,15 @@ int so_client_call_many(lua_State *L) {
   memset(&r, 0, sizeof(r));
   memset(&p, 0, sizeof(p));
   r.op = op;
+  r.suffix = "_many";
   if (opts) {
-    if (lua_getfield(L, opts, "concurrency") != LUA_TNIL) {
+    if (so_rawfield(L, opts, "concurrency") != LUA_TNIL) {
       concurrency = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
       if (concurrency < 1 || concurrency > 64)
         so_raise(L, 2, "crm.%s.%s_many: concurrency must be a whole number "
                  "from 1 to 64", op->group, op->name);
     }
-    if (lua_getfield(L, opts, "on_progress") != LUA_TNIL) {
+    if (so_rawfield(L, opts, "on_progress") != LUA_TNIL) {
       if (!lua_isfunction(L, -1))
         so_raise(L, 2, "crm.%s.%s_many: on_progress must be a function",
                  op->group, op->name);
@@ -259,6 +269,9 @@ int so_client_call_many(lua_State *L) {
   bodies = lua_gettop(L);
   b = new_batch(L, c, n, (int)(concurrency < n ? concurrency : (n ? n : 1)),
                 bodies);
+  batch_at = lua_gettop(L);
+  base = batch_at; /* the loop leaves nothing above this */
+  p.keep = batch_at;
   /* every item is checked before anything is sent */
   for (i = 1; i <= n; i++)
     if (prepare_item(L, c, op, items, i, urls, bodies, results, &p))
@@ -266,6 +279,7 @@ int so_client_call_many(lua_State *L) {
   if (p.done) report(L, &p);
 
   while (p.done < n) {
+    c = so_check_client(L, 1); /* a hook may have closed it meanwhile */
     double now = so_now(), wake;
     int s, finished = 0;
     /* start what may start */
@@ -298,7 +312,7 @@ int so_client_call_many(lua_State *L) {
       sl->headers = so_header_list(L, c, &r);
       if (sl->headers == NULL ||
           so_prepare(&sl->x, op->method, lua_tostring(L, -1), sl->headers,
-                     body, body_len, r.timeout_ms, 0) != CURLE_OK ||
+                     body, body_len, r.timeout_ms, r.verbose) != CURLE_OK ||
           curl_multi_add_handle(b->multi, sl->x.curl) != CURLM_OK) {
         lua_pop(L, 2);
         return luaL_error(L, "stackone: could not start a transfer");
@@ -333,6 +347,12 @@ int so_client_call_many(lua_State *L) {
         k.op = op;
         k.attempts = it->attempts;
         curl_easy_getinfo(sl->x.curl, CURLINFO_RESPONSE_CODE, &status);
+        if (r.verbose) { /* the slot's handle is ours: nothing can reuse it */
+          lua_pushlstring(L, sl->x.trace.data ? sl->x.trace.data : "",
+                          sl->x.trace.len);
+          so_debug(L, &r, lua_gettop(L), batch_at, 2);
+          lua_settop(L, base);
+        }
         if (so_plan_retry(&r, &k, &sl->x, rc, status, &it->waited, &c->rng,
                           &delay)) {
           it->not_before = so_now() + delay;
@@ -344,9 +364,11 @@ int so_client_call_many(lua_State *L) {
           lua_rawgeti(L, urls, sl->item);
           k.url = lua_gettop(L);
           so_push_result(L, &sl->x, &k, rc, status);
-          lua_remove(L, k.url);
           store_result(L, results, sl->item, &p);
+          lua_settop(L, base); /* the URL and what decoding left */
+          sl->item = 0;
           report(L, &p);
+          c = so_check_client(L, 1);
         }
         sl->item = 0;
       }
@@ -358,9 +380,9 @@ int so_client_call_many(lua_State *L) {
 
     /* wait for the network, a retry or the end of a pause */
     now = so_now();
-    wake = next_event(b, pause_until);
+    wake = next_event(b, pause_until, now);
     if (running > 0) {
-      double ms = wake > now ? (wake - now) * 1000 : (wake > 0 ? 0 : 200);
+      double ms = wake > 0 ? (wake - now) * 1000 : 200;
       if (ms > 200) ms = 200;
 #if LIBCURL_VERSION_NUM >= 0x074200
       curl_multi_poll(b->multi, NULL, 0, (int)ms, NULL);
@@ -383,9 +405,10 @@ int so_client_call_many(lua_State *L) {
   lua_setfield(L, -2, "attempts");
   lua_pushnumber(L, so_now() - start);
   lua_setfield(L, -2, "elapsed");
-  if (p.error) {
-    lua_pushvalue(L, p.error);
+  if (lua_getiuservalue(L, batch_at, 3) != LUA_TNIL)
     lua_setfield(L, -2, "progress_error");
-  }
+  else
+    lua_pop(L, 1);
+  so_attach_debug_error(L, batch_at, 2, -1);
   return 2;
 }

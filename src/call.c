@@ -79,17 +79,22 @@ static void wait_yieldable(lua_State *L, attempts *a, int state,
 
 static int run_attempts(lua_State *L, int state) {
   attempts *a = lua_touserdata(L, state);
-  so_client *c = so_check_client(L, 1); /* it may have closed meanwhile */
+  so_client *c;
   CURLcode rc;
   long status;
   double delay = 0;
+  int trace = 0;
   for (;;) {
     struct curl_slist *list;
+    c = so_check_client(L, 1); /* a hook may have closed it meanwhile */
     if (!a->token) {
       a->token = 1;
       if (a->r.bucket) {
         double wait = so_bucket_take(a->r.bucket, so_now());
-        if (wait > 0) wait_yieldable(L, a, state, wait);
+        if (wait > 0) {
+          wait_yieldable(L, a, state, wait);
+          c = so_check_client(L, 1);
+        }
       }
     }
     a->token = 0;
@@ -102,13 +107,28 @@ static int run_attempts(lua_State *L, int state) {
     curl_slist_free_all(list);
     status = 0;
     curl_easy_getinfo(c->ex.curl, CURLINFO_RESPONSE_CODE, &status);
-    if (a->r.verbose) so_report_trace(L, &a->r, &c->ex);
+    if (a->r.verbose) {
+      lua_pushlstring(L, c->ex.trace.data ? c->ex.trace.data : "",
+                      c->ex.trace.len);
+      trace = lua_gettop(L);
+    }
     if (!so_plan_retry(&a->r, &a->k, &c->ex, rc, status, &a->waited, &c->rng,
                        &delay))
       break;
+    if (trace) { /* the debug function may use the client: c->ex is done */
+      so_debug(L, &a->r, trace, state, 1);
+      lua_settop(L, trace - 1);
+      trace = 0;
+    }
     wait_yieldable(L, a, state, delay);
   }
-  return so_push_result(L, &c->ex, &a->k, rc, status);
+  /* the result first: the debug function may use or close the client */
+  so_push_result(L, &c->ex, &a->k, rc, status);
+  if (trace) {
+    so_debug(L, &a->r, trace, state, 1);
+    so_attach_debug_error(L, state, 1, -1);
+  }
+  return 2;
 }
 
 int so_client_call(lua_State *L) {
@@ -154,7 +174,7 @@ int so_client_call(lua_State *L) {
       return so_push_invalid(L, k.op->method, k.op->path, "%s", err);
     body = lua_tolstring(L, -1, &body_len);
   }
-  a = lua_newuserdatauv(L, sizeof(attempts), 0);
+  a = lua_newuserdatauv(L, sizeof(attempts), 1); /* 1: a debug error */
   memset(a, 0, sizeof(*a));
   a->k = k;
   a->r = r;

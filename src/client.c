@@ -11,10 +11,6 @@
 
 #include "stackone.h"
 
-/* user values of the handle */
-#define UV_MEMBERS 1  /* Lua-side members such as `crm` */
-#define UV_HEADERS 2  /* client-wide headers: { [lower name] = "Name: v" } */
-#define UV_HOOKS 3    /* { sleep = f, debug = f, bucket = userdata } */
 
 static const char *const option_names[] = {
   "api_key", "account_id", "base_url", "timeout", "connect_timeout",
@@ -22,6 +18,14 @@ static const char *const option_names[] = {
   "max_response_bytes", "headers", "retry", "rate_limit", "sleep", "debug",
   NULL
 };
+
+/* t[name] without metamethods: option strings then live in the table,
+   never only in a slot an __index function filled */
+int so_rawfield(lua_State *L, int t, const char *name) {
+  t = lua_absindex(L, t);
+  lua_pushstring(L, name);
+  return lua_rawget(L, t);
+}
 
 so_client *so_check_client(lua_State *L, int idx) {
   so_client *c = luaL_checkudata(L, idx, SO_CLIENT_MT);
@@ -70,7 +74,7 @@ static int client_index(lua_State *L) {
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
   lua_pop(L, 1);
-  if (lua_getiuservalue(L, 1, UV_MEMBERS) != LUA_TTABLE) return 0;
+  if (lua_getiuservalue(L, 1, SO_UV_MEMBERS) != LUA_TTABLE) return 0;
   lua_pushvalue(L, 2);
   lua_rawget(L, -2);
   return 1;
@@ -146,7 +150,7 @@ static void check_option_names(lua_State *L, int opts) {
 static const char *opt_string(lua_State *L, int opts, const char *name) {
   const char *s = NULL;
   size_t len = 0;
-  int t = lua_getfield(L, opts, name);
+  int t = so_rawfield(L, opts, name);
   if (t == LUA_TSTRING)
     s = lua_tolstring(L, -1, &len);
   else if (t != LUA_TNIL)
@@ -159,7 +163,7 @@ static const char *opt_string(lua_State *L, int opts, const char *name) {
 }
 
 static int opt_bool(lua_State *L, int opts, const char *name) {
-  int t = lua_getfield(L, opts, name), v = lua_toboolean(L, -1);
+  int t = so_rawfield(L, opts, name), v = lua_toboolean(L, -1);
   if (t != LUA_TNIL && t != LUA_TBOOLEAN)
     so_raise(L, 2, "stackone.new: option '%s' must be a boolean", name);
   lua_pop(L, 1);
@@ -179,7 +183,7 @@ long so_seconds_ms(lua_State *L, int idx, const char *who, const char *name) {
 
 static long opt_seconds(lua_State *L, int opts, const char *name, long dflt) {
   long ms = dflt;
-  if (lua_getfield(L, opts, name) != LUA_TNIL)
+  if (so_rawfield(L, opts, name) != LUA_TNIL)
     ms = so_seconds_ms(L, -1, "stackone.new", name);
   lua_pop(L, 1);
   return ms;
@@ -317,7 +321,7 @@ static void push_bucket(lua_State *L, const char *key, double requests,
 static double positive_field(lua_State *L, int t, const char *name,
                              double dflt) {
   double v = dflt;
-  if (lua_getfield(L, t, name) != LUA_TNIL) {
+  if (so_rawfield(L, t, name) != LUA_TNIL) {
     int isnum;
     v = lua_tonumberx(L, -1, &isnum);
     if (!isnum || !(v > 0))
@@ -332,14 +336,14 @@ static double positive_field(lua_State *L, int t, const char *name,
    the handle is on the top of the stack */
 static void set_hooks(lua_State *L, const char *key) {
   int handle = lua_gettop(L);
-  lua_getiuservalue(L, handle, UV_HOOKS);
-  if (lua_getfield(L, 1, "sleep") != LUA_TNIL && !lua_isfunction(L, -1))
+  lua_getiuservalue(L, handle, SO_UV_HOOKS);
+  if (so_rawfield(L, 1, "sleep") != LUA_TNIL && !lua_isfunction(L, -1))
     so_raise(L, 2, "stackone.new: option 'sleep' must be a function");
   lua_setfield(L, -2, "sleep");
-  if (lua_getfield(L, 1, "debug") != LUA_TNIL && !lua_isfunction(L, -1))
+  if (so_rawfield(L, 1, "debug") != LUA_TNIL && !lua_isfunction(L, -1))
     so_raise(L, 2, "stackone.new: option 'debug' must be a function");
   lua_setfield(L, -2, "debug");
-  switch (lua_getfield(L, 1, "rate_limit")) {
+  switch (so_rawfield(L, 1, "rate_limit")) {
     case LUA_TNIL:
       push_bucket(L, key, 1000, 60);
       break;
@@ -377,6 +381,7 @@ int so_client_new(lua_State *L) {
   so_client *c;
   const char *key, *account, *base, *s;
   size_t account_len = 0;
+  int insecure_http;
   char err[320], *normalized = NULL;
   curl_version_info_data *ver;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -402,23 +407,30 @@ int so_client_new(lua_State *L) {
   c->closed = 1;
   luaL_setmetatable(L, SO_CLIENT_MT);
   if (lua_isnil(L, 2)) lua_newtable(L); else lua_pushvalue(L, 2);
-  lua_setiuservalue(L, -2, UV_MEMBERS);
+  lua_setiuservalue(L, -2, SO_UV_MEMBERS);
   lua_newtable(L);
-  lua_setiuservalue(L, -2, UV_HEADERS);
+  lua_setiuservalue(L, -2, SO_UV_HEADERS);
   lua_newtable(L);
-  lua_setiuservalue(L, -2, UV_HOOKS);
+  lua_setiuservalue(L, -2, SO_UV_HOOKS);
 
   if (account && !so_header_value_ok(account, account_len))
     return so_push_invalid(L, NULL, NULL, "account_id has CR, LF, NUL or "
                            "another control character");
-  if (!so_check_base_url(base, opt_bool(L, 1, "allow_insecure_http"), err,
-                         sizeof(err), &normalized))
+  insecure_http = opt_bool(L, 1, "allow_insecure_http");
+  if (!so_check_base_url(base, insecure_http, err, sizeof(err), &normalized))
     return so_push_invalid(L, NULL, NULL, "%s", err);
   c->base_url = normalized;
-  if (lua_getfield(L, 1, "headers") != LUA_TNIL) {
+  /* plain http is allowed to loopback only: a proxy (the option, or
+     libcurl's http_proxy variables) would see the key in clear text */
+  c->no_proxy = strncmp(normalized, "http:", 5) == 0 && !insecure_http;
+  if (c->no_proxy && opt_string(L, 1, "proxy"))
+    return so_push_invalid(L, NULL, NULL, "a proxy with an http:// base_url "
+                           "would see the API key in clear text (use https, "
+                           "or set allow_insecure_http = true)");
+  if (so_rawfield(L, 1, "headers") != LUA_TNIL) {
     if (!lua_istable(L, -1))
       return so_raise(L, 2, "stackone.new: option 'headers' must be a table");
-    lua_getiuservalue(L, 3, UV_HEADERS);
+    lua_getiuservalue(L, 3, SO_UV_HEADERS);
     if (!so_collect_headers(L, 4, 5, err, sizeof(err)))
       return so_push_invalid(L, NULL, NULL, "%s", err);
     lua_pop(L, 1);
@@ -429,7 +441,7 @@ int so_client_new(lua_State *L) {
   c->connect_timeout_ms = opt_seconds(L, 1, "connect_timeout", 10000);
   c->insecure = opt_bool(L, 1, "insecure");
   c->max_response_bytes = 64 * 1024 * 1024;
-  if (lua_getfield(L, 1, "max_response_bytes") != LUA_TNIL) {
+  if (so_rawfield(L, 1, "max_response_bytes") != LUA_TNIL) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
       return so_raise(L, 2, "stackone.new: option 'max_response_bytes' must be "
                            "a positive integer");
@@ -440,7 +452,7 @@ int so_client_new(lua_State *L) {
   if ((s = opt_string(L, 1, "proxy")) != NULL) c->proxy = dup_string(L, s);
   if (account) c->account_id = dup_string(L, account);
   so_retry_defaults(&c->retry);
-  if (lua_getfield(L, 1, "retry") != LUA_TNIL)
+  if (so_rawfield(L, 1, "retry") != LUA_TNIL)
     so_read_retry(L, lua_gettop(L), &c->retry, "stackone.new");
   lua_pop(L, 1);
   c->rng = (uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL) << 20;

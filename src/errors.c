@@ -156,9 +156,10 @@ int so_push_invalid(lua_State *L, const char *method, const char *path,
 }
 
 static const char *field_string(lua_State *L, int t, const char *name) {
-  const char *s;
-  lua_getfield(L, t, name);
-  s = lua_tostring(L, -1);
+  const char *s = NULL;
+  lua_pushstring(L, name);
+  /* only a string: one converted from a number would not stay alive */
+  if (lua_rawget(L, t) == LUA_TSTRING) s = lua_tostring(L, -1);
   lua_pop(L, 1); /* the string stays alive in the error table */
   return s;
 }
@@ -181,7 +182,8 @@ static int error_tostring(lua_State *L) {
     luaL_addstring(&b, path);
     luaL_addstring(&b, ": ");
   }
-  lua_getfield(L, 1, "status");
+  lua_pushliteral(L, "status");
+  lua_rawget(L, 1);
   if (kind && strcmp(kind, "http") == 0 && lua_isinteger(L, -1)) {
     lua_Integer status = lua_tointeger(L, -1);
     lua_pop(L, 1);

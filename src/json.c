@@ -146,7 +146,10 @@ static int copy_number(walk *w, int idx) {
     if (strtod(text, NULL) == n) {
       push_same(w, idx);
     } else {
+      char *comma;
       snprintf(text, sizeof(text), "%.17g", (double)n);
+      /* JSON's decimal point, whatever LC_NUMERIC says */
+      if ((comma = strchr(text, ',')) != NULL) *comma = '.';
       push_splice(w, text);
     }
     return 1;

@@ -9,8 +9,9 @@
 
 #include "stackone.h"
 
-static void check_options(lua_State *L, int opts, const so_operation *op,
+static void check_options(lua_State *L, int opts, const so_request *r,
                           const char *const *extra) {
+  const so_operation *op = r->op;
   static const char *const common[] = {
     "account_id", "timeout", "headers", "retry", NULL
   };
@@ -26,8 +27,8 @@ static void check_options(lua_State *L, int opts, const so_operation *op,
     if (key == NULL || i == count) {
       const char *near = key ? so_closest(key, names, count, sizeof(char *))
                              : NULL;
-      so_raise(L, 2, "crm.%s.%s: unknown option '%s'%s%s%s", op->group,
-               op->name, key ? key : luaL_typename(L, -2),
+      so_raise(L, 2, "crm.%s.%s%s: unknown option '%s'%s%s%s", op->group,
+               op->name, r->suffix, key ? key : luaL_typename(L, -2),
                near ? " (did you mean '" : "", near ? near : "",
                near ? "'?)" : "");
     }
@@ -39,14 +40,14 @@ static void check_options(lua_State *L, int opts, const so_operation *op,
    the table */
 static int merge_headers(lua_State *L, const so_request *r, char *err,
                          size_t errlen) {
-  int own = r->opts && lua_getfield(L, r->opts, "headers") != LUA_TNIL;
+  int own = r->opts && so_rawfield(L, r->opts, "headers") != LUA_TNIL;
   if (r->opts) lua_pop(L, 1);
   if (!own) { /* the client's table as it is: it is only read */
-    lua_getiuservalue(L, 1, 2);
+    lua_getiuservalue(L, 1, SO_UV_HEADERS);
     return 1;
   }
   lua_newtable(L);
-  lua_getiuservalue(L, 1, 2);
+  lua_getiuservalue(L, 1, SO_UV_HEADERS);
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_pushvalue(L, -2);
@@ -54,10 +55,10 @@ static int merge_headers(lua_State *L, const so_request *r, char *err,
     lua_rawset(L, -5);
   }
   lua_pop(L, 1);
-  if (r->opts && lua_getfield(L, r->opts, "headers") != LUA_TNIL) {
+  if (r->opts && so_rawfield(L, r->opts, "headers") != LUA_TNIL) {
     if (!lua_istable(L, -1))
-      so_raise(L, 2, "crm.%s.%s: option 'headers' must be a table",
-               r->op->group, r->op->name);
+      so_raise(L, 2, "crm.%s.%s%s: option 'headers' must be a table",
+               r->op->group, r->op->name, r->suffix);
     if (!so_collect_headers(L, lua_gettop(L), lua_gettop(L) - 1, err, errlen))
       return 0;
   }
@@ -80,20 +81,21 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
   const char *account = NULL;
   size_t account_len = 0;
   r->opts = opts;
+  if (r->suffix == NULL) r->suffix = "";
   r->timeout_ms = c->timeout_ms;
   r->retry = c->retry;
   if (opts) {
-    check_options(L, opts, r->op, extra_options);
-    if (lua_getfield(L, opts, "timeout") != LUA_TNIL)
+    check_options(L, opts, r, extra_options);
+    if (so_rawfield(L, opts, "timeout") != LUA_TNIL)
       r->timeout_ms = so_seconds_ms(L, -1, "call", "timeout");
     lua_pop(L, 1);
-    if (lua_getfield(L, opts, "account_id") == LUA_TSTRING)
+    if (so_rawfield(L, opts, "account_id") == LUA_TSTRING)
       account = lua_tolstring(L, -1, &account_len);
     else if (!lua_isnil(L, -1))
-      so_raise(L, 2, "crm.%s.%s: option 'account_id' must be a string",
-               r->op->group, r->op->name);
+      so_raise(L, 2, "crm.%s.%s%s: option 'account_id' must be a string",
+               r->op->group, r->op->name, r->suffix);
     lua_pop(L, 1); /* opts keeps it alive */
-    if (lua_getfield(L, opts, "retry") != LUA_TNIL)
+    if (so_rawfield(L, opts, "retry") != LUA_TNIL)
       so_read_retry(L, lua_gettop(L), &r->retry, "call");
     lua_pop(L, 1);
   }
@@ -102,9 +104,10 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
     account_len = account ? strlen(account) : 0;
   }
   if (account == NULL)
-    return so_raise(L, 2, "crm.%s.%s: no account id (pass account_id to "
+    return so_raise(L, 2, "crm.%s.%s%s: no account id (pass account_id to "
                     "stackone.new or in the call's options, or set "
-                    "STACKONE_ACCOUNT_ID)", r->op->group, r->op->name);
+                    "STACKONE_ACCOUNT_ID)", r->op->group, r->op->name,
+                    r->suffix);
   if (*account == '\0' || !so_header_value_ok(account, account_len)) {
     so_push_invalid(L, r->op->method, r->op->path, "account_id is empty or "
                     "has CR, LF, NUL or another control character");
@@ -119,7 +122,7 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
   r->account_line = lua_gettop(L);
   r->accept = !has_header(L, r->merged, "accept");
   r->content_type = r->op->body && !has_header(L, r->merged, "content-type");
-  lua_getiuservalue(L, 1, 3);
+  lua_getiuservalue(L, 1, SO_UV_HOOKS);
   r->hooks = lua_gettop(L);
   lua_getfield(L, r->hooks, "bucket");
   r->bucket = lua_touserdata(L, -1); /* kept alive by the hooks table */
@@ -172,11 +175,30 @@ void so_wait(lua_State *L, const so_request *r, double seconds) {
   }
 }
 
-/* hands the redacted trace of the last attempt to the debug function */
-void so_report_trace(lua_State *L, const so_request *r, const so_exchange *x) {
+/* hands the redacted trace at `trace` to the debug function under
+   lua_pcall: a failing debug function must not hide the outcome of a
+   request (a created contact). The first error it raises is kept in
+   user value `uv` of the userdata at `keep`, for so_attach_debug_error. */
+void so_debug(lua_State *L, const so_request *r, int trace, int keep, int uv) {
   lua_getfield(L, r->hooks, "debug");
-  lua_pushlstring(L, x->trace.data ? x->trace.data : "", x->trace.len);
-  lua_call(L, 1, 0);
+  lua_pushvalue(L, trace);
+  if (lua_pcall(L, 1, 0, 0) == LUA_OK) return;
+  if (lua_getiuservalue(L, keep, uv) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_setiuservalue(L, keep, uv);
+  } else {
+    lua_pop(L, 2);
+  }
+}
+
+/* sets debug_error on the table at `target` when so_debug kept one */
+void so_attach_debug_error(lua_State *L, int keep, int uv, int target) {
+  target = lua_absindex(L, target);
+  if (lua_getiuservalue(L, keep, uv) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_setfield(L, target, "debug_error");
 }
 
 /* after an attempt: returns 1 with *delay set when it should be tried

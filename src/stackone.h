@@ -29,6 +29,11 @@
 #define SO_HIDDEN
 #endif
 
+/* user values of a client handle */
+#define SO_UV_MEMBERS 1 /* Lua-side members such as `crm` */
+#define SO_UV_HEADERS 2 /* client-wide headers: { [lower name] = "Name: v" } */
+#define SO_UV_HOOKS 3   /* { sleep = f, debug = f, bucket = userdata } */
+
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
 
@@ -174,6 +179,7 @@ typedef struct so_client {
   long connect_timeout_ms;
   size_t max_response_bytes;
   int insecure;
+  int no_proxy;          /* plain http: no proxy may see the key */
   int closed;
   so_buf url;            /* the URL of the current request */
   so_retry retry;        /* the client's retry policy */
@@ -183,6 +189,7 @@ typedef struct so_client {
 /* one call's shared request state (request.c); stack indexes */
 typedef struct so_request {
   const so_operation *op;
+  const char *suffix;  /* after the operation's name in messages: "_many" */
   int opts;            /* the options table, 0 when none */
   long timeout_ms;
   so_retry retry;
@@ -209,8 +216,10 @@ SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r,
 SO_HIDDEN struct curl_slist *so_header_list(lua_State *L, const so_client *c,
                                             const so_request *r);
 SO_HIDDEN void so_wait(lua_State *L, const so_request *r, double seconds);
-SO_HIDDEN void so_report_trace(lua_State *L, const so_request *r,
-                               const so_exchange *x);
+SO_HIDDEN void so_debug(lua_State *L, const so_request *r, int trace,
+                        int keep, int uv);
+SO_HIDDEN void so_attach_debug_error(lua_State *L, int keep, int uv,
+                                     int target);
 SO_HIDDEN int so_plan_retry(const so_request *r, so_call *k,
                             const so_exchange *x, CURLcode rc, long status,
                             double *waited, uint64_t *rng, double *delay);
@@ -223,6 +232,7 @@ SO_HIDDEN int so_push_body(lua_State *L, const so_operation *op, int idx,
 
 SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
+SO_HIDDEN int so_rawfield(lua_State *L, int t, const char *name);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_call(lua_State *L);
 SO_HIDDEN int so_client_call_many(lua_State *L);

@@ -30,6 +30,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 /* debug trace: request and response headers, Authorization redacted
    here, before the text ever reaches Lua */
+/* whether a line mentions authorization anywhere: over HTTP/2 libcurl
+   also reports request headers inside its own text lines */
+static int mentions_auth(const char *p, size_t len) {
+  static const char word[] = "authorization";
+  size_t i, n = sizeof(word) - 1;
+  for (i = 0; i + n <= len; i++)
+    if (strncasecmp(p + i, word, n) == 0) return 1;
+  return 0;
+}
+
 static void trace(so_buf *out, char prefix, const char *p, size_t n) {
   const char *end = p + n;
   while (p < end) {
@@ -40,12 +50,17 @@ static void trace(so_buf *out, char prefix, const char *p, size_t n) {
     if (len > 0) {
       so_buf_append(out, &prefix, 1);
       so_buf_append(out, " ", 1);
-      if (len >= 14 && strncasecmp(p, "authorization:", 14) == 0)
-        so_buf_append(out, "Authorization: [REDACTED]", 25);
-      else if (len >= 20 && strncasecmp(p, "proxy-authorization:", 20) == 0)
-        so_buf_append(out, "Proxy-Authorization: [REDACTED]", 31);
-      else
+      if (mentions_auth(p, len)) {
+        const char *colon = memchr(p, ':', len);
+        size_t keep = colon && strncasecmp(p, "authorization", 13) == 0
+                          ? (size_t)(colon - p) + 1 : 0;
+        const char *note = keep ? " [REDACTED]"
+                                : "[a line about Authorization, redacted]";
+        so_buf_append(out, p, keep);
+        so_buf_append(out, note, strlen(note));
+      } else {
         so_buf_append(out, p, len);
+      }
       so_buf_append(out, "\n", 1);
     }
     p = next;
@@ -91,6 +106,7 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
   if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
   if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
+  if (c->no_proxy) SET(CURLOPT_NOPROXY, "*");
 #undef SET
   x->max_response_bytes = c->max_response_bytes;
   return rc;

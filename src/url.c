@@ -284,6 +284,17 @@ static int add_deep(query *q, int name, int idx, int depth) {
   }
   n = (lua_Integer)lua_rawlen(L, idx);
   if (n > 0) {
+    lua_Integer count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      count++;
+    }
+    if (count != n) {
+      snprintf(q->err, q->errlen, "query '%s' mixes a list with named "
+               "values", ntext);
+      return 0;
+    }
     for (i = 1; i <= n; i++) {
       int ok;
       lua_rawgeti(L, idx, i);
@@ -354,9 +365,11 @@ static int add_page_size(query *q, int idx) {
   int ok = 0;
   if (lua_type(L, idx) == LUA_TNUMBER || lua_type(L, idx) == LUA_TSTRING) {
     lua_pushvalue(L, idx);
-    if (lua_stringtonumber(L, lua_tostring(L, -1)) && lua_isinteger(L, -1)) {
-      n = lua_tointeger(L, -1);
-      ok = n >= 1 && n <= 100;
+    if (lua_stringtonumber(L, lua_tostring(L, -1))) {
+      if (lua_isinteger(L, -1)) {
+        n = lua_tointeger(L, -1);
+        ok = n >= 1 && n <= 100;
+      }
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -446,7 +459,7 @@ int so_add_query(lua_State *L, so_buf *b, int query_idx,
   }
   for (i = 0; i < count; i++) {
     int ok;
-    lua_getfield(L, query_idx, op->query[i]);
+    so_rawfield(L, query_idx, op->query[i]);
     ok = lua_isnil(L, -1) || add_param(&q, op->query[i], lua_gettop(L));
     lua_pop(L, 1);
     if (!ok) return 0;

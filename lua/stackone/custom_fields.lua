@@ -104,14 +104,14 @@ end
 -- reports as that item's failure. fields_of(item) gives an item's fields,
 -- rebuild(item, fields) a new item with other fields.
 function custom_fields.prepare_many(items, fields_of, rebuild, definitions, invalid, opts)
-  local out
+  local out, defs, err
   for i = 1, #items do
     local fields = fields_of(items[i])
     if type(fields) == "table" and type(fields.custom_fields) == "table" and is_map(fields.custom_fields) then
       if not out then
         out = table.move(items, 1, #items, 1, {})
+        defs, err = definitions(opts) -- once per batch, failure included
       end
-      local defs, err = definitions(opts)
       if not defs then
         out[i] = err
       else

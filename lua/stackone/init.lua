@@ -48,10 +48,15 @@ local BULK = {
   },
 }
 
--- the options of a bulk call that also apply to fetching definitions
+-- the options of a bulk call that also apply to fetching definitions:
+-- all but the bulk call's own
 local function request_options(opts)
   if opts == nil then return nil end
-  return { account_id = opts.account_id, timeout = opts.timeout, headers = opts.headers, retry = opts.retry }
+  local out = {}
+  for k, v in pairs(opts) do
+    if k ~= "concurrency" and k ~= "on_progress" then out[k] = v end
+  end
+  return out
 end
 
 local function bind_many(handle, op, definitions)

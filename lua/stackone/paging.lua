@@ -28,8 +28,9 @@ function paging.each(list, name)
         local page, err = list(q, opts)
         if not page then error(err, 0) end
         data, i = page.data, 0
-        -- a short page with a cursor is not the end; no cursor is
-        more = page.next ~= nil and page.next ~= ""
+        -- a short page with a cursor is not the end; no cursor is (the
+        -- core gives no `next` for a null or empty one)
+        more = page.next ~= nil
         q.next = page.next
       end
     end
