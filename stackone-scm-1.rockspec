@@ -34,8 +34,9 @@ build = {
     ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
     ["stackone.core"] = {
       sources = {
-        "src/buffer.c", "src/bulk.c", "src/call.c", "src/client.c", "src/core.c", "src/errors.c", "src/json.c",
-        "src/ops.c", "src/request.c", "src/result.c", "src/retry.c", "src/transport.c", "src/url.c",
+        "src/buffer.c", "src/bulk.c", "src/call.c", "src/client.c", "src/core.c", "src/errors.c",
+        "src/json.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c", "src/retry.c",
+        "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

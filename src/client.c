@@ -19,14 +19,6 @@ static const char *const option_names[] = {
   NULL
 };
 
-/* t[name] without metamethods: option strings then live in the table,
-   never only in a slot an __index function filled */
-int so_rawfield(lua_State *L, int t, const char *name) {
-  t = lua_absindex(L, t);
-  lua_pushstring(L, name);
-  return lua_rawget(L, t);
-}
-
 so_client *so_check_client(lua_State *L, int idx) {
   so_client *c = luaL_checkudata(L, idx, SO_CLIENT_MT);
   if (c->closed) so_raise(L, 2, "attempt to use a closed stackone client");
