@@ -28,7 +28,9 @@ so_client *so_check_client(lua_State *L, int idx) {
 static void wipe_free(char *s) {
   if (s) {
     volatile char *v = s;
-    while (*v) *v++ = '\0'; /* the key must not linger in freed memory */
+    /* our copies of the key are wiped before they are freed (libcurl's
+       own request buffers are out of our hands) */
+    while (*v) *v++ = '\0';
     free(s);
   }
 }

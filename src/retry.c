@@ -147,28 +147,3 @@ double so_bucket_take(so_bucket *b, double now) {
   b->tokens -= 1;
   return wait;
 }
-
-/* finds a response header (lower-case name) in the header block */
-const char *so_find_header(const so_buf *head, const char *name,
-                           size_t *len) {
-  const char *p = head->data, *end = p ? p + head->len : p;
-  size_t nlen = strlen(name);
-  while (p && p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *line_end = eol ? eol : end;
-    if ((size_t)(line_end - p) > nlen && p[nlen] == ':') {
-      size_t i;
-      for (i = 0; i < nlen && tolower((unsigned char)p[i]) == name[i]; i++) {}
-      if (i == nlen) {
-        const char *v = p + nlen + 1, *ve = line_end;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-          ve--;
-        *len = (size_t)(ve - v);
-        return v;
-      }
-    }
-    p = eol ? eol + 1 : end;
-  }
-  return NULL;
-}

@@ -162,38 +162,73 @@ void so_exchange_free(so_exchange *x) {
   so_buf_free(&x->trace);
 }
 
+/* the next "Name: value" line of a header block from *p (status lines
+   and lines without a name are passed over); 0 at the end */
+typedef struct header {
+  const char *name, *value;
+  size_t name_len, value_len;
+} header;
+
+static int next_header(const char **p, const char *end, header *h) {
+  while (*p && *p < end) {
+    const char *line = *p;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    const char *line_end = eol ? eol : end;
+    const char *colon = memchr(line, ':', (size_t)(line_end - line));
+    *p = eol ? eol + 1 : end;
+    if (colon && colon > line &&
+        !(line_end - line >= 5 && memcmp(line, "HTTP/", 5) == 0)) {
+      const char *v = colon + 1, *ve = line_end;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+      h->name = line;
+      h->name_len = (size_t)(colon - line);
+      h->value = v;
+      h->value_len = (size_t)(ve - v);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* the header block as { [lower-case name] = value }; repeated names are
    joined with ", " */
 void so_push_headers(lua_State *L, const so_buf *head) {
   const char *p = head->data, *end = p ? p + head->len : p;
+  header h;
   lua_newtable(L);
-  while (p && p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *line_end = eol ? eol : end;
-    const char *colon = memchr(p, ':', (size_t)(line_end - p));
-    if (colon && colon > p &&
-        !(line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-      const char *v = colon + 1, *ve = line_end;
-      char name[256];
-      size_t i, nlen = (size_t)(colon - p);
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-        ve--;
-      if (nlen < sizeof(name)) {
-        for (i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
-        lua_pushlstring(L, name, nlen);
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, -3) == LUA_TSTRING) {
-          lua_pushliteral(L, ", ");
-          lua_pushlstring(L, v, (size_t)(ve - v));
-          lua_concat(L, 3);
-        } else {
-          lua_pop(L, 1);
-          lua_pushlstring(L, v, (size_t)(ve - v));
-        }
-        lua_rawset(L, -3);
-      }
+  while (next_header(&p, end, &h)) {
+    char name[256];
+    size_t i;
+    if (h.name_len >= sizeof(name)) continue;
+    for (i = 0; i < h.name_len; i++)
+      name[i] = (char)tolower((unsigned char)h.name[i]);
+    lua_pushlstring(L, name, h.name_len);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, h.value, h.value_len);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, h.value, h.value_len);
     }
-    p = eol ? eol + 1 : end;
+    lua_rawset(L, -3);
   }
+}
+
+/* the value of the first header called `name` (lower case), or NULL */
+const char *so_find_header(const so_buf *head, const char *name,
+                           size_t *len) {
+  const char *p = head->data, *end = p ? p + head->len : p;
+  size_t nlen = strlen(name);
+  header h;
+  while (next_header(&p, end, &h)) {
+    if (h.name_len == nlen && strncasecmp(h.name, name, nlen) == 0) {
+      *len = h.value_len;
+      return h.value;
+    }
+  }
+  return NULL;
 }
