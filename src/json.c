@@ -246,8 +246,16 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t klen;
-    const char *key = lua_tolstring(L, -2, &klen);
+    const char *key;
     so_type type = SO_T_ANY;
+    if (lua_type(L, -2) != LUA_TSTRING) { /* only a schema'd object can */
+      fail(w, schema == so_custom_field_fields
+                  ? "must be a table with named fields (id, name, value, ...)"
+                  : "must be a table with named fields");
+      lua_pop(L, 2 + extra);
+      return 0;
+    }
+    key = lua_tolstring(L, -2, &klen);
     enter_key(w, self, key);
     if (!utf8_ok((const unsigned char *)key, klen)) {
       w->depth--;
@@ -335,14 +343,10 @@ static int copy_table(walk *w, int idx, so_type type, int depth) {
 
 /* custom_fields entries are objects with the CustomFields fields */
 static int copy_custom_field(walk *w, int idx, int depth) {
-  lua_Integer n;
-  shape sh;
   if (lua_type(w->L, idx) != LUA_TTABLE) return fail(w, "must be a table");
   if (on_path(w, lua_topointer(w->L, idx)))
     return fail(w, "contains a cycle (a table inside itself)");
-  sh = table_shape(w->L, idx, &n);
-  if (sh == SHAPE_ARRAY || sh == SHAPE_BAD)
-    return fail(w, "must be a table with named fields (id, name, value, ...)");
+  /* copy_object refuses keys that are not names */
   return copy_object(w, idx, so_custom_field_fields, depth);
 }
 
@@ -406,18 +410,14 @@ static void apply_splices(lua_State *L) {
 int so_json_encode_body(lua_State *L, int state, int value,
                         const so_field *schema, char *err, size_t errlen) {
   walk w;
-  lua_Integer n;
-  shape sh;
   value = lua_absindex(L, value);
   state = lua_absindex(L, state);
   memset(&w, 0, sizeof(w));
   w.L = L;
   w.err = err;
   w.errlen = errlen;
-  sh = table_shape(L, value, &n);
-  if (sh == SHAPE_ARRAY || sh == SHAPE_BAD)
-    return fail(&w, "must be a table with named fields");
-  /* check; copy only when cjson alone would get something wrong */
+  /* check (copy_object refuses keys that are not names); copy only when
+     cjson alone would get something wrong */
   if (!copy_object(&w, value, schema, 0)) return 0;
   lua_getfield(L, state, "encode");
   if (w.needs_copy) {
