@@ -132,6 +132,30 @@ describe("bulk", function()
     assert.is_true(reqs[2].time - reqs[1].time >= 0.9, "paused " .. (reqs[2].time - reqs[1].time))
   end)
 
+  it("lets the sleep function yield while the batch waits, so other coroutines run", function()
+    local yields = 0
+    local c = fx.client(server, { rate_limit = { requests = 2, per = 0.2 },
+      sleep = function(s) yields = yields + 1; coroutine.yield(s) end })
+    local bulk = coroutine.create(function() return c.crm.contacts.create_many(records(8), { concurrency = 4 }) end)
+    local ticks = 0
+    local results, summary
+    repeat
+      local ok, a, b = coroutine.resume(bulk)
+      assert(ok, a)
+      if coroutine.status(bulk) == "dead" then
+        results, summary = a, b
+      else
+        ticks = ticks + 1 -- another coroutine's turn, then wait what the batch asked
+        require("socket").sleep(a)
+      end
+    until results
+    c:close()
+    assert.is_true(yields >= 2 and ticks == yields, yields .. " " .. ticks)
+    assert.equal(8, summary.ok)
+    for i = 1, 8 do assert.equal("R" .. i, results[i].record.first_name) end
+    assert.equal(8, #posts())
+  end)
+
   it("catches errors raised by on_progress and reports them", function()
     local results, summary = client.crm.contacts.create_many(records(4), {
       on_progress = function() error("progress bar broke") end })

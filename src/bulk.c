@@ -25,6 +25,13 @@ typedef struct item {
   int has_token;       /* its rate limiter token is already taken */
 } item;
 
+typedef struct progress {
+  int fn;              /* stack index of on_progress, 0 when none */
+  int failed_once;     /* it raised an error: not called again */
+  int keep;            /* the batch: its user value 3 keeps that error */
+  int done, total, ok, failed;
+} progress;
+
 typedef struct batch {
   CURLM *multi;
   slot *slots;
@@ -34,6 +41,14 @@ typedef struct batch {
   int nfresh, next_fresh;
   int *waiting;        /* items waiting to be tried again */
   int nwaiting;
+  /* the loop's state, kept here so it can go on after the sleep
+     function yields */
+  so_request r;
+  progress p;
+  int n, running;
+  int results, urls, bodies, at; /* stack indexes; `at` is the batch */
+  double start, pause_until;
+  lua_Integer attempts;
 } batch;
 
 static void batch_free(batch *b) {
@@ -49,7 +64,12 @@ static void batch_free(batch *b) {
   free(b->items);
   free(b->fresh);
   free(b->waiting);
-  memset(b, 0, sizeof(*b));
+  /* the resources only: the loop's state stays readable */
+  b->multi = NULL;
+  b->slots = NULL;
+  b->nslots = 0;
+  b->items = NULL;
+  b->fresh = b->waiting = NULL;
 }
 
 static int batch_gc(lua_State *L) {
@@ -117,12 +137,6 @@ static double next_event(const batch *b, double pause_until, double now) {
   return t;
 }
 
-typedef struct progress {
-  int fn;              /* stack index of on_progress, 0 when none */
-  int failed_once;     /* it raised an error: not called again */
-  int keep;            /* the batch: its user value 3 keeps that error */
-  int done, total, ok, failed;
-} progress;
 
 /* on_progress(done, total, failed) under lua_pcall: an error in it is
    kept for the summary, never thrown through libcurl */
@@ -209,6 +223,8 @@ failed:
 
 static const char *const bulk_options[] = {"concurrency", "on_progress", NULL};
 
+static int run_batch(lua_State *L, int at);
+
 int so_client_call_many(lua_State *L) {
   so_client *c = so_check_client(L, 1);
   lua_Integer index = luaL_checkinteger(L, 2);
@@ -216,11 +232,9 @@ int so_client_call_many(lua_State *L) {
   so_request r;
   progress p;
   batch *b;
-  int items = 3, opts = 4, urls, bodies, results, running = 0, i, n;
-  int batch_at, base;
+  int items = 3, opts = 4, urls, bodies, results, i, n;
   lua_Integer concurrency = 8;
-  double start = so_now(), pause_until = 0;
-  lua_Integer attempts = 0;
+  double start = so_now();
 
   luaL_argcheck(L, index >= 1 && (size_t)index <= so_operation_count, 2,
                 "unknown operation");
@@ -269,21 +283,51 @@ int so_client_call_many(lua_State *L) {
   bodies = lua_gettop(L);
   b = new_batch(L, c, n, (int)(concurrency < n ? concurrency : (n ? n : 1)),
                 bodies);
-  batch_at = lua_gettop(L);
-  base = batch_at; /* the loop leaves nothing above this */
-  p.keep = batch_at;
+  b->at = lua_gettop(L); /* the loop leaves nothing above it */
+  p.keep = b->at;
   /* every item is checked before anything is sent */
   for (i = 1; i <= n; i++)
     if (prepare_item(L, c, op, items, i, urls, bodies, results, &p))
       b->fresh[b->nfresh++] = i;
   if (p.done) report(L, &p);
+  b->r = r;
+  b->p = p;
+  b->n = n;
+  b->results = results;
+  b->urls = urls;
+  b->bodies = bodies;
+  b->start = start;
+  return run_batch(L, b->at);
+}
 
-  while (p.done < n) {
-    c = so_check_client(L, 1); /* a hook may have closed it meanwhile */
+static int after_batch_wait(lua_State *L, int status, lua_KContext at) {
+  (void)status;
+  return run_batch(L, (int)at);
+}
+
+/* waits when nothing is in flight, through the sleep function, which may
+   yield: the batch then goes on in after_batch_wait */
+static void wait_batch(lua_State *L, batch *b, double seconds) {
+  if (lua_getfield(L, b->r.hooks, "sleep") == LUA_TFUNCTION) {
+    lua_pushnumber(L, seconds);
+    lua_callk(L, 1, 0, (lua_KContext)b->at, after_batch_wait);
+  } else {
+    lua_pop(L, 1);
+    so_sleep(seconds);
+  }
+}
+
+static int run_batch(lua_State *L, int at) {
+  batch *b = lua_touserdata(L, at);
+  const so_operation *op = b->r.op;
+  so_request *r = &b->r;
+  progress *p = &b->p;
+  while (p->done < b->n) {
+    so_client *c = so_check_client(L, 1); /* a hook may have closed it */
     double now = so_now(), wake;
     int s, finished = 0;
     /* start what may start */
-    for (s = 0; s < b->nslots && now >= pause_until; s++) {
+    for (s = 0; s < b->nslots && now >= b->pause_until; s++) {
       slot *sl = &b->slots[s];
       item *it;
       int k;
@@ -292,37 +336,37 @@ int so_client_call_many(lua_State *L) {
       if (sl->item) continue;
       if ((k = pick(b, now)) == 0) break;
       it = &b->items[k];
-      if (r.bucket && !it->has_token) {
-        double w = so_bucket_take(r.bucket, now);
+      if (r->bucket && !it->has_token) {
+        double w = so_bucket_take(r->bucket, now);
         it->has_token = 1;
         if (w > 0) { /* everyone waits for the limiter */
           it->not_before = now + w;
           b->waiting[b->nwaiting++] = k;
-          pause_until = now + w;
+          b->pause_until = now + w;
           break;
         }
       }
       it->has_token = 0;
       it->attempts++;
-      attempts++;
-      lua_rawgeti(L, bodies, k);
+      b->attempts++;
+      lua_rawgeti(L, b->bodies, k);
       body = lua_tolstring(L, -1, &body_len);
-      lua_rawgeti(L, urls, k);
+      lua_rawgeti(L, b->urls, k);
       /* from here to curl_multi_add_handle no Lua call may raise */
-      sl->headers = so_header_list(L, c, &r);
+      sl->headers = so_header_list(L, c, r);
       if (sl->headers == NULL ||
           so_prepare(&sl->x, op->method, lua_tostring(L, -1), sl->headers,
-                     body, body_len, r.timeout_ms, r.verbose) != CURLE_OK ||
+                     body, body_len, r->timeout_ms, r->verbose) != CURLE_OK ||
           curl_multi_add_handle(b->multi, sl->x.curl) != CURLM_OK) {
         lua_pop(L, 2);
         return luaL_error(L, "stackone: could not start a transfer");
       }
       lua_pop(L, 2); /* urls and bodies keep the strings alive */
       sl->item = k;
-      running++;
+      b->running++;
     }
 
-    if (running > 0) {
+    if (b->running > 0) {
       CURLMsg *msg;
       int still, left;
       curl_multi_perform(b->multi, &still);
@@ -341,47 +385,47 @@ int so_client_call_many(lua_State *L) {
         curl_easy_setopt(sl->x.curl, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(sl->headers);
         sl->headers = NULL;
-        running--;
+        b->running--;
         it = &b->items[sl->item];
         memset(&k, 0, sizeof(k));
         k.op = op;
         k.attempts = it->attempts;
         curl_easy_getinfo(sl->x.curl, CURLINFO_RESPONSE_CODE, &status);
-        if (r.verbose) { /* the slot's handle is ours: nothing can reuse it */
+        if (r->verbose) { /* the slot's handle is ours: nothing can reuse it */
           lua_pushlstring(L, sl->x.trace.data ? sl->x.trace.data : "",
                           sl->x.trace.len);
-          so_debug(L, &r, lua_gettop(L), batch_at, 2);
-          lua_settop(L, base);
+          so_debug(L, r, lua_gettop(L), b->at, 2);
+          lua_settop(L, b->at);
         }
-        if (so_plan_retry(&r, &k, &sl->x, rc, status, &it->waited, &c->rng,
+        if (so_plan_retry(r, &k, &sl->x, rc, status, &it->waited, &c->rng,
                           &delay)) {
           it->not_before = so_now() + delay;
           b->waiting[b->nwaiting++] = sl->item;
           if (status == 429 && k.has_retry_after &&
-              it->not_before > pause_until)
-            pause_until = it->not_before; /* the whole batch waits */
+              it->not_before > b->pause_until)
+            b->pause_until = it->not_before; /* the whole batch waits */
         } else {
-          lua_rawgeti(L, urls, sl->item);
+          lua_rawgeti(L, b->urls, sl->item);
           k.url = lua_gettop(L);
           so_push_result(L, &sl->x, &k, rc, status);
-          store_result(L, results, sl->item, &p);
-          lua_settop(L, base); /* the URL and what decoding left */
+          store_result(L, b->results, sl->item, p);
+          lua_settop(L, b->at); /* the URL and what decoding left */
           sl->item = 0;
-          report(L, &p);
+          report(L, p);
           c = so_check_client(L, 1);
         }
         sl->item = 0;
       }
     }
-    if (p.done >= n) break;
+    if (p->done >= b->n) break;
     /* slots freed in this round start their next item before any wait:
        polling first would leave them idle until another socket stirs */
     if (finished > 0) continue;
 
     /* wait for the network, a retry or the end of a pause */
     now = so_now();
-    wake = next_event(b, pause_until, now);
-    if (running > 0) {
+    wake = next_event(b, b->pause_until, now);
+    if (b->running > 0) {
       double ms = wake > 0 ? (wake - now) * 1000 : 200;
       if (ms > 200) ms = 200;
 #if LIBCURL_VERSION_NUM >= 0x074200
@@ -390,25 +434,25 @@ int so_client_call_many(lua_State *L) {
       curl_multi_wait(b->multi, NULL, 0, (int)ms, NULL);
 #endif
     } else if (wake > now) {
-      so_wait(L, &r, wake - now);
+      wait_batch(L, b, wake - now);
     }
   }
-  batch_free(b);
+  batch_free(b); /* now rather than at the next collection */
 
-  lua_pushvalue(L, results);
+  lua_pushvalue(L, b->results);
   lua_createtable(L, 0, 5);
-  lua_pushinteger(L, p.ok);
+  lua_pushinteger(L, p->ok);
   lua_setfield(L, -2, "ok");
-  lua_pushinteger(L, p.failed);
+  lua_pushinteger(L, p->failed);
   lua_setfield(L, -2, "failed");
-  lua_pushinteger(L, attempts);
+  lua_pushinteger(L, b->attempts);
   lua_setfield(L, -2, "attempts");
-  lua_pushnumber(L, so_now() - start);
+  lua_pushnumber(L, so_now() - b->start);
   lua_setfield(L, -2, "elapsed");
-  if (lua_getiuservalue(L, batch_at, 3) != LUA_TNIL)
+  if (lua_getiuservalue(L, b->at, 3) != LUA_TNIL)
     lua_setfield(L, -2, "progress_error");
   else
     lua_pop(L, 1);
-  so_attach_debug_error(L, batch_at, 2, -1);
+  so_attach_debug_error(L, b->at, 2, -1);
   return 2;
 }
