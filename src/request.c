@@ -55,14 +55,12 @@ static int merge_headers(lua_State *L, const so_request *r, char *err,
     lua_rawset(L, -5);
   }
   lua_pop(L, 1);
-  if (r->opts && so_rawfield(L, r->opts, "headers") != LUA_TNIL) {
-    if (!lua_istable(L, -1))
-      so_raise(L, 2, "crm.%s.%s%s: option 'headers' must be a table",
-               r->op->group, r->op->name, r->suffix);
-    if (!so_collect_headers(L, lua_gettop(L), lua_gettop(L) - 1, err, errlen))
-      return 0;
-  }
-  if (r->opts) lua_pop(L, 1);
+  if (so_rawfield(L, r->opts, "headers") != LUA_TTABLE)
+    so_raise(L, 2, "crm.%s.%s%s: option 'headers' must be a table",
+             r->op->group, r->op->name, r->suffix);
+  if (!so_collect_headers(L, lua_gettop(L), lua_gettop(L) - 1, err, errlen))
+    return 0;
+  lua_pop(L, 1);
   return 1;
 }
 
