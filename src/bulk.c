@@ -305,18 +305,6 @@ static int after_batch_wait(lua_State *L, int status, lua_KContext at) {
   return run_batch(L, (int)at);
 }
 
-/* waits when nothing is in flight, through the sleep function, which may
-   yield: the batch then goes on in after_batch_wait */
-static void wait_batch(lua_State *L, batch *b, double seconds) {
-  if (lua_getfield(L, b->r.hooks, "sleep") == LUA_TFUNCTION) {
-    lua_pushnumber(L, seconds);
-    lua_callk(L, 1, 0, (lua_KContext)b->at, after_batch_wait);
-  } else {
-    lua_pop(L, 1);
-    so_sleep(seconds);
-  }
-}
-
 static int run_batch(lua_State *L, int at) {
   batch *b = lua_touserdata(L, at);
   const so_operation *op = b->r.op;
@@ -433,8 +421,8 @@ static int run_batch(lua_State *L, int at) {
 #else
       curl_multi_wait(b->multi, NULL, 0, (int)ms, NULL);
 #endif
-    } else if (wake > now) {
-      wait_batch(L, b, wake - now);
+    } else if (wake > now) { /* nothing in flight: the wait may yield */
+      so_wait(L, r, wake - now, (lua_KContext)b->at, after_batch_wait);
     }
   }
   batch_free(b); /* now rather than at the next collection */

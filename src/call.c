@@ -64,19 +64,6 @@ static int after_wait(lua_State *L, int status, lua_KContext state) {
   return run_attempts(L, (int)state);
 }
 
-/* waits through the sleep function, which may yield: then the attempts
-   go on in after_wait when the coroutine is resumed */
-static void wait_yieldable(lua_State *L, attempts *a, int state,
-                           double seconds) {
-  if (lua_getfield(L, a->r.hooks, "sleep") == LUA_TFUNCTION) {
-    lua_pushnumber(L, seconds);
-    lua_callk(L, 1, 0, (lua_KContext)state, after_wait);
-  } else {
-    lua_pop(L, 1);
-    so_sleep(seconds);
-  }
-}
-
 static int run_attempts(lua_State *L, int state) {
   attempts *a = lua_touserdata(L, state);
   so_client *c;
@@ -92,7 +79,7 @@ static int run_attempts(lua_State *L, int state) {
       if (a->r.bucket) {
         double wait = so_bucket_take(a->r.bucket, so_now());
         if (wait > 0) {
-          wait_yieldable(L, a, state, wait);
+          so_wait(L, &a->r, wait, (lua_KContext)state, after_wait);
           c = so_check_client(L, 1);
         }
       }
@@ -120,7 +107,7 @@ static int run_attempts(lua_State *L, int state) {
       lua_settop(L, trace - 1);
       trace = 0;
     }
-    wait_yieldable(L, a, state, delay);
+    so_wait(L, &a->r, delay, (lua_KContext)state, after_wait);
   }
   /* the result first: the debug function may use or close the client */
   so_push_result(L, &c->ex, &a->k, rc, status);

@@ -161,12 +161,16 @@ oom:
   return NULL;
 }
 
-/* waits with the client's sleep function, or blocks the thread. An error
-   the sleep function raises goes to the caller: nothing is held here */
-void so_wait(lua_State *L, const so_request *r, double seconds) {
+/* waits `seconds` with the client's sleep function, or blocks the thread.
+   The sleep function may yield (a call from a coroutine, in a host with
+   an event loop): the C function then goes on in `k` with `ctx` when the
+   coroutine is resumed. An error it raises goes to the caller: nothing is
+   held here. */
+void so_wait(lua_State *L, const so_request *r, double seconds,
+             lua_KContext ctx, lua_KFunction k) {
   if (lua_getfield(L, r->hooks, "sleep") == LUA_TFUNCTION) {
     lua_pushnumber(L, seconds);
-    lua_call(L, 1, 0);
+    lua_callk(L, 1, 0, ctx, k);
   } else {
     lua_pop(L, 1);
     so_sleep(seconds);

@@ -215,7 +215,8 @@ SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r,
                                int opts, const char *const *extra_options);
 SO_HIDDEN struct curl_slist *so_header_list(lua_State *L, const so_client *c,
                                             const so_request *r);
-SO_HIDDEN void so_wait(lua_State *L, const so_request *r, double seconds);
+SO_HIDDEN void so_wait(lua_State *L, const so_request *r, double seconds,
+                       lua_KContext ctx, lua_KFunction k);
 SO_HIDDEN void so_debug(lua_State *L, const so_request *r, int trace,
                         int keep, int uv);
 SO_HIDDEN void so_attach_debug_error(lua_State *L, int keep, int uv,
