@@ -12,8 +12,13 @@ const server = http2.createSecureServer({
   allowHTTP1: true,
 });
 server.on('request', (req, res) => {
-  res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ data: [{ id: 'a1', http: req.httpVersion }], next: null }));
+  // read the whole request first: answering a POST before its body has
+  // arrived resets the HTTP/2 stream
+  req.resume();
+  req.on('end', () => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ data: [{ id: 'a1', http: req.httpVersion }], next: null }));
+  });
 });
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write('PORT ' + server.address().port + '\n');
