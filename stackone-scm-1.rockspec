@@ -32,11 +32,15 @@ build = {
     ["stackone"] = "lua/stackone/init.lua",
     ["stackone.paging"] = "lua/stackone/paging.lua",
     ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
+    ["stackone.engine"] = "lua/stackone/engine.lua",
+    ["stackone.loop"] = "lua/stackone/loop/init.lua",
+    ["stackone.loop.luv"] = "lua/stackone/loop/luv.lua",
+    ["stackone.loop.cqueues"] = "lua/stackone/loop/cqueues.lua",
     ["stackone.core"] = {
       sources = {
-        "src/buffer.c", "src/bulk.c", "src/call.c", "src/client.c", "src/core.c", "src/errors.c",
+        "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
         "src/json.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c", "src/retry.c",
-        "src/transport.c", "src/url.c",
+        "src/start.c", "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

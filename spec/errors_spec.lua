@@ -239,22 +239,30 @@ describe("failures", function()
   end)
 
   describe("hooks and the client's life", function()
-    it("a sleep function that closes the client makes the call raise, not crash", function()
+    it("a sleep function that closes the client ends the call with kind closed, not a crash", function()
       local c
       c = fx.client(server, { sleep = function() c:close() end })
       server:script("/unified/crm/accounts", { { status = 503, body = "busy" } })
-      local ok, msg = pcall(c.crm.accounts.list)
-      assert.is_false(ok)
-      assert.matches("closed stackone client", msg)
+      local page, err = c.crm.accounts.list()
+      assert.is_nil(page)
+      assert.equal("closed", err.kind)
+      assert.equal(1, err.attempts)
+      assert.is_true(err.maybe_applied) -- a 503 may have been processed
+      assert.has_error(function() c.crm.accounts.list() end, nil) -- a new call on a closed client raises
     end)
 
-    it("an on_progress that closes the client stops create_many with an error", function()
+    it("an on_progress that closes the client stops create_many, keeping what was done", function()
       local c
       c = fx.client(server)
-      local ok, msg = pcall(c.crm.contacts.create_many, { { first_name = "A" }, { first_name = "B" } },
+      local results, summary = c.crm.contacts.create_many({ { first_name = "A" }, { first_name = "B" } },
         { concurrency = 1, on_progress = function() c:close() end })
-      assert.is_false(ok)
-      assert.matches("closed stackone client", msg)
+      assert.equal("A", results[1].record.first_name)
+      assert.equal("closed", results[2].err.kind)
+      assert.is_false(results[2].err.maybe_applied)
+      assert.same({ 1, 1, true }, { summary.ok, summary.failed, summary.stopped })
+      local posts = 0
+      for _, r in ipairs(server:requests()) do if r.method == "POST" then posts = posts + 1 end end
+      assert.equal(1, posts)
     end)
 
     it("options are read without metamethods", function()

@@ -29,7 +29,7 @@ describe("stackone-scm-1.rockspec", function()
       assert.matches("^stackone", name)
     end
     table.sort(modules)
-    assert.same(lines("ls lua/stackone/*.lua | sort"), modules)
+    assert.same(lines("ls lua/stackone/*.lua lua/stackone/*/*.lua | sort"), modules)
   end)
 
   it("keeps the real dependencies for users", function()

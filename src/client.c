@@ -16,7 +16,7 @@ static const char *const option_names[] = {
   "api_key", "account_id", "base_url", "timeout", "connect_timeout",
   "insecure", "ca_file", "proxy", "allow_insecure_http",
   "max_response_bytes", "headers", "retry", "rate_limit", "sleep", "debug",
-  NULL
+  "loop", NULL
 };
 
 so_client *so_check_client(lua_State *L, int idx) {
@@ -35,10 +35,13 @@ static void wipe_free(char *s) {
   }
 }
 
-/* __gc, __close and close: frees everything, safe to call again */
+/* __gc, __close and close: frees everything, safe to call again. Calls
+   in flight end with kind "closed"; the Lua layer's on_close (a loop
+   driver letting go of its watchers) runs under lua_pcall. */
 static int client_close(lua_State *L) {
   so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
-  so_exchange_free(&c->ex);
+  int was_open = !c->closed;
+  so_engine_close(&c->eng);
   wipe_free(c->auth_header);
   c->auth_header = NULL;
   free(c->account_id);
@@ -47,10 +50,23 @@ static int client_close(lua_State *L) {
   free(c->ca_file);
   free(c->proxy);
   c->account_id = c->base_url = c->user_agent = c->ca_file = c->proxy = NULL;
-  so_buf_free(&c->url);
   c->closed = 1;
+  if (was_open && lua_getiuservalue(L, 1, SO_UV_HOOKS) == LUA_TTABLE &&
+      lua_getfield(L, -1, "on_close") == LUA_TFUNCTION)
+    lua_pcall(L, 0, 0, 0) == LUA_OK ? (void)0 : lua_pop(L, 1);
+  lua_settop(L, 1);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* client:_on_close(fn): the Lua layer's loop driver, told of the close */
+static int client_on_close(lua_State *L) {
+  so_check_client(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_getiuservalue(L, 1, SO_UV_HOOKS);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "on_close");
+  return 0;
 }
 
 static int client_tostring(lua_State *L) {
@@ -286,27 +302,29 @@ int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
   return 1;
 }
 
-/* the client's bucket: shared by every client of the same API key and
-   limits in this Lua state (state.buckets holds them weakly) */
-static void push_bucket(lua_State *L, const char *key, double requests,
-                        double per) {
+/* the client's rate limiter: shared by every client of the same API key
+   and limits in this Lua state (state.limiters holds them weakly) */
+static void push_limiter(lua_State *L, const char *key, double requests,
+                         double per) {
   uint64_t h = 1469598103934665603ULL; /* FNV-1a: the key itself is not kept */
   const unsigned char *p;
-  so_bucket *b;
+  so_limiter *b;
+  int n = (int)requests;
   for (p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-  lua_getfield(L, SO_STATE, "buckets");
-  lua_pushfstring(L, "%p:%f/%f", (void *)(uintptr_t)h, requests, per);
+  lua_getfield(L, SO_STATE, "limiters");
+  lua_pushfstring(L, "%p:%d/%f", (void *)(uintptr_t)h, n, per);
   if (lua_rawget(L, -2) == LUA_TUSERDATA) {
     lua_remove(L, -2);
     return;
   }
   lua_pop(L, 1);
-  b = lua_newuserdatauv(L, sizeof(so_bucket), 0);
-  b->capacity = requests;
-  b->tokens = requests;
-  b->rate = requests / per;
-  b->last = 0;
-  lua_pushfstring(L, "%p:%f/%f", (void *)(uintptr_t)h, requests, per);
+  b = lua_newuserdatauv(L, sizeof(so_limiter) + (size_t)(n - 1) * sizeof(double), 0);
+  b->capacity = n;
+  b->count = b->head = 0;
+  /* a margin for the way to the server: requests sent one window apart
+     may arrive a little closer together */
+  b->per = per * 1.02;
+  lua_pushfstring(L, "%p:%d/%f", (void *)(uintptr_t)h, n, per);
   lua_pushvalue(L, -2);
   lua_rawset(L, -4);
   lua_remove(L, -2);
@@ -326,7 +344,7 @@ static double positive_field(lua_State *L, int t, const char *name,
   return v;
 }
 
-/* sleep, debug and the rate limiter's bucket, in the hooks user value;
+/* sleep, debug, the loop and the rate limiter, in the hooks user value;
    the handle is on the top of the stack */
 static void set_hooks(lua_State *L, const char *key) {
   int handle = lua_gettop(L);
@@ -339,11 +357,11 @@ static void set_hooks(lua_State *L, const char *key) {
   lua_setfield(L, -2, "debug");
   switch (so_rawfield(L, 1, "rate_limit")) {
     case LUA_TNIL:
-      push_bucket(L, key, 1000, 60);
+      push_limiter(L, key, 1000, 60);
       break;
     case LUA_TBOOLEAN:
       if (lua_toboolean(L, -1))
-        push_bucket(L, key, 1000, 60);
+        push_limiter(L, key, 1000, 60);
       else
         lua_pushnil(L);
       break;
@@ -357,16 +375,32 @@ static void set_hooks(lua_State *L, const char *key) {
                    "(it takes requests and per)", k);
         lua_pop(L, 1);
       }
-      push_bucket(L, key, positive_field(L, t, "requests", 1000),
-                  positive_field(L, t, "per", 60));
+      {
+        double requests = positive_field(L, t, "requests", 1000);
+        if (requests != (double)(int)requests || requests > 1000000)
+          so_raise(L, 2, "stackone.new: rate_limit.requests must be a whole "
+                   "number from 1 to 1000000");
+        push_limiter(L, key, requests, positive_field(L, t, "per", 60));
+      }
       break;
     }
     default:
       so_raise(L, 2, "stackone.new: option 'rate_limit' must be a table or "
                "false");
   }
-  lua_setfield(L, -3, "bucket");
-  lua_pop(L, 2); /* rate_limit, hooks */
+  lua_setfield(L, -3, "limiter");
+  lua_pop(L, 1); /* rate_limit */
+  if (so_rawfield(L, 1, "loop") != LUA_TNIL) {
+    if (!lua_istable(L, -1))
+      so_raise(L, 2, "stackone.new: option 'loop' must be a loop adapter "
+               "table (such as stackone.loop.luv(uv))");
+    if (so_rawfield(L, 1, "sleep") != LUA_TNIL)
+      so_raise(L, 2, "stackone.new: give 'loop' or 'sleep', not both (with "
+               "a loop, every wait is a timer of the loop)");
+    lua_pop(L, 1);
+  }
+  lua_setfield(L, -2, "loop");
+  lua_pop(L, 1); /* hooks */
 }
 
 /* core.new(opts, members) -> client | nil, err; raises on programmer
@@ -459,21 +493,29 @@ int so_client_new(lua_State *L) {
   lua_pop(L, 1);
   c->auth_header = auth_header(key);
   if (c->auth_header == NULL) return luaL_error(L, "not enough memory");
-  c->ex.curl = curl_easy_init();
-  if (c->ex.curl == NULL)
-    return so_raise(L, 2, "stackone.new: curl_easy_init failed");
+  lua_getiuservalue(L, 3, SO_UV_HOOKS);
+  lua_getfield(L, -1, "loop");
+  if (!so_engine_init(&c->eng, !lua_isnil(L, -1)))
+    return so_raise(L, 2, "stackone.new: curl_multi_init failed");
+  lua_pop(L, 2);
   c->closed = 0;
-  if (so_setup_handle(c, &c->ex) != CURLE_OK)
-    return so_raise(L, 2, "stackone.new: libcurl rejected an option (%s)",
-                      c->ex.errbuf);
+  { /* one handle up front: libcurl's verdict on the options comes now */
+    so_slot *first = so_engine_acquire(&c->eng, c);
+    if (first == NULL)
+      return so_raise(L, 2, "stackone.new: libcurl rejected an option");
+    so_engine_release(&c->eng, first);
+  }
   return 1;
 }
 
 void so_client_metatable(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"close", client_close},
-    {"call", so_client_call},
-    {"call_many", so_client_call_many},
+    {"_start", so_client_start},
+    {"_start_many", so_client_start_many},
+    {"_io_changes", so_client_io_changes},
+    {"_io_action", so_client_io_action},
+    {"_on_close", client_on_close},
     {NULL, NULL}
   };
   static const luaL_Reg meta[] = {

@@ -25,14 +25,15 @@ int luaopen_stackone_core(lua_State *L) {
     return luaL_error(L, "stackone: curl_global_init failed");
   lua_newtable(L); /* the state table */
   so_json_init(L, -1);
-  lua_newtable(L); /* rate limiter buckets, kept while a client uses them */
+  lua_newtable(L); /* rate limiters, kept while a client uses them */
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "v");
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
-  lua_setfield(L, -2, "buckets");
+  lua_setfield(L, -2, "limiters");
   so_error_metatable(L);
   so_client_metatable(L);
+  so_job_metatable(L);
   luaL_newlibtable(L, funcs);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);

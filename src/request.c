@@ -1,7 +1,6 @@
 /*
 ** request.c: what every request of a call shares, single or bulk: the
-** per-call options, the account id, the header lines, the hooks (sleep,
-** debug, rate limiter) and the decision to try again.
+** per-call options, the account id and the header lines.
 */
 #include <stdio.h>
 #include <string.h>
@@ -70,14 +69,47 @@ static int has_header(lua_State *L, int merged, const char *lower) {
   return yes;
 }
 
-/* reads the options at `opts` (0 when none) and prepares what every
-   attempt needs on the stack. Returns 1, or pushes `nil, err` for bad
-   content and returns 0. Raises on programmer errors. */
+/* the request's header lines, from the strings at r's stack indexes;
+   NULL when out of memory */
+static struct curl_slist *header_list(lua_State *L, const so_client *c,
+                                      int merged, int account_line,
+                                      int accept, int content_type) {
+  struct curl_slist *list = NULL, *t;
+#define ADD(line) do { \
+    if ((t = curl_slist_append(list, line)) == NULL) goto oom; \
+    list = t; \
+  } while (0)
+  ADD(c->auth_header);
+  ADD(lua_tostring(L, account_line));
+  if (accept) ADD("Accept: application/json");
+  if (content_type) ADD("Content-Type: application/json");
+  ADD("Expect:");
+  lua_pushnil(L);
+  while (lua_next(L, merged)) {
+    if ((t = curl_slist_append(list, lua_tostring(L, -1))) == NULL) {
+      lua_pop(L, 2);
+      goto oom;
+    }
+    list = t;
+    lua_pop(L, 1);
+  }
+#undef ADD
+  return list;
+oom:
+  curl_slist_free_all(list);
+  return NULL;
+}
+
+/* reads the options at `opts` (0 when none) into r and builds the header
+   lines (r->headers, which the caller must hand to a job or free).
+   Returns 1, or pushes `nil, err` for bad content and returns 0. Raises
+   on programmer errors. The client is at index 1. */
 int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
                      const char *const *extra_options) {
   char err[400];
   const char *account = NULL;
   size_t account_len = 0;
+  int top = lua_gettop(L), merged;
   r->opts = opts;
   if (r->suffix == NULL) r->suffix = "";
   r->timeout_ms = c->timeout_ms;
@@ -115,118 +147,16 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
     so_push_invalid(L, r->op->method, r->op->path, "%s", err);
     return 0;
   }
-  r->merged = lua_gettop(L);
+  merged = lua_gettop(L);
   lua_pushfstring(L, "x-account-id: %s", account);
-  r->account_line = lua_gettop(L);
-  r->accept = !has_header(L, r->merged, "accept");
-  r->content_type = r->op->body && !has_header(L, r->merged, "content-type");
+  r->headers = header_list(L, c, merged, merged + 1,
+                           !has_header(L, merged, "accept"),
+                           r->op->body && !has_header(L, merged,
+                                                      "content-type"));
+  if (r->headers == NULL) return luaL_error(L, "not enough memory");
   lua_getiuservalue(L, 1, SO_UV_HOOKS);
-  r->hooks = lua_gettop(L);
-  lua_getfield(L, r->hooks, "bucket");
-  r->bucket = lua_touserdata(L, -1); /* kept alive by the hooks table */
-  lua_pop(L, 1);
-  lua_getfield(L, r->hooks, "debug");
+  lua_getfield(L, -1, "debug");
   r->verbose = lua_isfunction(L, -1);
-  lua_pop(L, 1);
-  return 1;
-}
-
-/* the request's header lines; NULL when out of memory. Raises nothing:
-   only reads strings the stack keeps alive */
-struct curl_slist *so_header_list(lua_State *L, const so_client *c,
-                                  const so_request *r) {
-  struct curl_slist *list = NULL, *t;
-#define ADD(line) do { \
-    if ((t = curl_slist_append(list, line)) == NULL) goto oom; \
-    list = t; \
-  } while (0)
-  ADD(c->auth_header);
-  ADD(lua_tostring(L, r->account_line));
-  if (r->accept) ADD("Accept: application/json");
-  if (r->content_type) ADD("Content-Type: application/json");
-  ADD("Expect:");
-  lua_pushnil(L);
-  while (lua_next(L, r->merged)) {
-    if ((t = curl_slist_append(list, lua_tostring(L, -1))) == NULL) {
-      lua_pop(L, 2);
-      goto oom;
-    }
-    list = t;
-    lua_pop(L, 1);
-  }
-#undef ADD
-  return list;
-oom:
-  curl_slist_free_all(list);
-  return NULL;
-}
-
-/* waits `seconds` with the client's sleep function, or blocks the thread.
-   The sleep function may yield (a call from a coroutine, in a host with
-   an event loop): the C function then goes on in `k` with `ctx` when the
-   coroutine is resumed. An error it raises goes to the caller: nothing is
-   held here. */
-void so_wait(lua_State *L, const so_request *r, double seconds,
-             lua_KContext ctx, lua_KFunction k) {
-  if (lua_getfield(L, r->hooks, "sleep") == LUA_TFUNCTION) {
-    lua_pushnumber(L, seconds);
-    lua_callk(L, 1, 0, ctx, k);
-  } else {
-    lua_pop(L, 1);
-    so_sleep(seconds);
-  }
-}
-
-/* hands the redacted trace at `trace` to the debug function under
-   lua_pcall: a failing debug function must not hide the outcome of a
-   request (a created contact). The first error it raises is kept in
-   user value `uv` of the userdata at `keep`, for so_attach_debug_error. */
-void so_debug(lua_State *L, const so_request *r, int trace, int keep, int uv) {
-  lua_getfield(L, r->hooks, "debug");
-  lua_pushvalue(L, trace);
-  if (lua_pcall(L, 1, 0, 0) == LUA_OK) return;
-  if (lua_getiuservalue(L, keep, uv) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_setiuservalue(L, keep, uv);
-  } else {
-    lua_pop(L, 2);
-  }
-}
-
-/* sets debug_error on the table at `target` when so_debug kept one */
-void so_attach_debug_error(lua_State *L, int keep, int uv, int target) {
-  target = lua_absindex(L, target);
-  if (lua_getiuservalue(L, keep, uv) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_setfield(L, target, "debug_error");
-}
-
-/* after an attempt: returns 1 with *delay set when it should be tried
-   again, 0 when its outcome is final. Records Retry-After in k. */
-int so_plan_retry(const so_request *r, so_call *k, const so_exchange *x,
-                  CURLcode rc, long status, double *waited, uint64_t *rng,
-                  double *delay) {
-  long request_bytes = 0;
-  size_t len;
-  const char *ra;
-  curl_easy_getinfo(x->curl, CURLINFO_REQUEST_SIZE, &request_bytes);
-  ra = rc == CURLE_OK ? so_find_header(&x->head, "retry-after", &len) : NULL;
-  k->has_retry_after = ra && so_parse_retry_after(ra, len, time(NULL),
-                                                  &k->retry_after);
-  if (rc == CURLE_OK && status >= 200 && status <= 299) return 0;
-  if (k->attempts >= r->retry.max_attempts ||
-      !so_retryable(r->op->method, rc, status, request_bytes, x->too_large,
-                    &r->retry))
-    return 0;
-  if (k->has_retry_after && (status == 429 || status == 408 || status == 503)) {
-    if (k->retry_after > r->retry.max_delay) return 0; /* not in an hour */
-    *delay = k->retry_after;
-  } else {
-    *delay = so_backoff(&r->retry, k->attempts, rng);
-  }
-  if (*waited + *delay > r->retry.max_wait) return 0;
-  *waited += *delay;
+  lua_settop(L, top);
   return 1;
 }

@@ -13,17 +13,18 @@ static void set_string(lua_State *L, const char *name, const char *value) {
   lua_setfield(L, -2, name);
 }
 
-static int transport_error(lua_State *L, so_exchange *x, so_call *k, CURLcode rc) {
+/* may the server have acted on this attempt, or an earlier one? */
+int so_outcome_maybe_applied(const so_outcome *o) {
+  if (o->earlier_maybe_applied) return 1;
+  if (o->rc != CURLE_OK) return o->sent;
+  return o->status == 408 || o->status >= 500;
+}
+
+static int transport_error(lua_State *L, so_exchange *x, so_outcome *k) {
   so_failure f;
-  long status = 0;
-  curl_off_t sent = 0;
+  long status = k->status;
+  CURLcode rc = k->rc;
   const char *message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-  curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
-  {
-    long request_size = 0;
-    curl_easy_getinfo(x->curl, CURLINFO_REQUEST_SIZE, &request_size);
-    sent = request_size;
-  }
   f.kind = x->too_large ? "too_large" : so_curl_kind(rc);
   f.method = k->op->method;
   f.path = k->op->path;
@@ -48,15 +49,33 @@ static int transport_error(lua_State *L, so_exchange *x, so_call *k, CURLcode rc
   }
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
-  /* whether the server may have acted on the request */
-  lua_pushboolean(L, so_maybe_applied(rc, status, (long)sent));
+  lua_pushboolean(L, so_outcome_maybe_applied(k));
   lua_setfield(L, -2, "maybe_applied");
   return 2;
 }
 
+/* pushes nil and the error of a call stopped before its outcome was
+   known: the client closed, or the host interrupted it */
+void so_push_stop_error(lua_State *L, const so_operation *op,
+                        const char *kind, const char *message, int attempts,
+                        int maybe_applied) {
+  so_failure f;
+  f.kind = kind;
+  f.method = op->method;
+  f.path = op->path;
+  f.attempts = attempts;
+  lua_pushnil(L);
+  so_new_error(L, &f);
+  lua_pushstring(L, strcmp(kind, "closed") == 0 ? "CLOSED" : "INTERRUPTED");
+  lua_setfield(L, -2, "code");
+  set_string(L, "message", message);
+  lua_pushboolean(L, maybe_applied);
+  lua_setfield(L, -2, "maybe_applied");
+}
+
 /* an error for a response that came back: status >= 300, or a 2xx that
    could not be decoded (kind "decode") */
-static int response_error(lua_State *L, so_exchange *x, so_call *k, long status,
+static int response_error(lua_State *L, so_exchange *x, so_outcome *k, long status,
                           const char *kind, const char *message, int body) {
   so_failure f;
   char code[16];
@@ -84,7 +103,7 @@ static int response_error(lua_State *L, so_exchange *x, so_call *k, long status,
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
   lua_pushboolean(L, strcmp(kind, "decode") == 0 ||
-                         so_maybe_applied(CURLE_OK, status, 1));
+                         so_outcome_maybe_applied(k));
   lua_setfield(L, -2, "maybe_applied");
   if (k->has_retry_after) {
     lua_pushnumber(L, k->retry_after);
@@ -93,7 +112,7 @@ static int response_error(lua_State *L, so_exchange *x, so_call *k, long status,
   return 2;
 }
 
-static int http_result(lua_State *L, so_exchange *x, so_call *k, long status) {
+static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status) {
   int body = 0, envelope;
   if (x->body.len && so_json_decode(L, SO_STATE, x->body.data, x->body.len))
     body = lua_gettop(L);
@@ -138,9 +157,8 @@ static int http_result(lua_State *L, so_exchange *x, so_call *k, long status) {
   return 2;
 }
 
-/* pushes `value, response` or `nil, err` for the exchange's outcome */
-int so_push_result(lua_State *L, so_exchange *x, so_call *k, CURLcode rc,
-                   long status) {
-  if (rc != CURLE_OK) return transport_error(L, x, k, rc);
-  return http_result(L, x, k, status);
+/* pushes `value, response` or `nil, err` for the attempt's outcome */
+int so_push_result(lua_State *L, so_exchange *x, so_outcome *o) {
+  if (o->rc != CURLE_OK) return transport_error(L, x, o);
+  return http_result(L, x, o, o->status);
 }

@@ -46,17 +46,6 @@ double so_random(uint64_t *state) {
   return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-/* whether libcurl failed before anything reached the server */
-static int never_sent(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: case CURLE_SSL_CONNECT_ERROR:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
 /* failures that trying again cannot mend */
 static int permanent(CURLcode rc) {
   switch (rc) {
@@ -72,22 +61,16 @@ static int permanent(CURLcode rc) {
   }
 }
 
-/* the outcome of one attempt: may the server have acted on it? */
-int so_maybe_applied(CURLcode rc, long status, long request_bytes) {
-  if (rc != CURLE_OK) return !never_sent(rc) && request_bytes > 0;
-  return status == 408 || status >= 500;
-}
-
 /* may this attempt be tried again? GET and PATCH are safe to repeat;
-   POST only when it provably never arrived, or when the caller opts in */
-int so_retryable(const char *method, CURLcode rc, long status,
-                 long request_bytes, int too_large, const so_retry *r) {
+   POST only when it provably never reached the server (`sent` is 0: no
+   connection, or a refused HTTP/2 stream), or when the caller opts in */
+int so_retryable(const char *method, CURLcode rc, long status, int sent,
+                 int too_large, const so_retry *r) {
   int safe = strcmp(method, "POST") != 0 || r->maybe_applied;
   if (!r->enabled || too_large) return 0;
   if (rc != CURLE_OK) {
     if (permanent(rc)) return 0;
-    if (never_sent(rc) || request_bytes == 0) return 1;
-    return safe;
+    return !sent || safe;
   }
   if (status == 429) return 1; /* not processed: every method */
   if (status == 408 || status == 500 || status == 502 || status == 503 ||
@@ -116,8 +99,11 @@ int so_parse_retry_after(const char *value, size_t len, time_t now,
   text[len] = '\0';
   for (i = 0; i < len && isdigit((unsigned char)text[i]); i++) {}
   if (i == len) {
-    /* digits only; anything past a year is as good as forever */
-    *seconds = len > 8 ? 1e8 : strtod(text, NULL);
+    /* digits only, leading zeros allowed; past a year is as good as
+       forever */
+    const char *d = text;
+    while (d[0] == '0' && d[1] != '\0') d++;
+    *seconds = strlen(d) > 8 ? 1e8 : strtod(d, NULL);
     return 1;
   }
   {
@@ -128,22 +114,15 @@ int so_parse_retry_after(const char *value, size_t len, time_t now,
   }
 }
 
-/* token bucket: takes one token, or says how long to wait for it */
-double so_bucket_take(so_bucket *b, double now) {
-  double wait;
-  if (b->last > 0) {
-    b->tokens += (now - b->last) * b->rate;
-    if (b->tokens > b->capacity) b->tokens = b->capacity;
-  } else {
-    b->tokens = b->capacity;
-  }
-  b->last = now;
-  if (b->tokens >= 1) {
-    b->tokens -= 1;
+/* takes a place in the window for a request sent now, or says how long
+   until the oldest of the last `capacity` requests leaves the window */
+double so_limiter_take(so_limiter *b, double now) {
+  if (b->count < b->capacity) {
+    b->times[(b->head + b->count++) % b->capacity] = now;
     return 0;
   }
-  wait = (1 - b->tokens) / b->rate;
-  /* the token that comes in during the wait is this caller's */
-  b->tokens -= 1;
-  return wait;
+  if (b->times[b->head] + b->per > now) return b->times[b->head] + b->per - now;
+  b->times[b->head] = now;
+  b->head = (b->head + 1) % b->capacity;
+  return 0;
 }

@@ -18,9 +18,10 @@
 #define SO_ARRAY_MT "stackone.array"
 #define SO_MAX_REQUEST_BYTES (16 * 1024 * 1024)
 
-/* libcurl 7.62 brought the URL API (curl_url) that base_url parsing uses */
-#if LIBCURL_VERSION_NUM < 0x073e00
-#error "stackone-lua needs libcurl 7.62.0 or newer"
+/* libcurl 7.80 brought CURLOPT_PREREQFUNCTION: the engine refuses
+   libcurl's own resends with it */
+#if LIBCURL_VERSION_NUM < 0x075000
+#error "stackone-lua needs libcurl 7.80.0 or newer"
 #endif
 
 #if defined(__GNUC__)
@@ -32,7 +33,7 @@
 /* user values of a client handle */
 #define SO_UV_MEMBERS 1 /* Lua-side members such as `crm` */
 #define SO_UV_HEADERS 2 /* client-wide headers: { [lower name] = "Name: v" } */
-#define SO_UV_HOOKS 3   /* { sleep = f, debug = f, bucket = userdata } */
+#define SO_UV_HOOKS 3   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
@@ -132,30 +133,31 @@ typedef struct so_retry {
   int maybe_applied; /* retry even what the server may have applied */
 } so_retry;
 
-typedef struct so_bucket {
-  double tokens, capacity, rate, last; /* rate: tokens per second */
-} so_bucket;
+/* at most `capacity` requests in any window of `per` seconds: the send
+   times of the last `capacity` requests, oldest at `head` */
+typedef struct so_limiter {
+  int capacity, count, head;
+  double per;
+  double times[1]; /* capacity entries */
+} so_limiter;
 
 SO_HIDDEN void so_retry_defaults(so_retry *r);
 SO_HIDDEN double so_now(void);
 SO_HIDDEN void so_sleep(double seconds);
 SO_HIDDEN double so_random(uint64_t *state);
-SO_HIDDEN int so_maybe_applied(CURLcode rc, long status, long request_bytes);
 SO_HIDDEN int so_retryable(const char *method, CURLcode rc, long status,
-                           long request_bytes, int too_large,
-                           const so_retry *r);
+                           int sent, int too_large, const so_retry *r);
 SO_HIDDEN double so_backoff(const so_retry *r, int attempt, uint64_t *rng);
 SO_HIDDEN int so_parse_retry_after(const char *value, size_t len, time_t now,
                                    double *seconds);
-SO_HIDDEN double so_bucket_take(so_bucket *b, double now);
+SO_HIDDEN double so_limiter_take(so_limiter *b, double now);
 SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
                                      size_t *len);
 SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r,
                             const char *who);
 
-/* ---- client.c / call.c ---- */
-/* one easy handle and what its transfer collects; the callbacks only
-   append to these buffers */
+/* ---- transport.c: one easy handle and what its transfer collects; the
+   libcurl callbacks only record into these fields ---- */
 typedef struct so_exchange {
   CURL *curl;
   so_buf body;           /* response body */
@@ -163,80 +165,127 @@ typedef struct so_exchange {
   so_buf trace;          /* debug trace, when asked for */
   size_t max_response_bytes;
   int too_large;         /* the body passed max_response_bytes */
+  int want_trace;        /* a debug function reads the trace */
+  int requests;          /* requests this attempt put on the wire */
+  int resend_refused;    /* libcurl wanted to send it again: refused */
+  int stream_refused;    /* HTTP/2 said the stream was never processed */
+  unsigned long stream_id, goaway_last; /* HTTP/2, from libcurl's text */
+  int goaway;
   char errbuf[CURL_ERROR_SIZE];
 } so_exchange;
 
-typedef struct so_client {
-  so_exchange ex;        /* ex.curl is NULL once closed */
+/* ---- engine.c: the client's multi handle, its pool of easy handles and
+   the transfers in flight, for every call of the client ---- */
+typedef struct so_job so_job;
+typedef struct so_client so_client;
+
+typedef struct so_slot {
+  so_exchange x;
+  so_job *job;           /* the attempt it carries: job and item index */
+  int item;
+  int done;              /* libcurl finished it: rc holds the outcome */
+  int closed;            /* stopped because the client closed */
+  int orphan;            /* the client closed: the job frees it */
+  CURLcode rc;
+  struct so_slot *next, *prev; /* in the pool, or in flight */
+} so_slot;
+
+typedef struct so_engine {
+  CURLM *multi;
+  so_slot *pool;         /* idle handles, connections kept in the multi */
+  so_slot *flying;       /* handles out of the pool (some finished) */
+  int active;            /* handles in the multi, not finished */
+  int loop;              /* driven by a host loop (socket_action) */
+  so_buf changes;        /* loop: {fd, what} records since last asked */
+  long timer_ms;         /* loop: libcurl's timer, -1 none */
+  int timer_changed;
+  int completions;       /* transfers finished since the last drive */
+} so_engine;
+
+SO_HIDDEN int so_engine_init(so_engine *e, int loop);
+SO_HIDDEN void so_engine_close(so_engine *e);
+SO_HIDDEN so_slot *so_engine_acquire(so_engine *e, const so_client *c);
+SO_HIDDEN void so_engine_release(so_engine *e, so_slot *s);
+SO_HIDDEN int so_engine_add(so_engine *e, so_slot *s);
+SO_HIDDEN void so_engine_cancel(so_engine *e, so_slot *s);
+SO_HIDDEN void so_engine_run(so_engine *e, double max_wait);
+SO_HIDDEN int so_engine_action(so_engine *e, curl_socket_t fd, int events);
+
+/* ---- client.c ---- */
+struct so_client {
+  so_engine eng;
   char *auth_header;     /* "Authorization: Basic ..." (secret) */
   char *account_id;      /* default x-account-id, may be NULL */
   char *base_url;        /* scheme://host[:port][/prefix], no trailing '/' */
   char *user_agent;
   char *ca_file;
   char *proxy;
-  struct curl_slist *extra_headers; /* client-wide "Name: value" lines */
   long timeout_ms;
   long connect_timeout_ms;
   size_t max_response_bytes;
   int insecure;
   int no_proxy;          /* plain http: no proxy may see the key */
   int closed;
-  so_buf url;            /* the URL of the current request */
   so_retry retry;        /* the client's retry policy */
   uint64_t rng;          /* jitter */
-} so_client;
+};
 
-/* one call's shared request state (request.c); stack indexes */
+/* what every request of one call shares, read from the call's options */
 typedef struct so_request {
   const so_operation *op;
   const char *suffix;  /* after the operation's name in messages: "_many" */
-  int opts;            /* the options table, 0 when none */
+  int opts;            /* stack index of the options table, 0 when none */
   long timeout_ms;
   so_retry retry;
-  int merged;          /* header lines { [lower] = "Name: value" } */
-  int account_line;    /* "x-account-id: ..." */
-  int hooks;           /* { sleep, debug, bucket } */
-  int accept;          /* add the default Accept header */
-  int content_type;    /* add the default Content-Type header */
   int verbose;         /* a debug function wants traces */
-  so_bucket *bucket;   /* the rate limiter, NULL when off */
+  struct curl_slist *headers; /* built by so_request_setup, owned by the
+                                 caller (moved into the job) */
 } so_request;
-
-/* one request's attempts, for its result or error object */
-typedef struct so_call {
-  const so_operation *op;
-  int url;             /* stack index of the URL string */
-  int attempts;
-  int has_retry_after; /* the last response had a Retry-After */
-  double retry_after;  /* its value, in seconds */
-} so_call;
 
 SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r,
                                int opts, const char *const *extra_options);
-SO_HIDDEN struct curl_slist *so_header_list(lua_State *L, const so_client *c,
-                                            const so_request *r);
-SO_HIDDEN void so_wait(lua_State *L, const so_request *r, double seconds,
-                       lua_KContext ctx, lua_KFunction k);
-SO_HIDDEN void so_debug(lua_State *L, const so_request *r, int trace,
-                        int keep, int uv);
-SO_HIDDEN void so_attach_debug_error(lua_State *L, int keep, int uv,
-                                     int target);
-SO_HIDDEN int so_plan_retry(const so_request *r, so_call *k,
-                            const so_exchange *x, CURLcode rc, long status,
-                            double *waited, uint64_t *rng, double *delay);
-SO_HIDDEN int so_push_result(lua_State *L, so_exchange *x, so_call *k,
-                             CURLcode rc, long status);
 SO_HIDDEN int so_push_url(lua_State *L, so_client *c, const so_operation *op,
                           int id, int query, char *err, size_t errlen);
 SO_HIDDEN int so_push_body(lua_State *L, const so_operation *op, int idx,
                            char *err, size_t errlen);
 
+/* ---- job.c: one call's records and their attempts ---- */
+SO_HIDDEN so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
+                             so_request *r, int n, int many, int concurrency);
+SO_HIDDEN void so_job_set_record(lua_State *L, so_job *j, int i, int url,
+                                 int body);
+SO_HIDDEN void so_job_fail_record(lua_State *L, so_job *j, int i);
+SO_HIDDEN void so_job_set_progress(lua_State *L, so_job *j, int fn);
+SO_HIDDEN void so_job_detach(so_job *j);
+SO_HIDDEN void so_job_metatable(lua_State *L);
+
+/* ---- result.c ---- */
+typedef struct so_outcome {
+  const so_operation *op;
+  int url;             /* stack index of the URL string */
+  int attempts;
+  CURLcode rc;
+  long status;
+  int sent;            /* a request reached the server, as far as known */
+  int earlier_maybe_applied; /* an earlier attempt may have been processed */
+  int has_retry_after; /* the last response had a Retry-After */
+  double retry_after;  /* its value, in seconds */
+} so_outcome;
+
+SO_HIDDEN int so_push_result(lua_State *L, so_exchange *x, so_outcome *o);
+SO_HIDDEN int so_outcome_maybe_applied(const so_outcome *o);
+SO_HIDDEN void so_push_stop_error(lua_State *L, const so_operation *op,
+                                  const char *kind, const char *message,
+                                  int attempts, int maybe_applied);
+
 SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
 SO_HIDDEN int so_rawfield(lua_State *L, int t, const char *name);
 SO_HIDDEN int so_client_new(lua_State *L);
-SO_HIDDEN int so_client_call(lua_State *L);
-SO_HIDDEN int so_client_call_many(lua_State *L);
+SO_HIDDEN int so_client_start(lua_State *L);
+SO_HIDDEN int so_client_start_many(lua_State *L);
+SO_HIDDEN int so_client_io_changes(lua_State *L);
+SO_HIDDEN int so_client_io_action(lua_State *L);
 SO_HIDDEN int so_invalid_error(lua_State *L);
 SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
                              const char *name);
@@ -246,11 +295,7 @@ SO_HIDDEN CURLcode so_setup_handle(const so_client *c, so_exchange *x);
 SO_HIDDEN CURLcode so_prepare(so_exchange *x, const char *method,
                               const char *url, struct curl_slist *headers,
                               const char *body, size_t body_len,
-                              long timeout_ms, int verbose);
-SO_HIDDEN CURLcode so_perform(so_exchange *x, const char *method,
-                              const char *url, struct curl_slist *headers,
-                              const char *body, size_t body_len,
-                              long timeout_ms, int verbose);
+                              long timeout_ms, int want_trace);
 SO_HIDDEN void so_exchange_free(so_exchange *x);
 SO_HIDDEN void so_push_headers(lua_State *L, const so_buf *head);
 

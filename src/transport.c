@@ -1,6 +1,6 @@
 /*
-** transport.c: one HTTP exchange on the client's reused easy handle.
-** No Lua runs in here: the callbacks only append to C buffers.
+** transport.c: one easy handle of the engine and what its attempt
+** collects. No Lua runs in here: the callbacks only record into C memory.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
@@ -67,15 +67,63 @@ static void trace(so_buf *out, char prefix, const char *p, size_t n) {
   }
 }
 
+/* the bytes of `word` inside p[0..n), or NULL */
+static const char *find(const char *p, size_t n, const char *word) {
+  size_t i, w = strlen(word);
+  for (i = 0; i + w <= n; i++)
+    if (memcmp(p + i, word, w) == 0) return p + i;
+  return NULL;
+}
+
+static unsigned long number_after(const char *p, size_t n, const char *word) {
+  const char *at = find(p, n, word);
+  unsigned long v = 0;
+  if (at == NULL) return 0;
+  for (at += strlen(word); at < p + n && *at >= '0' && *at <= '9'; at++)
+    v = v * 10 + (unsigned long)(*at - '0');
+  return v;
+}
+
+/* what libcurl says about HTTP/2 streams it will send again: a stream
+   the server refused, or one above a GOAWAY's last stream id, was never
+   processed (RFC 9113 section 8.7); libcurl tells it only in its text */
+static void note_text(so_exchange *x, const char *p, size_t n) {
+  if (find(p, n, "REFUSED_STREAM")) x->stream_refused = 1;
+  if (find(p, n, "Using Stream ID: "))
+    x->stream_id = number_after(p, n, "Using Stream ID: ");
+  if (find(p, n, "GOAWAY") && find(p, n, "last_stream=")) {
+    x->goaway = 1;
+    x->goaway_last = number_after(p, n, "last_stream=");
+  }
+}
+
 static int on_debug(CURL *h, curl_infotype type, char *p, size_t n,
                     void *ud) {
-  so_exchange *c = ud;
+  so_exchange *x = ud;
   (void)h;
-  if (c->trace.len > 256 * 1024) return 0;
-  if (type == CURLINFO_HEADER_OUT) trace(&c->trace, '>', p, n);
-  else if (type == CURLINFO_HEADER_IN) trace(&c->trace, '<', p, n);
-  else if (type == CURLINFO_TEXT) trace(&c->trace, '*', p, n);
+  if (type == CURLINFO_TEXT) note_text(x, p, n);
+  if (!x->want_trace || x->trace.len > 256 * 1024) return 0;
+  if (type == CURLINFO_HEADER_OUT) trace(&x->trace, '>', p, n);
+  else if (type == CURLINFO_HEADER_IN) trace(&x->trace, '<', p, n);
+  else if (type == CURLINFO_TEXT) trace(&x->trace, '*', p, n);
   return 0;
+}
+
+/* called before each request goes on the wire: the engine's own
+   attempts pass, a resend libcurl starts by itself on a fresh connection
+   (after a reused one died, or an HTTP/2 stream was refused) does not.
+   The server may hold the first one: only the engine may decide to send
+   again. */
+static int on_prereq(void *ud, char *ip, char *local_ip, int port,
+                     int local_port) {
+  so_exchange *x = ud;
+  (void)ip, (void)local_ip, (void)port, (void)local_port;
+  if (x->requests > 0) {
+    x->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  x->requests++;
+  return CURL_PREREQFUNC_OK;
 }
 
 /* options that stay the same for every request of the client */
@@ -91,6 +139,10 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   SET(CURLOPT_ERRORBUFFER, x->errbuf);
   SET(CURLOPT_DEBUGFUNCTION, on_debug);
   SET(CURLOPT_DEBUGDATA, x);
+  /* always on: libcurl reports refused HTTP/2 streams only as text */
+  SET(CURLOPT_VERBOSE, 1L);
+  SET(CURLOPT_PREREQFUNCTION, on_prereq);
+  SET(CURLOPT_PREREQDATA, x);
   SET(CURLOPT_USERAGENT, c->user_agent);
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L);
@@ -112,27 +164,29 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   return rc;
 }
 
-/* sets one request up on the handle; the strings must outlive it */
+/* sets one attempt up on the handle; the strings must outlive it */
 CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
                     struct curl_slist *headers, const char *body,
-                    size_t body_len, long timeout_ms, int verbose) {
+                    size_t body_len, long timeout_ms, int want_trace) {
   CURL *h = x->curl;
   CURLcode rc = CURLE_OK;
   so_buf_reset(&x->body);
   so_buf_reset(&x->head);
   so_buf_reset(&x->trace);
   x->too_large = 0;
+  x->want_trace = want_trace;
+  x->requests = x->resend_refused = x->stream_refused = x->goaway = 0;
+  x->stream_id = x->goaway_last = 0;
   x->errbuf[0] = '\0';
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
   SET(CURLOPT_URL, url);
   SET(CURLOPT_HTTPHEADER, headers);
   SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-  SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
   if (body) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    /* not copied: every caller keeps the body string alive (on the Lua
-       stack, or in the batch's user value) until the transfer is over */
+    /* not copied: the job keeps the body string alive (in a user value)
+       until the transfer is over */
     SET(CURLOPT_POSTFIELDS, body);
     SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
   } else {
@@ -140,17 +194,6 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
     SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
   }
 #undef SET
-  return rc;
-}
-
-CURLcode so_perform(so_exchange *x, const char *method, const char *url,
-                    struct curl_slist *headers, const char *body,
-                    size_t body_len, long timeout_ms, int verbose) {
-  CURLcode rc = so_prepare(x, method, url, headers, body, body_len,
-                           timeout_ms, verbose);
-  if (rc == CURLE_OK) rc = curl_easy_perform(x->curl);
-  /* the handle must not keep pointers into this request's memory */
-  curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, NULL);
   return rc;
 }
 

@@ -105,18 +105,19 @@ end
 -- rebuild(item, fields) a new item with other fields.
 function custom_fields.prepare_many(items, fields_of, rebuild, definitions, invalid, opts)
   local out, defs, err
-  for i = 1, #items do
-    local fields = fields_of(items[i])
+  for i, item in pairs(items) do
+    local fields = fields_of(item)
     if type(fields) == "table" and type(fields.custom_fields) == "table" and is_map(fields.custom_fields) then
       if not out then
-        out = table.move(items, 1, #items, 1, {})
+        out = {} -- every key kept: the core refuses a records table with holes
+        for k, v in pairs(items) do out[k] = v end
         defs, err = definitions(opts) -- once per batch, failure included
       end
       if not defs then
         out[i] = err
       else
         local entries, message = resolve(fields.custom_fields, defs)
-        out[i] = entries and rebuild(items[i], with_entries(fields, entries)) or invalid(message)
+        out[i] = entries and rebuild(item, with_entries(fields, entries)) or invalid(message)
       end
     end
   end

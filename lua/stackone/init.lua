@@ -4,6 +4,7 @@
 -- operation table and adds the ergonomics: `each` iterators and custom
 -- fields by name.
 local core = require("stackone.core")
+local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
 
@@ -19,6 +20,8 @@ local stackone = {
   custom_field = custom_fields.value,
   --- { [name] = value } of a returned record's custom fields
   custom_fields = custom_fields.map,
+  --- adapters for the client option `loop`: stackone.loop.luv(uv), stackone.loop.cqueues()
+  loop = require("stackone.loop"),
 }
 
 --- marks a table as a JSON array, so that an empty one goes out as `[]`
@@ -26,10 +29,16 @@ function stackone.array(t)
   return setmetatable(t or {}, core.array_mt)
 end
 
-local function bind(handle, op)
-  local call, index = handle.call, op.index
+-- a call: the core checks the arguments and makes a job, the driver runs
+-- it (blocking, or yielding to the client's loop)
+local function bind(handle, op, driver)
+  local start, index, run = handle._start, op.index, driver.run
+  local name = "crm." .. op.group .. "." .. op.name
   return function(...)
-    return call(handle, index, ...)
+    driver.check(name)
+    local job, err = start(handle, index, ...)
+    if not job then return nil, err end
+    return run(job)
   end
 end
 
@@ -59,8 +68,8 @@ local function request_options(opts)
   return out
 end
 
-local function bind_many(handle, op, definitions)
-  local call_many, index, bulk = handle.call_many, op.index, BULK[op.kind]
+local function bind_many(handle, op, definitions, driver)
+  local start_many, index, bulk, run = handle._start_many, op.index, BULK[op.kind], driver.run
   local name = "crm." .. op.group .. "." .. op.name .. "_many"
   local function invalid(message) return core.invalid_error(index, message) end
   return function(items, opts)
@@ -70,18 +79,39 @@ local function bind_many(handle, op, definitions)
     if opts ~= nil and type(opts) ~= "table" then
       error("bad argument #2 to '" .. name .. "' (table of options expected, got " .. type(opts) .. ")", 2)
     end
+    driver.check(name)
     local prepared = custom_fields.prepare_many(items, bulk.fields_of, bulk.rebuild, definitions.get, invalid,
       request_options(opts))
-    return call_many(handle, index, prepared, opts)
+    local job, err = start_many(handle, index, prepared, opts)
+    if not job then return nil, err end
+    return run(job)
   end
 end
 
-local function build_crm(handle)
+-- how the client's calls wait: blocking, or in the host's loop
+local function new_driver(handle, loop)
+  if not loop then
+    return { run = engine.run, check = function() end }
+  end
+  local run, on_close = engine.loop_driver(handle, loop)
+  handle:_on_close(on_close)
+  return {
+    run = run,
+    check = function(name)
+      if not engine.in_coroutine() then
+        error(name .. ": a client with a loop must be called from a coroutine that the loop resumes "
+          .. "(the call yields while its requests are on the network)", 3)
+      end
+    end,
+  }
+end
+
+local function build_crm(handle, driver)
   local crm = {}
   for _, op in ipairs(core.operations) do
     local group = crm[op.group] or {}
     crm[op.group] = group
-    group[op.name] = bind(handle, op)
+    group[op.name] = bind(handle, op, driver)
     if op.kind == "list" then
       group.each = paging.each(group.list, "crm." .. op.group .. ".each")
     end
@@ -93,7 +123,7 @@ local function build_crm(handle)
       local index = op.index
       crm.contacts[op.name] = custom_fields.wrap(crm.contacts[op.name], BODY_ARG[op.kind], definitions.get,
         function(message) return core.invalid_error(index, message) end)
-      crm.contacts[op.name .. "_many"] = bind_many(handle, op, definitions)
+      crm.contacts[op.name .. "_many"] = bind_many(handle, op, definitions, driver)
     end
   end
   return crm
@@ -109,7 +139,7 @@ function stackone.new(opts)
   if not handle then
     return nil, err
   end
-  members.crm = build_crm(handle)
+  members.crm = build_crm(handle, new_driver(handle, rawget(opts, "loop")))
   return handle
 end
 

@@ -1,0 +1,124 @@
+--- Drives a call's job (the C core's job.c) to its end. The C side never
+-- yields: job:step() says what to wait for, and the waiting happens here,
+-- in Lua, so that a call may yield from its coroutine on every Lua
+-- version. Two drivers: blocking (with an optional sleep function) and a
+-- host loop (see stackone.loop).
+local engine = {}
+
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or rawget(_G, "unpack")
+local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+
+--- runs fn(...) in a coroutine of its own: its yields pass through to
+-- whoever resumed the call, and its error is caught here (a coroutine
+-- boundary works on every Lua; pcall across a yield does not on 5.1)
+local function protected(fn, ...)
+  local co = create(fn)
+  local res = pack(resume(co, ...))
+  while true do
+    if not res[1] then return false, res[2] end
+    if status(co) == "dead" then return true end
+    res = pack(resume(co, yield(unpack(res, 2, res.n))))
+  end
+end
+engine.protected = protected
+
+-- a host callback raised `cause`: the call stops, keeping what it knows
+local function interrupt(job, cause)
+  local err = job:interrupt(cause)
+  err.message = err.message .. " (" .. tostring(cause) .. ")"
+  error(err, 0)
+end
+
+--- the blocking driver: returns what the call returns
+function engine.run(job)
+  while true do
+    local what, seconds, sleep = job:step()
+    if what == "done" then return job:result() end
+    local ok, err = protected(sleep, seconds)
+    if not ok then interrupt(job, err) end
+  end
+end
+
+-- libcurl's CURL_POLL_* values as the events a loop watches
+local EVENTS = { [1] = "r", [2] = "w", [3] = "rw", [4] = false }
+
+--- whether the running code may yield (5.1 has no main coroutine object)
+function engine.in_coroutine()
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
+--- the driver of a client whose option `loop` is a host loop adapter.
+-- handle: the core client; adapter: see stackone.loop. Returns a function
+-- run(job) and a function to call when the client closes.
+function engine.loop_driver(handle, adapter)
+  local waiting = {}   -- job -> the coroutine waiting in it
+  local watched = {}   -- fd -> events, as the adapter was told
+  local closed = false
+  local on_ready, on_timeout
+
+  -- what libcurl asked to watch, handed to the adapter in order
+  local function sync()
+    local changes, timer = handle:_io_changes()
+    for i = 1, #changes, 2 do
+      local fd, events = changes[i], EVENTS[changes[i + 1]]
+      watched[fd] = events or nil
+      adapter:io(fd, events or nil, on_ready)
+    end
+    if timer ~= nil then adapter:timer(timer or nil, on_timeout) end
+  end
+
+  -- resumes the calls that have something to do; collected first, since
+  -- a resumed call may start or finish others
+  local function wake()
+    local ready = {}
+    for job, co in pairs(waiting) do
+      if job:ready() then ready[#ready + 1] = job; ready[job] = co end
+    end
+    for _, job in ipairs(ready) do
+      if waiting[job] then
+        waiting[job] = nil
+        adapter:wake(ready[job])
+      end
+    end
+  end
+
+  local function act(fd, readable, writable)
+    if closed then return end
+    local finished = handle:_io_action(fd, readable, writable)
+    sync()
+    if finished > 0 then wake() end
+  end
+  on_ready = act
+  on_timeout = function() act(nil) end
+
+  local function run(job)
+    local co = coroutine.running()
+    while true do
+      local what, seconds = job:step()
+      if not closed then sync() end
+      if what == "done" then return job:result() end
+      waiting[job] = co
+      local ok, err = protected(adapter.wait, adapter, co, seconds)
+      waiting[job] = nil
+      if not ok then interrupt(job, err) end
+    end
+  end
+
+  -- the client closed: the adapter lets go of every watcher, and every
+  -- waiting call wakes to find its outcome (kind "closed")
+  local function on_close()
+    closed = true
+    for fd in pairs(watched) do adapter:io(fd, nil, on_ready) end
+    watched = {}
+    adapter:timer(nil, on_timeout)
+    local cos = {}
+    for job, co in pairs(waiting) do cos[#cos + 1] = co; waiting[job] = nil end
+    for _, co in ipairs(cos) do adapter:wake(co) end
+  end
+
+  return run, on_close
+end
+
+return engine

@@ -1,0 +1,179 @@
+/*
+** engine.c: the one place where requests go on the wire. Each client
+** has a multi handle (its connection cache), a pool of easy handles and
+** the list of handles out of the pool. Blocking calls drive it with
+** curl_multi_poll; a host loop drives it with curl_multi_socket_action.
+** The libcurl callbacks here only record what happened, in C.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "stackone.h"
+
+/* loop mode: what to watch, recorded in order for the Lua driver */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+                     void *socketp) {
+  so_engine *e = userp;
+  int record[2];
+  (void)easy, (void)socketp;
+  record[0] = (int)fd;
+  record[1] = what;
+  so_buf_append(&e->changes, record, sizeof(record)); /* oom: changes.oom */
+  return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
+  so_engine *e = userp;
+  (void)multi;
+  e->timer_ms = timeout_ms;
+  e->timer_changed = 1;
+  return 0;
+}
+
+int so_engine_init(so_engine *e, int loop) {
+  memset(e, 0, sizeof(*e));
+  e->timer_ms = -1;
+  e->loop = loop;
+  e->multi = curl_multi_init();
+  if (e->multi == NULL) return 0;
+  if (loop) {
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+  }
+  return 1;
+}
+
+static void unlink_slot(so_slot **list, so_slot *s) {
+  if (s->prev) s->prev->next = s->next;
+  else *list = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static void push_slot(so_slot **list, so_slot *s) {
+  s->prev = NULL;
+  s->next = *list;
+  if (*list) (*list)->prev = s;
+  *list = s;
+}
+
+/* closing the client: transfers in flight stop; every handle a job still
+   holds becomes the job's own (an orphan), finished or not, so that a
+   finished transfer's outcome is never lost */
+void so_engine_close(so_engine *e) {
+  while (e->flying) {
+    so_slot *s = e->flying;
+    unlink_slot(&e->flying, s);
+    if (!s->done) {
+      curl_multi_remove_handle(e->multi, s->x.curl);
+      s->done = 1;
+      s->closed = 1;
+      s->rc = CURLE_ABORTED_BY_CALLBACK;
+    }
+    s->orphan = 1;
+  }
+  e->active = 0;
+  while (e->pool) {
+    so_slot *s = e->pool;
+    unlink_slot(&e->pool, s);
+    so_exchange_free(&s->x);
+    free(s);
+  }
+  if (e->multi) curl_multi_cleanup(e->multi);
+  e->multi = NULL;
+  so_buf_free(&e->changes);
+}
+
+/* a handle for one attempt, from the pool or new; NULL when out of
+   memory or libcurl refused an option */
+so_slot *so_engine_acquire(so_engine *e, const so_client *c) {
+  so_slot *s = e->pool;
+  if (s) {
+    unlink_slot(&e->pool, s);
+  } else {
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) return NULL;
+    s->x.curl = curl_easy_init();
+    if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
+        curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, (void *)s) != CURLE_OK) {
+      so_exchange_free(&s->x);
+      free(s);
+      return NULL;
+    }
+  }
+  s->done = s->closed = s->orphan = 0;
+  s->rc = CURLE_OK;
+  push_slot(&e->flying, s);
+  return s;
+}
+
+/* a finished or cancelled handle goes back to the pool; an orphan (its
+   client closed) is freed */
+void so_engine_release(so_engine *e, so_slot *s) {
+  curl_easy_setopt(s->x.curl, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(s->x.curl, CURLOPT_POSTFIELDS, NULL);
+  s->job = NULL;
+  if (s->orphan || e->multi == NULL) {
+    so_exchange_free(&s->x);
+    free(s);
+    return;
+  }
+  unlink_slot(&e->flying, s);
+  push_slot(&e->pool, s);
+}
+
+int so_engine_add(so_engine *e, so_slot *s) {
+  if (curl_multi_add_handle(e->multi, s->x.curl) != CURLM_OK) return 0;
+  e->active++;
+  return 1;
+}
+
+/* stops an attempt in flight; the caller releases the handle */
+void so_engine_cancel(so_engine *e, so_slot *s) {
+  if (!s->done && !s->orphan) {
+    curl_multi_remove_handle(e->multi, s->x.curl);
+    e->active--;
+  }
+  s->done = 1;
+}
+
+/* marks what libcurl finished; its job reads the outcome in its own time
+   (whichever call drove the engine, the transfer belongs to its job) */
+static void drain(so_engine *e) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
+    so_slot *s = NULL;
+    if (msg->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+    s->rc = msg->data.result;
+    curl_multi_remove_handle(e->multi, s->x.curl);
+    s->done = 1;
+    e->active--;
+    e->completions++;
+  }
+}
+
+/* blocking mode: moves every transfer on, waiting at most max_wait
+   seconds for the network when none finished */
+void so_engine_run(so_engine *e, double max_wait) {
+  int still, ms;
+  curl_multi_perform(e->multi, &still);
+  drain(e);
+  if (e->completions > 0) return;
+  ms = max_wait > 1 ? 1000 : max_wait <= 0 ? 0 : (int)(max_wait * 1000) + 1;
+  curl_multi_poll(e->multi, NULL, 0, ms, NULL);
+  curl_multi_perform(e->multi, &still);
+  drain(e);
+}
+
+/* loop mode: the host says fd is ready (CURL_SOCKET_TIMEOUT: the timer
+   fired); returns how many transfers finished */
+int so_engine_action(so_engine *e, curl_socket_t fd, int events) {
+  int still, before = e->completions;
+  curl_multi_socket_action(e->multi, fd, events, &still);
+  drain(e);
+  return e->completions - before;
+}

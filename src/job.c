@@ -1,0 +1,619 @@
+/*
+** job.c: one call in flight, single or bulk (a single call is a job of
+** one record): its records, their attempts on the client's engine, the
+** retry plan, the rate limiter, the waits and the results. Lua drives it
+** with job:step(), which never yields itself: it returns what to wait
+** for, so the Lua layer can yield on every Lua version. All C memory
+** lives in the job userdata, so an error anywhere frees it.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stackone.h"
+
+#define SO_JOB_MT "stackone.job"
+
+/* user values */
+enum {
+  UV_URLS = 1,       /* i -> URL string */
+  UV_BODIES,         /* i -> body string (libcurl reads it uncopied) */
+  UV_RESULTS,        /* bulk: i -> { record = } or { err = }; single: 1, 2 */
+  UV_CLIENT,         /* the client userdata: kept alive, its hooks */
+  UV_DEBUG_ERROR,    /* the first error the debug function raised */
+  UV_PROGRESS_ERROR, /* the first error on_progress raised */
+  UV_PROGRESS,       /* on_progress */
+  UV_COUNT = UV_PROGRESS
+};
+
+enum { QUEUED, WAITING, FLYING, DONE };
+
+typedef struct item {
+  int state;
+  int attempts;
+  int maybe_applied;   /* an earlier attempt may have been processed */
+  double waited;       /* seconds of retry waits so far */
+  double not_before;   /* WAITING: may not start before this time */
+  so_slot *slot;       /* FLYING */
+} item;
+
+struct so_job {
+  so_client *client;   /* kept alive by UV_CLIENT; check client->closed */
+  so_request r;
+  int n, many, concurrency;
+  item *items;
+  int *waiting, nwaiting; /* items waiting for their time */
+  int *flying, nflying;   /* items in flight */
+  int next_fresh;         /* items before it were started once */
+  int done, ok, failed;
+  int progress, progress_failed;
+  int started;
+  int stopped;            /* stopped early: the client closed, or
+                             interrupted */
+  so_limiter *limiter;
+  double start, pause_until, limit_until;
+  lua_Integer attempts;
+  double wait_until, wait_asked; /* the wait the driver was last asked for */
+  int wait_early;         /* how often it came back at once */
+};
+
+static void free_headers(struct curl_slist *list) {
+  struct curl_slist *p;
+  /* the list holds a copy of the Authorization line: wiped first */
+  for (p = list; p; p = p->next) {
+    volatile char *v = p->data;
+    while (*v) *v++ = '\0';
+  }
+  curl_slist_free_all(list);
+}
+
+static void give_back(so_job *j, item *it) {
+  so_engine *e = &j->client->eng;
+  if (it->slot == NULL) return;
+  if (!it->slot->done) so_engine_cancel(e, it->slot);
+  so_engine_release(e, it->slot);
+  it->slot = NULL;
+}
+
+static void job_free(so_job *j) {
+  int k;
+  for (k = 0; j->items && k < j->nflying; k++) give_back(j, &j->items[j->flying[k]]);
+  j->nflying = 0;
+  free(j->items);
+  free(j->waiting);
+  free(j->flying);
+  j->items = NULL;
+  j->waiting = j->flying = NULL;
+  free_headers(j->r.headers);
+  j->r.headers = NULL;
+}
+
+static int job_gc(lua_State *L) {
+  job_free(luaL_checkudata(L, 1, SO_JOB_MT));
+  return 0;
+}
+
+static so_job *check_job(lua_State *L) {
+  so_job *j = luaL_checkudata(L, 1, SO_JOB_MT);
+  if (j->items == NULL) luaL_error(L, "stackone: this call is over");
+  return j;
+}
+
+/* a job for n records; the client userdata is at client_idx. Takes the
+   request's header list. Pushes the job. */
+so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
+                   int n, int many, int concurrency) {
+  so_job *j;
+  int k;
+  client_idx = lua_absindex(L, client_idx);
+  j = lua_newuserdatauv(L, sizeof(so_job), UV_COUNT);
+  memset(j, 0, sizeof(*j));
+  luaL_setmetatable(L, SO_JOB_MT);
+  j->r = *r;
+  r->headers = NULL; /* the job's now */
+  j->client = c;
+  j->n = n;
+  j->many = many;
+  j->concurrency = concurrency < 1 ? 1 : concurrency;
+  j->start = so_now();
+  j->items = calloc((size_t)n + 1, sizeof(item));
+  j->waiting = calloc((size_t)n + 1, sizeof(int));
+  j->flying = calloc((size_t)j->concurrency, sizeof(int));
+  if (j->items == NULL || j->waiting == NULL || j->flying == NULL)
+    luaL_error(L, "not enough memory");
+  for (k = UV_URLS; k <= UV_RESULTS; k++) {
+    lua_createtable(L, n, 0);
+    lua_setiuservalue(L, -2, k);
+  }
+  lua_pushvalue(L, client_idx);
+  lua_setiuservalue(L, -2, UV_CLIENT);
+  lua_getiuservalue(L, client_idx, SO_UV_HOOKS);
+  lua_getfield(L, -1, "limiter");
+  j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
+  lua_pop(L, 2);
+  return j;
+}
+
+/* record i (0-based) is sent to the URL at `url` with the body at
+   `body` (0: none); the job is on the top of the stack */
+void so_job_set_record(lua_State *L, so_job *j, int i, int url, int body) {
+  lua_getiuservalue(L, -1, UV_URLS);
+  lua_pushvalue(L, url);
+  lua_rawseti(L, -2, i + 1);
+  lua_pop(L, 1);
+  if (body) {
+    lua_getiuservalue(L, -1, UV_BODIES);
+    lua_pushvalue(L, body);
+    lua_rawseti(L, -2, i + 1);
+    lua_pop(L, 1);
+  }
+  j->items[i].state = QUEUED;
+}
+
+/* on_progress(done, total, failed) under lua_pcall: an error in it is
+   kept for the summary, never thrown through libcurl or the engine */
+static void report(lua_State *L, so_job *j, int self) {
+  if (!j->progress || j->progress_failed) return;
+  lua_getiuservalue(L, self, UV_PROGRESS);
+  lua_pushinteger(L, j->done);
+  lua_pushinteger(L, j->n);
+  lua_pushinteger(L, j->failed);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    j->progress_failed = 1;
+    lua_setiuservalue(L, self, UV_PROGRESS_ERROR);
+  }
+}
+
+/* stores the two values on the top of the stack as record i's outcome */
+static void store(lua_State *L, so_job *j, int self, int i) {
+  int failed = lua_isnil(L, -2);
+  lua_getiuservalue(L, self, UV_RESULTS);
+  if (j->many) {
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, failed ? -3 : -4);
+    lua_setfield(L, -2, failed ? "err" : "record");
+    lua_rawseti(L, -2, i + 1);
+  } else {
+    lua_pushvalue(L, -3);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, 2);
+  }
+  lua_pop(L, 3);
+  j->items[i].state = DONE;
+  j->done++;
+  if (failed) j->failed++;
+  else j->ok++;
+}
+
+/* a record the Lua layer or the checks refused: the error on the top of
+   the stack is its outcome (the job is below it) */
+void so_job_fail_record(lua_State *L, so_job *j, int i) {
+  int self = lua_absindex(L, -2);
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  store(L, j, self, i);
+}
+
+void so_job_set_progress(lua_State *L, so_job *j, int fn) {
+  lua_pushvalue(L, fn);
+  lua_setiuservalue(L, -2, UV_PROGRESS);
+  j->progress = 1;
+}
+
+/* the debug function gets the attempt's trace under lua_pcall: a failing
+   one must never hide the outcome of a request (a created contact) */
+static void debug_hook(lua_State *L, int self, const so_buf *trace) {
+  lua_getiuservalue(L, self, UV_CLIENT);
+  lua_getiuservalue(L, -1, SO_UV_HOOKS);
+  lua_getfield(L, -1, "debug");
+  lua_pushlstring(L, trace->data ? trace->data : "", trace->len);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    if (lua_getiuservalue(L, self, UV_DEBUG_ERROR) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_setiuservalue(L, self, UV_DEBUG_ERROR);
+    } else {
+      lua_pop(L, 2);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+static void remove_flying(so_job *j, int i) {
+  int k;
+  for (k = 0; k < j->nflying; k++)
+    if (j->flying[k] == i) {
+      j->flying[k] = j->flying[--j->nflying];
+      return;
+    }
+}
+
+/* whether the attempt should go again, with its delay; also reads
+   Retry-After into the outcome */
+static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
+                      double *delay) {
+  const so_retry *r = &j->r.retry;
+  size_t len;
+  const char *ra = o->rc == CURLE_OK
+                       ? so_find_header(&x->head, "retry-after", &len) : NULL;
+  o->has_retry_after = ra && so_parse_retry_after(ra, len, time(NULL),
+                                                  &o->retry_after);
+  if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
+  if (it->attempts >= r->max_attempts ||
+      !so_retryable(j->r.op->method, o->rc, o->status, o->sent,
+                    x->too_large, r))
+    return 0;
+  if (o->has_retry_after &&
+      (o->status == 429 || o->status == 408 || o->status == 503)) {
+    if (o->retry_after > r->max_delay) return 0; /* not in an hour */
+    *delay = o->retry_after;
+  } else {
+    *delay = so_backoff(r, it->attempts, &j->client->rng);
+  }
+  if (it->waited + *delay > r->max_wait) return 0;
+  it->waited += *delay;
+  return 1;
+}
+
+/* what libcurl's vetoed resend means (see on_prereq in transport.c) */
+static void classify(so_exchange *x, so_outcome *o) {
+  int refused = x->stream_refused ||
+                (x->goaway && x->stream_id > x->goaway_last);
+  o->sent = x->requests > 0 && !refused;
+  if (!x->resend_refused) return;
+  if (refused) {
+    o->rc = CURLE_SEND_ERROR;
+    strcpy(x->errbuf, "the server refused the HTTP/2 stream: the request "
+           "was not processed");
+  } else {
+    o->rc = CURLE_GOT_NOTHING;
+    strcpy(x->errbuf, "the connection closed before any response: the "
+           "server may have processed the request");
+  }
+}
+
+/* the attempt of item i is over: plan another one or keep the outcome */
+static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
+  item *it = &j->items[i];
+  so_slot *s = it->slot;
+  so_exchange *x = &s->x;
+  so_outcome o;
+  double delay = 0;
+  int top = lua_gettop(L), final = 1;
+  memset(&o, 0, sizeof(o));
+  o.op = j->r.op;
+  o.attempts = it->attempts;
+  o.rc = s->rc;
+  curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &o.status);
+  classify(x, &o);
+  o.earlier_maybe_applied = it->maybe_applied;
+  remove_flying(j, i);
+  if (s->closed) { /* the client closed under it */
+    so_push_stop_error(L, o.op, "closed", "the client was closed while the "
+                       "request was in flight", it->attempts,
+                       o.sent || it->maybe_applied);
+  } else if (plan_retry(j, it, x, &o, &delay)) {
+    final = 0;
+    it->maybe_applied |= so_outcome_maybe_applied(&o);
+    it->state = WAITING;
+    it->not_before = so_now() + delay;
+    j->waiting[j->nwaiting++] = i;
+    if (o.status == 429 && o.has_retry_after &&
+        it->not_before > j->pause_until)
+      j->pause_until = it->not_before; /* the whole job waits */
+  } else {
+    lua_getiuservalue(L, self, UV_URLS);
+    lua_rawgeti(L, -1, i + 1);
+    o.url = lua_gettop(L);
+    so_push_result(L, x, &o);
+    /* the pair to the bottom: decoding may leave more below it */
+    lua_copy(L, -2, top + 1);
+    lua_copy(L, -1, top + 2);
+    lua_settop(L, top + 2);
+  }
+  if (x->want_trace) { /* the handle is still this job's: nothing reuses it */
+    debug_hook(L, self, &x->trace);
+    x->want_trace = 0;
+  }
+  so_engine_release(&j->client->eng, s);
+  it->slot = NULL;
+  if (final) {
+    store(L, j, self, i);
+    report(L, j, self);
+  }
+  lua_settop(L, top);
+}
+
+/* whether an item never tried is left (passing those refused up front) */
+static int fresh_left(so_job *j) {
+  while (j->next_fresh < j->n && j->items[j->next_fresh].state == DONE)
+    j->next_fresh++;
+  return j->next_fresh < j->n;
+}
+
+/* the next item allowed to start now: its place in `waiting`, -1 for the
+   next fresh one, -2 for none */
+static int pick(so_job *j, double now) {
+  int k;
+  for (k = 0; k < j->nwaiting; k++)
+    if (j->items[j->waiting[k]].not_before <= now) return k;
+  return fresh_left(j) ? -1 : -2;
+}
+
+static void launch(lua_State *L, so_job *j, int self, int i) {
+  so_client *c = j->client;
+  item *it = &j->items[i];
+  const char *body = NULL, *url;
+  size_t body_len = 0;
+  so_slot *s = so_engine_acquire(&c->eng, c);
+  if (s == NULL) luaL_error(L, "stackone: could not set up a transfer");
+  lua_getiuservalue(L, self, UV_URLS);
+  lua_rawgeti(L, -1, i + 1);
+  url = lua_tostring(L, -1);
+  lua_getiuservalue(L, self, UV_BODIES);
+  if (lua_rawgeti(L, -1, i + 1) == LUA_TSTRING)
+    body = lua_tolstring(L, -1, &body_len);
+  /* the job's tables keep both strings alive while the transfer runs */
+  if (so_prepare(&s->x, j->r.op->method, url, j->r.headers, body, body_len,
+                 j->r.timeout_ms, j->r.verbose) != CURLE_OK ||
+      !so_engine_add(&c->eng, s)) {
+    so_engine_release(&c->eng, s);
+    luaL_error(L, "stackone: could not start a transfer");
+  }
+  lua_pop(L, 4);
+  s->job = j;
+  s->item = i;
+  it->slot = s;
+  it->state = FLYING;
+  it->attempts++;
+  j->attempts++;
+  j->flying[j->nflying++] = i;
+}
+
+/* starts what may start now, within the concurrency, the job's pause and
+   the rate limiter */
+static void start_ready(lua_State *L, so_job *j, int self, double now) {
+  j->limit_until = 0;
+  while (j->nflying < j->concurrency && now >= j->pause_until) {
+    int k = pick(j, now), i;
+    if (k == -2) break;
+    if (j->limiter) {
+      double wait = so_limiter_take(j->limiter, now);
+      if (wait > 0) {
+        j->limit_until = now + wait;
+        break;
+      }
+    }
+    if (k == -1) {
+      i = j->next_fresh++;
+    } else {
+      i = j->waiting[k];
+      j->waiting[k] = j->waiting[--j->nwaiting];
+    }
+    launch(L, j, self, i);
+  }
+}
+
+/* the next time something may start (0: only the network can change
+   anything) */
+static double next_wake(so_job *j, double now) {
+  double t = fresh_left(j) ? now : 0;
+  int k;
+  if (j->nflying >= j->concurrency) return 0;
+  for (k = 0; k < j->nwaiting; k++) {
+    double nb = j->items[j->waiting[k]].not_before;
+    if (t == 0 || nb < t) t = nb;
+  }
+  if (t == 0) return 0;
+  if (j->pause_until > t) t = j->pause_until;
+  if (j->limit_until > t) t = j->limit_until;
+  return t;
+}
+
+/* every record not done gets an error of `kind`; transfers in flight
+   stop. Returns nothing on the stack. */
+static void stop(lua_State *L, so_job *j, int self, const char *kind,
+                 const char *sent_message, const char *unsent_message) {
+  int i;
+  for (i = 0; i < j->n; i++) {
+    item *it = &j->items[i];
+    int maybe = it->maybe_applied;
+    if (it->state == DONE) continue;
+    if (it->state == FLYING) {
+      maybe |= it->slot->x.requests > 0;
+      remove_flying(j, i);
+      give_back(j, it);
+    }
+    so_push_stop_error(L, j->r.op, kind, maybe || it->attempts
+                       ? sent_message : unsent_message, it->attempts, maybe);
+    store(L, j, self, i);
+  }
+  j->nwaiting = 0;
+  j->next_fresh = j->n;
+  j->stopped = 1;
+}
+
+/* the driver was asked to wait until `until`: a sleep function or loop
+   that comes back early is asked again for what remains, but one that
+   keeps coming back at once is not spun: the job then waits itself */
+static int ask_wait(so_job *j, double until, double now) {
+  int again = j->wait_until > until - 1e-6 && j->wait_until < until + 1e-6;
+  if (!again) j->wait_early = 0;
+  else if (now - j->wait_asked < 0.001) j->wait_early++;
+  if (j->wait_early >= 3) {
+    so_sleep(until - now);
+    return 0;
+  }
+  j->wait_until = until;
+  j->wait_asked = now;
+  return 1;
+}
+
+/* job:step() -> "done" | "sleep", seconds, sleep_function | "wait",
+   seconds or nil. Blocking mode drives the engine here until the job is
+   done or a wait needs the client's sleep function; loop mode starts
+   what it can and says how long the host may let it be. */
+static int job_step(lua_State *L) {
+  so_job *j = check_job(L);
+  so_engine *e = &j->client->eng;
+  lua_settop(L, 1);
+  if (!j->started) { /* records refused before the start count as done */
+    j->started = 1;
+    if (j->done) report(L, j, 1);
+  }
+  for (;;) {
+    double now, until;
+    int k;
+    for (k = 0; k < j->nflying;) { /* finished attempts first */
+      item *it = &j->items[j->flying[k]];
+      if (it->slot->done) finish_attempt(L, j, 1, j->flying[k]);
+      else k++;
+    }
+    if (j->done == j->n) break;
+    if (j->client->closed) {
+      stop(L, j, 1, "closed", "the client was closed before the request "
+           "finished", "the client was closed before the request was sent");
+      continue;
+    }
+    now = so_now();
+    start_ready(L, j, 1, now);
+    until = next_wake(j, now);
+    if (e->loop) {
+      lua_pushliteral(L, "wait");
+      if (until > 0) lua_pushnumber(L, until - now);
+      else lua_pushnil(L);
+      if (until > 0 && !ask_wait(j, until, now)) {
+        lua_pop(L, 2);
+        continue;
+      }
+      return 2;
+    }
+    if (e->active > 0) {
+      e->completions = 0;
+      so_engine_run(e, until > 0 ? until - now : 1.0);
+      continue;
+    }
+    if (until <= now) continue;
+    { /* nothing in flight: wait with the sleep function, or block */
+      int hook;
+      lua_getiuservalue(L, 1, UV_CLIENT);
+      lua_getiuservalue(L, -1, SO_UV_HOOKS);
+      hook = lua_getfield(L, -1, "sleep") == LUA_TFUNCTION;
+      if (hook && ask_wait(j, until, now)) {
+        lua_pushliteral(L, "sleep");
+        lua_pushnumber(L, until - now);
+        lua_pushvalue(L, -3);
+        return 3;
+      }
+      lua_settop(L, 1);
+      if (!hook) so_sleep(until - now);
+    }
+  }
+  lua_pushliteral(L, "done");
+  return 1;
+}
+
+/* job:ready() -> whether step has something to do: an attempt finished
+   or the client closed (loop mode: the driver resumes the call then) */
+static int job_ready(lua_State *L) {
+  so_job *j = check_job(L);
+  int k, ready = j->client->closed;
+  for (k = 0; !ready && k < j->nflying; k++)
+    ready = j->items[j->flying[k]].slot->done;
+  lua_pushboolean(L, ready);
+  return 1;
+}
+
+static void push_summary(lua_State *L, so_job *j, int self) {
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, j->ok);
+  lua_setfield(L, -2, "ok");
+  lua_pushinteger(L, j->failed);
+  lua_setfield(L, -2, "failed");
+  lua_pushinteger(L, j->attempts);
+  lua_setfield(L, -2, "attempts");
+  lua_pushnumber(L, so_now() - j->start);
+  lua_setfield(L, -2, "elapsed");
+  if (j->stopped) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "stopped");
+  }
+  if (lua_getiuservalue(L, self, UV_PROGRESS_ERROR) != LUA_TNIL)
+    lua_setfield(L, -2, "progress_error");
+  else
+    lua_pop(L, 1);
+  if (lua_getiuservalue(L, self, UV_DEBUG_ERROR) != LUA_TNIL)
+    lua_setfield(L, -2, "debug_error");
+  else
+    lua_pop(L, 1);
+}
+
+/* job:result() -> value, response | nil, err (single);
+   results, summary (bulk). Frees the job's C memory. */
+static int job_result(lua_State *L) {
+  so_job *j = check_job(L);
+  if (j->done < j->n) return luaL_error(L, "stackone: the call is not done");
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, UV_RESULTS);
+  if (j->many) {
+    push_summary(L, j, 1);
+  } else {
+    lua_rawgeti(L, 2, 1);
+    lua_rawgeti(L, 2, 2);
+    if (lua_getiuservalue(L, 1, UV_DEBUG_ERROR) != LUA_TNIL)
+      lua_setfield(L, -2, "debug_error");
+    else
+      lua_pop(L, 1);
+  }
+  job_free(j);
+  return 2;
+}
+
+/* job:interrupt(cause) -> err: the driver's host callback (a sleep
+   function or the loop) raised `cause`. Transfers in flight stop; the
+   error to raise carries what the call knows: bulk results and summary,
+   or whether the single request may have been processed. */
+static int job_interrupt(lua_State *L) {
+  so_job *j = check_job(L);
+  lua_settop(L, 2);
+  stop(L, j, 1, "interrupted", "interrupted while the request was pending "
+       "or in flight", "interrupted before the request was sent");
+  lua_getiuservalue(L, 1, UV_RESULTS);
+  if (j->many) {
+    so_push_stop_error(L, j->r.op, "interrupted", "the bulk call was "
+                       "interrupted: see results and summary", j->attempts,
+                       0);
+    lua_remove(L, -2); /* the nil */
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "results");
+    push_summary(L, j, 1);
+    lua_setfield(L, -2, "summary");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "maybe_applied"); /* per record, in results */
+  } else {
+    lua_rawgeti(L, 3, 2);
+  }
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "cause");
+  job_free(j);
+  return 1;
+}
+
+void so_job_metatable(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"step", job_step},
+    {"ready", job_ready},
+    {"result", job_result},
+    {"interrupt", job_interrupt},
+    {NULL, NULL}
+  };
+  /* the module state is on the top: results decode with its cjson */
+  luaL_newmetatable(L, SO_JOB_MT);
+  lua_pushcfunction(L, job_gc);
+  lua_setfield(L, -2, "__gc");
+  luaL_newlibtable(L, methods);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, methods, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
