@@ -55,6 +55,8 @@ static int client_close(lua_State *L) {
       lua_getfield(L, -1, "on_close") == LUA_TFUNCTION)
     lua_pcall(L, 0, 0, 0) == LUA_OK ? (void)0 : lua_pop(L, 1);
   lua_settop(L, 1);
+  so_engine_close_sockets(&c->eng); /* the loop has let go of them */
+  so_buf_free(&c->eng.closing);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -515,6 +517,7 @@ void so_client_metatable(lua_State *L) {
     {"_start_many", so_client_start_many},
     {"_io_changes", so_client_io_changes},
     {"_io_action", so_client_io_action},
+    {"_io_done", so_client_io_done},
     {"_on_close", client_on_close},
     {NULL, NULL}
   };

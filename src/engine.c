@@ -5,8 +5,10 @@
 ** curl_multi_poll; a host loop drives it with curl_multi_socket_action.
 ** The libcurl callbacks here only record what happened, in C.
 */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stackone.h"
 
@@ -28,6 +30,23 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
   e->timer_ms = timeout_ms;
   e->timer_changed = 1;
   return 0;
+}
+
+/* loop mode: libcurl is done with a socket. A host loop may still watch
+   it (cqueues and libuv keep it registered), so it is closed only after
+   the loop driver has told the loop to let go: so_engine_close_sockets */
+int so_engine_close_socket(void *engine, curl_socket_t fd) {
+  so_engine *e = engine;
+  int record = (int)fd;
+  if (!so_buf_append(&e->closing, &record, sizeof(record))) close(fd);
+  return 0;
+}
+
+void so_engine_close_sockets(so_engine *e) {
+  const int *fds = (const int *)(void *)e->closing.data;
+  size_t k, n = e->closing.len / sizeof(int);
+  for (k = 0; k < n; k++) close(fds[k]);
+  so_buf_reset(&e->closing);
 }
 
 int so_engine_init(so_engine *e, int loop) {
@@ -84,6 +103,7 @@ void so_engine_close(so_engine *e) {
   if (e->multi) curl_multi_cleanup(e->multi);
   e->multi = NULL;
   so_buf_free(&e->changes);
+  /* e->closing stays for the client's close to finish (client.c) */
 }
 
 /* a handle for one attempt, from the pool or new; NULL when out of
@@ -97,7 +117,11 @@ so_slot *so_engine_acquire(so_engine *e, const so_client *c) {
     if (s == NULL) return NULL;
     s->x.curl = curl_easy_init();
     if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
-        curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, (void *)s) != CURLE_OK) {
+        curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, (void *)s) != CURLE_OK ||
+        (e->loop && (curl_easy_setopt(s->x.curl, CURLOPT_CLOSESOCKETFUNCTION,
+                                      so_engine_close_socket) != CURLE_OK ||
+                     curl_easy_setopt(s->x.curl, CURLOPT_CLOSESOCKETDATA,
+                                      (void *)e) != CURLE_OK))) {
       so_exchange_free(&s->x);
       free(s);
       return NULL;

@@ -197,6 +197,8 @@ typedef struct so_engine {
   int active;            /* handles in the multi, not finished */
   int loop;              /* driven by a host loop (socket_action) */
   so_buf changes;        /* loop: {fd, what} records since last asked */
+  so_buf closing;        /* loop: sockets libcurl is done with, closed once
+                            the host loop has stopped watching them */
   long timer_ms;         /* loop: libcurl's timer, -1 none */
   int timer_changed;
   int completions;       /* transfers finished since the last drive */
@@ -210,6 +212,8 @@ SO_HIDDEN int so_engine_add(so_engine *e, so_slot *s);
 SO_HIDDEN void so_engine_cancel(so_engine *e, so_slot *s);
 SO_HIDDEN void so_engine_run(so_engine *e, double max_wait);
 SO_HIDDEN int so_engine_action(so_engine *e, curl_socket_t fd, int events);
+SO_HIDDEN void so_engine_close_sockets(so_engine *e);
+SO_HIDDEN int so_engine_close_socket(void *engine, curl_socket_t fd);
 
 /* ---- client.c ---- */
 struct so_client {
@@ -286,6 +290,7 @@ SO_HIDDEN int so_client_start(lua_State *L);
 SO_HIDDEN int so_client_start_many(lua_State *L);
 SO_HIDDEN int so_client_io_changes(lua_State *L);
 SO_HIDDEN int so_client_io_action(lua_State *L);
+SO_HIDDEN int so_client_io_done(lua_State *L);
 SO_HIDDEN int so_invalid_error(lua_State *L);
 SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
                              const char *name);

@@ -240,6 +240,14 @@ int so_client_io_changes(lua_State *L) {
   return 2;
 }
 
+/* client:_io_done(): the loop stopped watching what _io_changes said to
+   remove; the sockets libcurl is done with can close now */
+int so_client_io_done(lua_State *L) {
+  so_client *c = so_check_client(L, 1);
+  so_engine_close_sockets(&c->eng);
+  return 0;
+}
+
 /* client:_io_action(fd, readable, writable) or client:_io_action() for
    the timer -> how many transfers finished */
 int so_client_io_action(lua_State *L) {

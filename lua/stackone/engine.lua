@@ -9,6 +9,12 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local unpack = table.unpack or rawget(_G, "unpack")
 local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 
+--- whether the running code may yield (5.1 has no main coroutine object)
+function engine.in_coroutine()
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
 --- runs fn(...) in a coroutine of its own: its yields pass through to
 -- whoever resumed the call, and its error is caught here (a coroutine
 -- boundary works on every Lua; pcall across a yield does not on 5.1)
@@ -18,10 +24,12 @@ local function protected(fn, ...)
   while true do
     if not res[1] then return false, res[2] end
     if status(co) == "dead" then return true end
+    if not engine.in_coroutine() then
+      return false, "it yielded, but the call was not made from a coroutine"
+    end
     res = pack(resume(co, yield(unpack(res, 2, res.n))))
   end
 end
-engine.protected = protected
 
 -- a host callback raised `cause`: the call stops, keeping what it knows
 local function interrupt(job, cause)
@@ -43,11 +51,6 @@ end
 -- libcurl's CURL_POLL_* values as the events a loop watches
 local EVENTS = { [1] = "r", [2] = "w", [3] = "rw", [4] = false }
 
---- whether the running code may yield (5.1 has no main coroutine object)
-function engine.in_coroutine()
-  local co, main = coroutine.running()
-  return co ~= nil and not main
-end
 
 --- the driver of a client whose option `loop` is a host loop adapter.
 -- handle: the core client; adapter: see stackone.loop. Returns a function
@@ -67,6 +70,7 @@ function engine.loop_driver(handle, adapter)
       adapter:io(fd, events or nil, on_ready)
     end
     if timer ~= nil then adapter:timer(timer or nil, on_timeout) end
+    handle:_io_done() -- the loop let go: libcurl's closed sockets close now
   end
 
   -- resumes the calls that have something to do; collected first, since

@@ -47,6 +47,7 @@ return function(controller)
       fds[fd] = { pollfd = fd, events = events }
     else
       fds[fd] = nil
+      cqueues.cancel(fd) -- before the engine closes it
     end
     stir()
   end
