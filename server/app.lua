@@ -14,12 +14,21 @@ app.__index = app
 local sub, match, lower = string.sub, string.match, string.lower
 
 --- opts: api_keys (list), page_cap, seed_contacts, stats ({connections, open}),
--- latency (seconds to wait before answering each /unified/ request).
+-- latency (seconds to wait before answering each /unified/ request),
+-- rate_limit ({n, t}: at most n /unified/ requests in any t seconds, or nil).
 function app.new(opts)
   local self = setmetatable({}, app)
   self.latency = opts.latency or 0
+  if opts.rate_limit then
+    -- arrival times of the accepted requests still in the window, oldest
+    -- first: window[head..tail]
+    self.limit = { n = opts.rate_limit.n, t = opts.rate_limit.t, window = {}, head = 1, tail = 0 }
+  end
   self.crm = crm.new({ page_cap = opts.page_cap, seed_contacts = opts.seed_contacts })
-  self.control = control.new(opts.stats, function() self.crm:reset() end)
+  self.control = control.new(opts.stats, function()
+    self.crm:reset()
+    if self.limit then self.limit.window, self.limit.head, self.limit.tail = {}, 1, 0 end
+  end)
   self.credentials, self.encoded = {}, {}
   for _, key in ipairs(opts.api_keys) do
     self.credentials[key .. ":"] = true
@@ -36,6 +45,21 @@ function app:authorized(value)
   if self.encoded[token] then return true end
   local decoded = mime.unb64(token)
   return decoded ~= nil and self.credentials[decoded] == true
+end
+
+-- Sliding window on arrival times: true when the request may go on (it
+-- is then counted), false when n requests were accepted in the last t s.
+function app:admit(time)
+  local l = self.limit
+  local w, head = l.window, l.head
+  while head <= l.tail and w[head] <= time - l.t do
+    w[head] = nil; head = head + 1
+  end
+  l.head = head
+  if l.tail - head + 1 >= l.n then return false end
+  l.tail = l.tail + 1
+  w[l.tail] = time
+  return true
 end
 
 function app:unified(req)
@@ -55,16 +79,21 @@ end
 local function respond(self, req, conn_id, time)
   local path, raw_query = http.split_target(req.target)
   req.path, req.raw_query = path, raw_query
-  local res, wait
+  local res, wait, step
   if sub(path, 1, 11) == "/__control/" then
     res = self.control:handle(req, path)
   else
     local unified = sub(path, 1, 9) == "/unified/"
-    if unified then self.control:record(req, conn_id, time) end
-    local step = self.control:take_step(req.method, path)
+    local record = unified and self.control:record(req, conn_id, time)
+    step = self.control:take_step(req.method, path)
     if step and not step.pass then return faults.actions(step, req) end
     if unified then
-      res = self:unified(req)
+      if self.limit and not self:admit(time) then
+        record.rate_limited = true
+        res = reply.error(429, "Too many requests", { headers = { { "Retry-After", "0" } } })
+      else
+        res = self:unified(req)
+      end
       -- --latency, and a step's delay with pass = true
       wait = (step and step.delay or 0) + self.latency
     else
@@ -77,6 +106,7 @@ local function respond(self, req, conn_id, time)
     { k = "end", close = close },
   }
   if wait and wait > 0 then table.insert(out, 1, { k = "wait", dur = wait }) end
+  if step and step.refuse_for then faults.add_refuse(out, step.refuse_for) end
   return out
 end
 

@@ -20,7 +20,7 @@ local upper, format = string.upper, string.format
 local array = json.array
 
 local RECORD_MT = json.order_mt({ "method", "target", "path", "query", "headers", "header_list",
-  "body", "connection", "time" })
+  "body", "connection", "time", "rate_limited" })
 local PENDING_MT = json.order_mt({ "method", "path", "step" })
 local STATS_MT = json.order_mt({ "connections", "open" })
 
@@ -32,11 +32,14 @@ function control.new(stats, on_reset)
 end
 
 --- Journal a request: req has method, target, path, header_list, body;
--- conn_id and time come from the loop.
+-- conn_id and time come from the loop. Returns the record (the caller may
+-- set rate_limited on it).
 function control:record(req, conn_id, time)
   local n = self.nrec + 1
   self.nrec = n
-  self.records[n] = { req = req, connection = conn_id, time = time }
+  local r = { req = req, connection = conn_id, time = time }
+  self.records[n] = r
+  return r
 end
 
 --- Consume the first pending step matching method and path, if any.
@@ -81,6 +84,7 @@ local function record_json(r)
     body = req.body,
     connection = r.connection,
     time = r.time,
+    rate_limited = r.rate_limited,
   }, RECORD_MT)
 end
 

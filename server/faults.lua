@@ -3,7 +3,9 @@
 --   { k = "data", s = string, i = 1 }          send bytes
 --   { k = "stream", src = source, pos, last }  send bytes pos..last of a body source
 --   { k = "wait", dur = seconds }              pause (timer; other connections go on)
---   { k = "end", close = bool }                response done; keep alive or close
+--   { k = "refuse", dur = seconds }            stop accepting connections for that long
+--   { k = "end", close = bool, reset = bool }  response done; keep alive, close
+--                                              (FIN) or reset (RST)
 -- A body source is { len = n, piece = function(i, j) -> bytes i..j }.
 local json = require("json")
 local http = require("http")
@@ -18,9 +20,11 @@ faults.CHUNK = 64 * 1024
 
 local STEP_KEYS = {
   status = true, headers = true, body = true, json = true, delay = true, body_delay = true,
-  close = true, truncate = true, huge = true, pass = true,
+  close = true, truncate = true, huge = true, pass = true, raw = true, refuse_for = true,
 }
-local CLOSE_MODES = { before = true, after_headers = true, mid_body = true }
+local CLOSE_MODES = { before = true, after_headers = true, mid_body = true, reset = true }
+-- keys that describe a response, which `raw` replaces
+local NOT_WITH_RAW = { "status", "body", "json", "headers", "close", "truncate", "huge", "body_delay", "pass" }
 
 local function nonneg_number(v)
   return type(v) == "number" and v >= 0 and v == v and v < math.huge
@@ -62,7 +66,16 @@ function faults.check(step, where)
     end
   end
   if step.close ~= nil and not CLOSE_MODES[step.close] then
-    return where .. '.close must be "before", "after_headers" or "mid_body"'
+    return where .. '.close must be "before", "after_headers", "mid_body" or "reset"'
+  end
+  if step.raw ~= nil then
+    if type(step.raw) ~= "string" then return where .. ".raw must be a string" end
+    for _, k in ipairs(NOT_WITH_RAW) do
+      if step[k] ~= nil then return format("%s: raw cannot be combined with %s", where, k) end
+    end
+  end
+  if step.refuse_for ~= nil and not nonneg_number(step.refuse_for) then
+    return where .. ".refuse_for must be a number of seconds >= 0"
   end
   for _, k in ipairs({ "truncate", "huge" }) do
     if step[k] ~= nil and not nonneg_integer(step[k]) then
@@ -124,11 +137,15 @@ local function header_list(step, body_len, close_after)
   return list, lowered
 end
 
---- Actions for a step answering req.
-function faults.actions(step, req)
+local function step_actions(step, req)
   local out = {}
   if step.delay and step.delay > 0 then out[#out + 1] = { k = "wait", dur = step.delay } end
-  if step.close == "before" then
+  if step.close == "before" or step.close == "reset" then
+    out[#out + 1] = { k = "end", close = true, reset = step.close == "reset" }
+    return out
+  end
+  if step.raw then
+    if step.raw ~= "" then out[#out + 1] = { k = "data", s = step.raw, i = 1 } end
     out[#out + 1] = { k = "end", close = true }
     return out
   end
@@ -181,6 +198,28 @@ function faults.actions(step, req)
     out[#out + 1] = { k = "stream", src = src, pos = mid + 1, last = send_to }
   end
   out[#out + 1] = { k = "end", close = close_after }
+  return out
+end
+
+--- Put a "refuse" action for dur seconds into out: just before the last
+-- bytes are sent, or before the final "end" when nothing is sent. So the
+-- listening socket is closed before the client can have seen the end of
+-- the step's action (closing it after the last send would race with a
+-- client that reads fast and connects again).
+function faults.add_refuse(out, dur)
+  local at = #out -- the final "end"
+  for i = #out, 1, -1 do
+    local k = out[i].k
+    if k == "data" or k == "stream" then at = i break end
+  end
+  table.insert(out, at, { k = "refuse", dur = dur })
+  return out
+end
+
+--- Actions for a step answering req.
+function faults.actions(step, req)
+  local out = step_actions(step, req)
+  if step.refuse_for then faults.add_refuse(out, step.refuse_for) end
   return out
 end
 

@@ -2,6 +2,8 @@
 -- connections, reads and parses requests, and runs each connection's queue
 -- of output actions (data, streamed bodies, timed pauses, end/close; see
 -- faults.lua), so a stalled response never blocks another connection.
+-- It also closes idle keep-alive connections (--idle-timeout) and stops
+-- listening for a while when a step asks for it (refuse_for).
 local socket = require("socket")
 local http = require("http")
 
@@ -15,17 +17,48 @@ local CHUNK = 64 * 1024
 local MAX_CONNS = 900               -- select() only takes descriptors < FD_SETSIZE (1024)
 local MAX_BUFFERED = 1024 * 1024    -- stop reading a busy connection past this
 local LINGER = 2                    -- seconds to drain a half-closed connection
+local RELISTEN_RETRY = 0.1          -- seconds between attempts to bind again
 
 --- Serve forever. server: a listening LuaSocket master in timeout 0;
 -- app: object with respond(req, conn_id, time) and malformed(status, msg);
--- stats: {connections, open}, updated here.
-function loop.run(server, app, stats)
+-- stats: {connections, open}, updated here; opts (optional):
+--   idle_timeout  seconds after which an idle connection is closed (nil: never)
+--   relisten      function() -> a new listening master on the same address
+--                 and port, or nil, err (needed for refuse_for)
+function loop.run(server, app, stats, opts)
+  opts = opts or {}
   local conns = {} -- socket -> connection state
   local next_id = 0
+  local idle_timeout = opts.idle_timeout
+  local refuse_until -- while set, `server` is nil: connect() is refused
 
-  local function destroy(c)
+  -- Stop accepting for dur seconds: closing the listening socket makes
+  -- connect() fail with ECONNREFUSED (connections still in its backlog are
+  -- reset). Accepted connections are not affected.
+  local function refuse(dur)
+    local till = gettime() + dur
+    if not refuse_until or till > refuse_until then refuse_until = till end
+    if server then
+      server:close()
+      server = nil
+    end
+  end
+
+  local function relisten()
+    local s, err = opts.relisten()
+    if s then
+      server, refuse_until = s, nil
+    else
+      io.stderr:write("stackone_server: cannot listen again: ", tostring(err), "\n")
+      refuse_until = gettime() + RELISTEN_RETRY
+    end
+  end
+
+  local function destroy(c, reset)
     if c.dead then return end
     c.dead = true
+    -- SO_LINGER on with timeout 0: close() sends RST and drops unsent data
+    if reset then c.sock:setoption("linger", { on = true, timeout = 0 }) end
     c.sock:close()
     conns[c.sock] = nil
     stats.open = stats.open - 1
@@ -37,7 +70,7 @@ function loop.run(server, app, stats)
   local function close_gracefully(c)
     if c.peer_closed then return destroy(c) end
     c.sock:shutdown("send")
-    c.lingering, c.want_write = true, false
+    c.lingering, c.want_write, c.idle_at = true, false, nil
     c.out, c.oh, c.ot = {}, 1, 0
     c.deadline = gettime() + LINGER
   end
@@ -50,7 +83,8 @@ function loop.run(server, app, stats)
     c.ot = ot
   end
 
-  -- Run queued actions. Returns "idle", "blocked", "waiting", "close" or "dead".
+  -- Run queued actions. Returns "idle", "blocked", "waiting", "close",
+  -- "reset" or "dead".
   local function write(c)
     c.want_write = false
     local out, sock = c.out, c.sock
@@ -91,8 +125,12 @@ function loop.run(server, app, stats)
         end
         c.deadline = nil
         out[c.oh] = nil; c.oh = c.oh + 1
+      elseif k == "refuse" then
+        out[c.oh] = nil; c.oh = c.oh + 1
+        refuse(a.dur)
       else -- "end"
         out[c.oh] = nil; c.oh = c.oh + 1
+        if a.reset then return "reset" end
         if a.close then return "close" end
       end
       ::continue::
@@ -102,11 +140,11 @@ function loop.run(server, app, stats)
   end
 
   -- Write what can be written, then parse and answer buffered requests.
-  local function process(c)
-    if c.dead or c.lingering then return end
+  local function run(c)
     while true do
       local st = write(c)
       if st == "dead" then return destroy(c) end
+      if st == "reset" then return destroy(c, true) end
       if st == "close" then return close_gracefully(c) end
       if st == "waiting" then
         -- the client went away while its response is stalled: drop it
@@ -129,6 +167,23 @@ function loop.run(server, app, stats)
     end
   end
 
+  -- Idle: no request being read, nothing being written, nothing pending.
+  local function is_idle(c)
+    return c.oh > c.ot and not c.want_write and c.parser.state == "head" and c.parser:buffered() == 0
+  end
+
+  local function process(c)
+    if c.dead or c.lingering then return end
+    run(c)
+    if idle_timeout and not c.dead and not c.lingering then
+      if not is_idle(c) then
+        c.idle_at = nil
+      elseif not c.idle_at then
+        c.idle_at = gettime() + idle_timeout
+      end
+    end
+  end
+
   local function read(c)
     if c.dead then return end
     local data, err, partial = c.sock:receive(RECV_SIZE)
@@ -137,7 +192,10 @@ function loop.run(server, app, stats)
       return
     end
     local chunk = data or partial
-    if chunk and chunk ~= "" then c.parser:feed(chunk) end
+    if chunk and chunk ~= "" then
+      c.parser:feed(chunk)
+      c.idle_at = nil
+    end
     if err == "closed" then
       c.peer_closed = true
     elseif err and err ~= "timeout" then
@@ -155,7 +213,8 @@ function loop.run(server, app, stats)
   end
 
   local function accept_all()
-    while stats.open < MAX_CONNS do
+    -- server becomes nil when a request on a new connection asks for refuse_for
+    while server and stats.open < MAX_CONNS do
       local sock = server:accept()
       if not sock then return end
       sock:settimeout(0)
@@ -170,15 +229,16 @@ function loop.run(server, app, stats)
 
   local function turn()
     local recvt, sendt, nr, ns = {}, {}, 0, 0
-    if stats.open < MAX_CONNS then nr = 1; recvt[1] = server end
+    if server and stats.open < MAX_CONNS then nr = 1; recvt[1] = server end
     local now = gettime()
-    local timeout
+    local timeout = refuse_until and refuse_until - now
     for sock, c in pairs(conns) do
       if c.lingering or (not c.peer_closed and c.parser:buffered() < MAX_BUFFERED) then
         nr = nr + 1; recvt[nr] = sock
       end
       if c.want_write then ns = ns + 1; sendt[ns] = sock end
       local d = c.deadline
+      if c.idle_at and (not d or c.idle_at < d) then d = c.idle_at end
       if d then
         d = d - now
         if not timeout or d < timeout then timeout = d end
@@ -187,7 +247,7 @@ function loop.run(server, app, stats)
     if timeout and timeout < 0 then timeout = 0 end
     local readable, writable = select(recvt, sendt, timeout)
     for _, sock in ipairs(readable) do
-      if sock == server then
+      if server and sock == server then
         accept_all()
       else
         local c = conns[sock]
@@ -209,7 +269,12 @@ function loop.run(server, app, stats)
             safely(process, c)
           end
         end
+        if c.idle_at and c.idle_at <= now and not c.dead and not c.lingering then
+          c.idle_at = nil
+          if is_idle(c) then safely(close_gracefully, c) end
+        end
       end
+      if refuse_until and refuse_until <= gettime() then relisten() end
     end
   end
 

@@ -2,7 +2,7 @@
 --
 --   lua5.4 server/stackone_server.lua [--port N] [--host 127.0.0.1]
 --       [--api-key KEY]... [--page-size-cap N] [--seed-contacts N]
---       [--latency SECONDS]
+--       [--latency SECONDS] [--idle-timeout SECONDS] [--rate-limit N/T]
 --
 -- Prints exactly one line "PORT <n>" on stdout once listening; stops on
 -- SIGTERM. See server/README.md for the API and the /__control/ interface.
@@ -22,6 +22,10 @@ usage: lua5.4 stackone_server.lua [options]
   --seed-contacts N   start every account with N generated contacts (default 0)
   --latency SECONDS   wait this long before answering each /unified/ request
                       (default 0; other connections go on meanwhile)
+  --idle-timeout SECONDS  close a keep-alive connection that has been idle
+                      this long (default: never)
+  --rate-limit N/T    answer 429 to a /unified/ request that arrives when N
+                      were accepted in the last T seconds (default: off)
   --help              show this text
 ]]
 
@@ -32,6 +36,13 @@ end
 
 local function parse_args(argv)
   local opts = { port = 0, host = "127.0.0.1", api_keys = {}, page_cap = 0, seed_contacts = 0, latency = 0 }
+  local function seconds(name, value, positive)
+    local sec = tonumber(value)
+    if not sec or sec < 0 or sec ~= sec or sec == math.huge or (positive and sec == 0) then
+      die("invalid value for " .. name .. ": " .. tostring(value))
+    end
+    return sec
+  end
   local numeric = { ["--port"] = "port", ["--page-size-cap"] = "page_cap", ["--seed-contacts"] = "seed_contacts" }
   local i = 1
   while i <= #argv do
@@ -55,11 +66,14 @@ local function parse_args(argv)
       end
       opts[numeric[name]] = n
     elseif name == "--latency" then
-      local sec = tonumber(value)
-      if not sec or sec < 0 or sec ~= sec or sec == math.huge then
-        die("invalid value for --latency: " .. tostring(value))
-      end
-      opts.latency = sec
+      opts.latency = seconds(name, value)
+    elseif name == "--idle-timeout" then
+      opts.idle_timeout = seconds(name, value, true)
+    elseif name == "--rate-limit" then
+      local n, t = tostring(value):match("^(%d+)/([^/]+)$")
+      n = math.tointeger(tonumber(n))
+      if not n or n < 1 then die("invalid value for --rate-limit (want N/T, N >= 1): " .. tostring(value)) end
+      opts.rate_limit = { n = n, t = seconds(name, t, true) }
     elseif name == "--host" then
       opts.host = value
     elseif name == "--api-key" then
@@ -74,29 +88,49 @@ local function parse_args(argv)
   return opts
 end
 
-local function listen(host, port)
-  local server, err = (host:find(":", 1, true) and socket.tcp6 or socket.tcp)()
-  if not server then die("socket: " .. tostring(err)) end
-  server:setoption("reuseaddr", true)
+-- A listening socket with SO_REUSEADDR (so that the same port can be bound
+-- again after refuse_for while accepted connections live on), or nil, err.
+local function open_listener(host, port)
+  -- tcp4/tcp6, not tcp(): that one only makes its descriptor in bind(),
+  -- so an option set before would be lost
+  local server, err = (host:find(":", 1, true) and socket.tcp6 or socket.tcp4)()
+  if not server then return nil, "socket: " .. tostring(err) end
   local ok
+  ok, err = server:setoption("reuseaddr", true)
+  if not ok then
+    server:close()
+    return nil, "SO_REUSEADDR: " .. tostring(err)
+  end
   ok, err = server:bind(host, port)
-  if not ok then die(string.format("cannot bind %s:%d: %s", host, port, tostring(err))) end
+  if not ok then
+    server:close()
+    return nil, string.format("cannot bind %s:%d: %s", host, port, tostring(err))
+  end
   ok, err = server:listen(1024)
-  if not ok then die("listen: " .. tostring(err)) end
+  if not ok then
+    server:close()
+    return nil, "listen: " .. tostring(err)
+  end
   server:settimeout(0)
   return server
 end
 
 local opts = parse_args(arg or {})
-local server = listen(opts.host, opts.port)
+local server, err = open_listener(opts.host, opts.port)
+if not server then die(err) end
 local _, port = server:getsockname()
+port = math.tointeger(tonumber(port))
 local stats = { connections = 0, open = 0 }
 local app = app_mod.new({
   api_keys = opts.api_keys, page_cap = opts.page_cap,
   seed_contacts = opts.seed_contacts, stats = stats, latency = opts.latency,
+  rate_limit = opts.rate_limit,
 })
 
 io.stdout:write("PORT ", tostring(port), "\n")
 io.stdout:flush()
 
-loop.run(server, app, stats)
+loop.run(server, app, stats, {
+  idle_timeout = opts.idle_timeout,
+  relisten = function() return open_listener(opts.host, port) end,
+})

@@ -1,9 +1,10 @@
 -- Starts the local StackOne-compatible server (server/stackone_server.lua)
 -- in its own process, talks to its /__control/ interface, and stops it by
--- PID.
+-- PID. Also raw-socket helpers for tests that look at the wire.
 local http = require("socket.http")
 local ltn12 = require("ltn12")
 local socket = require("socket")
+local mime = require("mime")
 local cjson = require("cjson")
 
 local M = {}
@@ -92,6 +93,82 @@ end
 
 function Server:reset()
   request(self, "POST", "/__control/reset")
+end
+
+--- drops the pending scripted steps
+function Server:clear_script()
+  request(self, "DELETE", "/__control/script")
+end
+
+--- the pending steps, { {method =, path =, step =}, ... } in queue order
+function Server:pending()
+  return (request(self, "GET", "/__control/script"))
+end
+
+--- a raw LuaSocket TCP connection to the server (timeout in seconds,
+-- default 5), or nil, err ("connection refused" while it refuses)
+function Server:connect(timeout)
+  local sock = socket.tcp4()
+  sock:settimeout(timeout or 5)
+  local ok, err = sock:connect("127.0.0.1", self.port)
+  if not ok then
+    sock:close()
+    return nil, err
+  end
+  return sock
+end
+
+--- whether a TCP connect succeeds now (the probe connection is closed at once)
+function Server:accepts()
+  local sock = self:connect(1)
+  if sock then sock:close() end
+  return sock ~= nil
+end
+
+--- the bytes of an HTTP/1.1 request. opts: api_key (default "test-key";
+-- false: no Authorization), account (default "acc-1"; false: none),
+-- body (a string; sent as application/json), headers ({name = value})
+function M.request_bytes(method, path, opts)
+  opts = opts or {}
+  local lines = { method .. " " .. path .. " HTTP/1.1", "Host: 127.0.0.1" }
+  if opts.api_key ~= false then
+    lines[#lines + 1] = "Authorization: Basic " .. mime.b64((opts.api_key or "test-key") .. ":")
+  end
+  if opts.account ~= false then lines[#lines + 1] = "x-account-id: " .. (opts.account or "acc-1") end
+  if opts.body then
+    lines[#lines + 1] = "Content-Type: application/json"
+    lines[#lines + 1] = "Content-Length: " .. #opts.body
+  end
+  for name, value in pairs(opts.headers or {}) do lines[#lines + 1] = name .. ": " .. value end
+  return table.concat(lines, "\r\n") .. "\r\n\r\n" .. (opts.body or "")
+end
+
+--- reads one response with a Content-Length body (or none) from a raw
+-- connection: status, headers (lower-case names), body; or nil, err,
+-- bytes received so far
+function M.read_response(sock)
+  local got = {}
+  local line, err, partial = sock:receive("*l")
+  if not line then return nil, err, partial end
+  got[1] = line
+  local status = tonumber(line:match("^HTTP/1%.%d (%d%d%d)"))
+  if not status then return nil, "bad status line", line end
+  local headers = {}
+  while true do
+    line, err, partial = sock:receive("*l")
+    if not line then return nil, err, table.concat(got, "\r\n") .. "\r\n" .. partial end
+    got[#got + 1] = line
+    if line == "" then break end
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    if name then headers[name:lower()] = value end
+  end
+  local body = ""
+  local len = tonumber(headers["content-length"] or "0")
+  if len > 0 then
+    body, err, partial = sock:receive(len)
+    if not body then return nil, err, table.concat(got, "\r\n") .. "\r\n" .. partial end
+  end
+  return status, headers, body
 end
 
 return M

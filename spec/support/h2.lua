@@ -1,0 +1,136 @@
+-- Starts the HTTPS / HTTP/2 test server (spec/support/h2_server.js, Node)
+-- in its own process, stops it by PID, and talks to its /__control/
+-- interface with the curl command line (LuaSocket has no TLS).
+--
+--   local h2 = require("support.h2")
+--   local server = h2.start()          -- server.url = "https://127.0.0.1:<port>"
+--   server:script("/unified/crm/contacts", { { refuse = true } }, "POST")
+--   local r = server:curl("/unified/crm/contacts", "--http2 -X POST -d '{}'")
+--   server:requests()                  -- the journal
+--   server:stop()
+--
+-- JSON null (a refused stream's body, an HTTP/1.1 stream_id) decodes to
+-- cjson.null.
+local cjson = require("cjson")
+local socket = require("socket")
+
+local M = {}
+
+local H2 = {}
+H2.__index = H2
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- a word for sh, in single quotes
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+
+--- M.start() -> server { pid, port, url }. Errors when it does not start.
+function M.start()
+  local out = os.tmpname()
+  local p = assert(io.popen(("node spec/support/h2_server.js > %s 2>&1 & echo $!"):format(out)))
+  local pid = assert(tonumber(p:read("l")), "could not start the HTTPS test server")
+  p:close()
+  local port
+  local deadline = socket.gettime() + 10
+  while not port and socket.gettime() < deadline do
+    local text = read_file(out)
+    port = text and tonumber(text:match("PORT (%d+)"))
+    if not port then socket.sleep(0.02) end
+  end
+  if not port then
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    local text = read_file(out) or ""
+    os.remove(out)
+    error("the HTTPS test server did not report its port: " .. text)
+  end
+  return setmetatable({ pid = pid, port = port, out = out, url = "https://127.0.0.1:" .. port }, H2)
+end
+
+function H2:stop()
+  if self.pid then
+    os.execute("kill " .. self.pid .. " 2>/dev/null")
+    self.pid = nil
+    os.remove(self.out)
+  end
+end
+
+--- what the server wrote to stdout and stderr so far (its PORT line, and
+-- any error it logged)
+function H2:log()
+  return read_file(self.out) or ""
+end
+
+--- Runs `curl -sSk -v <args> <url .. path>` (args: a string for sh, put in
+-- as it is). Returns { body = stdout, trace = stderr (the -v output),
+-- code = curl's exit code }.
+function H2:curl(path, args)
+  local body_file, trace_file = os.tmpname(), os.tmpname()
+  local cmd = ("curl -sSk -v %s %s > %s 2> %s"):format(args or "", M.quote(self.url .. path), body_file, trace_file)
+  local _, _, code = os.execute(cmd)
+  local r = { body = read_file(body_file) or "", trace = read_file(trace_file) or "", code = code }
+  os.remove(body_file)
+  os.remove(trace_file)
+  return r
+end
+
+-- a control request: decoded JSON (or the raw text) and the HTTP status
+local function control(self, method, path, body)
+  local args = "-X " .. method .. " -w '\\n%{http_code}'"
+  local data_file
+  if body then
+    data_file = os.tmpname()
+    local f = assert(io.open(data_file, "wb"))
+    f:write(body)
+    f:close()
+    args = args .. " -H 'content-type: application/json' --data-binary @" .. M.quote(data_file)
+  end
+  local r = self:curl(path, args)
+  if data_file then os.remove(data_file) end
+  assert(r.code == 0, "curl failed on " .. path .. ": " .. r.trace)
+  local text, status = r.body:match("^(.*)\n(%d+)$")
+  status = tonumber(status)
+  if text ~= "" and status == 200 then return cjson.decode(text), status end
+  return text, status
+end
+
+--- the journal: every /unified/ request, oldest first, each
+-- { method, path, http, stream_id, connection, body, outcome }
+function H2:requests()
+  local list, status = control(self, "GET", "/__control/requests")
+  assert(status == 200, "reading the journal failed: " .. tostring(status))
+  return list
+end
+
+--- clears the journal
+function H2:clear()
+  local _, status = control(self, "DELETE", "/__control/requests")
+  assert(status == 204, "clearing the journal failed: " .. tostring(status))
+end
+
+--- queues steps for the next requests to path (and method, if given)
+function H2:script(path, responses, method)
+  local _, status = control(self, "POST", "/__control/script",
+    cjson.encode{ path = path, method = method, responses = responses })
+  assert(status == 204, "scripting the HTTPS test server failed: " .. tostring(status))
+end
+
+--- drops the pending steps
+function H2:clear_script()
+  local _, status = control(self, "DELETE", "/__control/script")
+  assert(status == 204, "dropping the steps failed: " .. tostring(status))
+end
+
+--- the pending steps, { {method, path, step}, ... }
+function H2:pending()
+  return (control(self, "GET", "/__control/script"))
+end
+
+return M
