@@ -3,8 +3,8 @@
 ** value as a server sent it: delay-seconds or an HTTP-date, read with a
 ** fixed clock.
 ** Invariants: a value it accepts is a finite, non-negative number of
-** seconds (delay-seconds exactly, capped at 1e8); a value it refuses
-** leaves *seconds alone.
+** seconds (delay-seconds exactly, leading zeros allowed, capped at 1e8);
+** a value it refuses leaves *seconds alone.
 */
 #include <ctype.h>
 #include <math.h>
@@ -33,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!isdigit((unsigned char)*p)) digits = 0;
   if (digits) {
     double want = 0;
+    while (e - s > 1 && *s == '0') s++; /* 000000002 is 2 */
     if (e - s > 8) {
       want = 1e8;
     } else {
