@@ -196,6 +196,25 @@ describe("the engine", function()
     end)
   end)
 
+  it("on_progress hears when a batch starts waiting for the rate limiter or a Retry-After", function()
+    local c = fx.client(server, { rate_limit = { requests = 2, per = 0.3 } })
+    server:script(CONTACTS, { { pass = true }, { pass = true }, { pass = true },
+      { status = 429, headers = { ["Retry-After"] = "1" }, body = "{}" } }, "POST")
+    local waits = {}
+    local _, summary = c.crm.contacts.create_many({ { first_name = "a" }, { first_name = "b" },
+      { first_name = "c" }, { first_name = "d" } }, { concurrency = 1,
+      on_progress = function(_, _, _, wait) if wait then waits[#waits + 1] = wait end end })
+    c:close()
+    assert.equal(4, summary.ok)
+    local reasons = {}
+    for _, w in ipairs(waits) do
+      reasons[w.reason] = true
+      assert.is_true(w.seconds > 0 and w.seconds <= 1, tostring(w.seconds))
+    end
+    assert.is_true(reasons.rate_limit)
+    assert.is_true(reasons.retry_after)
+  end)
+
   describe("bulk input", function()
     it("refuses a records table with holes before anything is sent", function()
       local c = fx.client(server)

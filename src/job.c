@@ -54,6 +54,7 @@ struct so_job {
   double start, pause_until, limit_until;
   lua_Integer attempts;
   double wait_until, wait_asked; /* the wait the driver was last asked for */
+  double reported_wait;   /* the wait on_progress was last told of */
   int wait_early;         /* how often it came back at once */
 };
 
@@ -150,18 +151,38 @@ void so_job_set_record(lua_State *L, so_job *j, int i, int url, int body) {
   j->items[i].state = QUEUED;
 }
 
-/* on_progress(done, total, failed) under lua_pcall: an error in it is
-   kept for the summary, never thrown through libcurl or the engine */
-static void report(lua_State *L, so_job *j, int self) {
+/* on_progress(done, total, failed[, wait]) under lua_pcall: an error in
+   it is kept for the summary, never thrown through libcurl or the
+   engine. `wait` ({ reason =, seconds = }) comes once when the batch
+   starts to wait for the rate limiter or a Retry-After pause, so a
+   progress display can say so rather than look frozen. */
+static void report(lua_State *L, so_job *j, int self, const char *reason,
+                   double seconds) {
   if (!j->progress || j->progress_failed) return;
   lua_getiuservalue(L, self, UV_PROGRESS);
   lua_pushinteger(L, j->done);
   lua_pushinteger(L, j->n);
   lua_pushinteger(L, j->failed);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+  if (reason) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+    lua_pushnumber(L, seconds);
+    lua_setfield(L, -2, "seconds");
+  }
+  if (lua_pcall(L, reason ? 4 : 3, 0, 0) != LUA_OK) {
     j->progress_failed = 1;
     lua_setiuservalue(L, self, UV_PROGRESS_ERROR);
   }
+}
+
+static void report_wait(lua_State *L, so_job *j, int self, double until,
+                        double now) {
+  const char *reason = until == j->limit_until ? "rate_limit"
+                       : until == j->pause_until ? "retry_after" : NULL;
+  if (reason == NULL || until == j->reported_wait) return;
+  j->reported_wait = until;
+  report(L, j, self, reason, until - now);
 }
 
 /* stores the two values on the top of the stack as record i's outcome */
@@ -319,7 +340,7 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   it->slot = NULL;
   if (final) {
     store(L, j, self, i);
-    report(L, j, self);
+    report(L, j, self, NULL, 0);
   }
   lua_settop(L, top);
 }
@@ -459,7 +480,7 @@ static int job_step(lua_State *L) {
   lua_settop(L, 1);
   if (!j->started) { /* records refused before the start count as done */
     j->started = 1;
-    if (j->done) report(L, j, 1);
+    if (j->done) report(L, j, 1, NULL, 0);
   }
   for (;;) {
     double now, until;
@@ -478,6 +499,8 @@ static int job_step(lua_State *L) {
     now = so_now();
     start_ready(L, j, 1, now);
     until = next_wake(j, now);
+    if (until > now) report_wait(L, j, 1, until, now);
+    if (j->client->closed) continue; /* on_progress closed it */
     if (e->loop) {
       lua_pushliteral(L, "wait");
       if (until > 0) lua_pushnumber(L, until - now);
