@@ -33,6 +33,7 @@ build = {
     ["stackone.paging"] = "lua/stackone/paging.lua",
     ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
     ["stackone.engine"] = "lua/stackone/engine.lua",
+    ["stackone.compat"] = "lua/stackone/compat.lua",
     ["stackone.loop"] = "lua/stackone/loop/init.lua",
     ["stackone.loop.luv"] = "lua/stackone/loop/luv.lua",
     ["stackone.loop.cqueues"] = "lua/stackone/loop/cqueues.lua",

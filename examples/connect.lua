@@ -17,12 +17,12 @@ local function start_local_server()
   local out = os.tmpname()
   local p = assert(io.popen(("lua5.4 %s/../server/stackone_server.lua --api-key example-key > %s 2>&1 & echo $!")
     :format(here, out)))
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   local port
   for _ = 1, 200 do
     local f = io.open(out)
-    port = f and f:read("a"):match("PORT (%d+)")
+    port = f and f:read("*a"):match("PORT (%d+)")
     if f then f:close() end
     if port then break end
     os.execute("sleep 0.02")

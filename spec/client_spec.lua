@@ -8,7 +8,7 @@ local function lua_with_env(env, code)
     'package.path="./lua/?.lua;./lua/?/init.lua;"..package.path; ' ..
     'package.cpath="./build/?.so;"..package.cpath; ' .. code)
   local p = assert(io.popen(cmd))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out
 end
@@ -88,11 +88,14 @@ describe("stackone.new", function()
       assert.is_true(c:close())
       assert.is_true(c:close())
       assert.equal("stackone.client (closed)", tostring(c))
-      do
-        local scoped <close> = assert(stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9" })
-        c = scoped
+      if _VERSION == "Lua 5.4" then -- to-be-closed variables are 5.4 syntax
+        c = assert(load([[
+          local stackone = ...
+          local scoped <close> = assert(stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9" })
+          return scoped
+        ]]))(stackone)
+        assert.equal("stackone.client (closed)", tostring(c))
       end
-      assert.equal("stackone.client (closed)", tostring(c))
       for _ = 1, 50 do stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9" } end
       collectgarbage()
       collectgarbage()

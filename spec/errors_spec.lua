@@ -48,7 +48,7 @@ describe("failures", function()
       assert.equal(401, err.status)
       assert.equal("HTTP_401", err.code)
       assert.equal(401, err.body.statusCode)
-      assert.equal("integer", math.type(err.body.statusCode))
+      assert.is_true(fx.is_integer(err.body.statusCode))
       assert.is_string(err.body.message)
       assert.is_string(err.body.timestamp)
       assert.equal(err.body.message, err.message)
@@ -96,7 +96,7 @@ describe("failures", function()
       local peer = assert(io.popen([[lua5.4 -e 'local s = require("socket")
         local srv = assert(s.bind("127.0.0.1", 0)); local _, port = srv:getsockname(); print(port); io.stdout:flush()
         local c = srv:accept(); c:send("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"); c:close()']]))
-      local port = peer:read("l")
+      local port = peer:read("*l")
       local c = fx.client(server, { base_url = "https://127.0.0.1:" .. port, retry = false })
       local contact, err = c.crm.contacts.create(fx.contact())
       c:close()
@@ -167,7 +167,7 @@ describe("failures", function()
         { "a sparse array", { emails = { [1] = "a", [3] = "b" } }, "emails" },
         { "mixed keys", { passthrough = { 1, x = 2 } }, "passthrough" },
         { "a cycle", (function() local t = {}; t.t = t; return { passthrough = t } end)(), "cycle" },
-        { "not UTF-8", { first_name = "caf\xe9" }, "UTF%-8" },
+        { "not UTF-8", { first_name = "caf\233" }, "UTF%-8" },
         { "NaN", { passthrough = { n = 0 / 0 } }, "finite" },
         { "a number for a string field", { first_name = 42 }, "first_name" },
         { "a string for an array field", { emails = "a@b.c" }, "emails" },
@@ -288,7 +288,7 @@ describe("failures", function()
         'package.cpath = "./build/?.so;" .. package.cpath; ' ..
         'local c = require("stackone").new{ api_key = "' .. fx.API_KEY .. '", account_id = "a", base_url = "' ..
         server.url .. '" }; local page, err = c.crm.accounts.list(); print(page and "direct" or tostring(err))')))
-      local out = p:read("a")
+      local out = p:read("*a")
       p:close()
       assert.matches("direct", out)
     end)
@@ -386,7 +386,7 @@ describe("failures", function()
     end)
 
     it("non-UTF-8 keys and overlong or surrogate encodings are refused", function()
-      for _, bad in ipairs{ "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "ok\xff" } do
+      for _, bad in ipairs{ "\192\175", "\237\160\128", "\244\144\128\128", "\226\130", "ok\255" } do
         local _, err = client.crm.contacts.create{ first_name = bad }
         assert.equal("invalid", err.kind, bad)
         _, err = client.crm.contacts.create{ passthrough = { [bad] = 1 } }

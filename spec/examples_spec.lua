@@ -2,7 +2,7 @@
 local function run(cmd)
   local p = assert(io.popen("env -u STACKONE_API_KEY -u STACKONE_ACCOUNT_ID -u STACKONE_BASE_URL " ..
     cmd .. " 2>&1; echo EXIT=$?"))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out, tonumber(out:match("EXIT=(%d+)%s*$"))
 end
@@ -33,7 +33,7 @@ describe("examples", function()
     assert.equal(0, code, out)
     assert.matches("imported 3 of 4 contacts.*1 failed, written to", out)
     local f = assert(io.open(failed))
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     assert.matches('"frist_name":"Typo"', text)
     out = run("lua5.4 examples/import_contacts.lua " .. failed .. " --failed " .. failed .. ".again")

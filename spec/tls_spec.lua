@@ -13,11 +13,11 @@ describe("TLS", function()
   setup(function()
     local out = os.tmpname()
     local p = assert(io.popen(("node spec/support/h2_server.js > %s 2>&1 & echo $!"):format(out)))
-    pid = assert(tonumber(p:read("l")))
+    pid = assert(tonumber(p:read("*l")))
     p:close()
     for _ = 1, 200 do
       local f = io.open(out)
-      local port = f and f:read("a"):match("PORT (%d+)")
+      local port = f and f:read("*a"):match("PORT (%d+)")
       if f then f:close() end
       if port then url = "https://127.0.0.1:" .. port break end
       require("socket").sleep(0.02)

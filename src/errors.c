@@ -187,7 +187,7 @@ static int error_tostring(lua_State *L) {
   if (kind && strcmp(kind, "http") == 0 && lua_isinteger(L, -1)) {
     lua_Integer status = lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_pushfstring(L, "HTTP %I %s", status, so_reason_phrase((long)status));
+    lua_pushfstring(L, "HTTP %d %s", (int)status, so_reason_phrase((long)status));
     luaL_addvalue(&b);
   } else {
     lua_pop(L, 1);

@@ -116,10 +116,15 @@ static void enter_index(walk *w, const void *table, lua_Integer i) {
 }
 
 static void push_splice(walk *w, const char *json) {
-  if (w->copy)
-    lua_pushfstring(w->L, "%c%s", SPLICE, json);
-  else
+  if (w->copy) {
+    /* not "%c": Lua 5.3's lua_pushfstring does not write byte 0xFF */
+    char marker = (char)SPLICE;
+    lua_pushlstring(w->L, &marker, 1);
+    lua_pushstring(w->L, json);
+    lua_concat(w->L, 2);
+  } else {
     w->needs_copy = 1;
+  }
 }
 
 static void push_same(walk *w, int idx) {
@@ -450,6 +455,7 @@ static void normalize(lua_State *L, int idx, int depth) {
         lua_pushnil(L);
         lua_rawset(L, idx); /* clearing a field while traversing is allowed */
       }
+#if LUA_VERSION_NUM >= 503 /* before, every number is a double */
     } else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
       lua_Number n = lua_tonumber(L, -1);
       lua_Integer i;
@@ -458,6 +464,7 @@ static void normalize(lua_State *L, int idx, int depth) {
         lua_pushinteger(L, i);
         lua_rawset(L, idx);
       }
+#endif
     } else if (t == LUA_TTABLE) {
       normalize(L, lua_gettop(L), depth + 1);
     }

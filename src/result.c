@@ -35,8 +35,10 @@ static int transport_error(lua_State *L, so_exchange *x, so_outcome *k) {
   lua_pushinteger(L, rc);
   lua_setfield(L, -2, "curl_code");
   if (x->too_large) {
-    lua_pushfstring(L, "the response is larger than max_response_bytes (%I)",
-                    (lua_Integer)x->max_response_bytes);
+    char text[96];
+    snprintf(text, sizeof(text), "the response is larger than "
+             "max_response_bytes (%lu)", (unsigned long)x->max_response_bytes);
+    lua_pushstring(L, text);
     lua_setfield(L, -2, "message");
   } else {
     set_string(L, "message", message);

@@ -12,6 +12,8 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "compat.h"
+
 #define SO_VERSION "0.1.0"
 #define SO_CLIENT_MT "stackone.client"
 #define SO_ERROR_MT "stackone.error"

@@ -1,6 +1,8 @@
 --- Custom fields: the map form `{ ["Training Completion Status"] = "Completed" }`
 -- resolved against the account's contact custom field definitions, and
 -- readers for the custom_fields of returned records.
+local compat = require("stackone.compat")
+
 local custom_fields = {}
 
 local function is_map(t)
@@ -79,23 +81,26 @@ local function with_entries(fields, entries)
   return copy
 end
 
---- wraps create/update so `fields.custom_fields` may be a map.
+--- for create/update, where `fields.custom_fields` may be a map: returns
+-- prepare(...) -> false when the arguments stay as they are, the packed
+-- new arguments, or nil, err. It adds no stack frame to the call, so the
+-- core's errors still point at the caller.
 -- definitions(opts) -> list | nil, err gives the account's definitions;
 -- invalid(message) -> err makes an "invalid" error object.
-function custom_fields.wrap(send, body_arg, definitions, invalid)
+function custom_fields.preparer(body_arg, definitions, invalid)
   return function(...)
-    local args = table.pack(...)
-    local fields = args[body_arg]
+    local fields = select(body_arg, ...)
     if type(fields) ~= "table" or type(fields.custom_fields) ~= "table"
         or not is_map(fields.custom_fields) then
-      return send(...)
+      return false
     end
+    local args = compat.pack(...)
     local defs, err = definitions(args[body_arg + 1])
     if not defs then return nil, err end
     local entries, message = resolve(fields.custom_fields, defs)
     if not entries then return nil, invalid(message) end
     args[body_arg] = with_entries(fields, entries)
-    return send(table.unpack(args, 1, args.n))
+    return args
   end
 end
 

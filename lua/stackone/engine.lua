@@ -5,8 +5,9 @@
 -- host loop (see stackone.loop).
 local engine = {}
 
-local pack = table.pack or function(...) return { n = select("#", ...), ... } end
-local unpack = table.unpack or rawget(_G, "unpack")
+local compat = require("stackone.compat")
+
+local pack, unpack = compat.pack, compat.unpack
 local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 
 --- whether the running code may yield (5.1 has no main coroutine object)

@@ -7,6 +7,7 @@ local core = require("stackone.core")
 local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
+local unpack = require("stackone.compat").unpack
 
 local stackone = {
   _VERSION = core._VERSION,
@@ -31,12 +32,20 @@ end
 
 -- a call: the core checks the arguments and makes a job, the driver runs
 -- it (blocking, or yielding to the client's loop)
-local function bind(handle, op, driver)
+local function bind(handle, op, driver, prepare)
   local start, index, run = handle._start, op.index, driver.run
   local name = "crm." .. op.group .. "." .. op.name
   return function(...)
     driver.check(name)
-    local job, err = start(handle, index, ...)
+    local job, err
+    local args, perr = false, nil
+    if prepare then args, perr = prepare(...) end
+    if args == nil then return nil, perr end
+    if args then
+      job, err = start(handle, index, unpack(args, 1, args.n))
+    else
+      job, err = start(handle, index, ...)
+    end
     if not job then return nil, err end
     return run(job)
   end
@@ -108,24 +117,26 @@ end
 
 local function build_crm(handle, driver)
   local crm = {}
+  -- the definitions are read through crm's own each, bound below
+  local definitions = custom_fields.cache(function(...)
+    return crm.contact_custom_field_definitions.each(...)
+  end, core.is_error)
   for _, op in ipairs(core.operations) do
     local group = crm[op.group] or {}
     crm[op.group] = group
-    group[op.name] = bind(handle, op, driver)
+    local prepare
+    if op.group == "contacts" and BODY_ARG[op.kind] then
+      local index = op.index
+      prepare = custom_fields.preparer(BODY_ARG[op.kind], definitions.get,
+        function(message) return core.invalid_error(index, message) end)
+      group[op.name .. "_many"] = bind_many(handle, op, definitions, driver)
+    end
+    group[op.name] = bind(handle, op, driver, prepare)
     if op.kind == "list" then
       group.each = paging.each(group.list, "crm." .. op.group .. ".each")
     end
   end
-  local definitions = custom_fields.cache(crm.contact_custom_field_definitions.each, core.is_error)
   crm.contact_custom_field_definitions.refresh = definitions.refresh
-  for _, op in ipairs(core.operations) do
-    if op.group == "contacts" and BODY_ARG[op.kind] then
-      local index = op.index
-      crm.contacts[op.name] = custom_fields.wrap(crm.contacts[op.name], BODY_ARG[op.kind], definitions.get,
-        function(message) return core.invalid_error(index, message) end)
-      crm.contacts[op.name .. "_many"] = bind_many(handle, op, definitions, driver)
-    end
-  end
   return crm
 end
 

@@ -26,6 +26,13 @@ function M.client(server, extra)
   return assert(stackone.new(opts))
 end
 
+--- whether x is an integer: a Lua integer on 5.3+, an integral number
+-- before (5.1, LuaJIT and 5.2 have only doubles)
+function M.is_integer(x)
+  if math.type then return math.type(x) == "integer" end
+  return type(x) == "number" and x == math.floor(x)
+end
+
 --- a loopback port nothing listens on
 function M.closed_port()
   local socket = require("socket")

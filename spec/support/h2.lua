@@ -22,7 +22,7 @@ H2.__index = H2
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -36,7 +36,7 @@ end
 function M.start()
   local out = os.tmpname()
   local p = assert(io.popen(("node spec/support/h2_server.js > %s 2>&1 & echo $!"):format(out)))
-  local pid = assert(tonumber(p:read("l")), "could not start the HTTPS test server")
+  local pid = assert(tonumber(p:read("*l")), "could not start the HTTPS test server")
   p:close()
   local port
   local deadline = socket.gettime() + 10
@@ -74,7 +74,8 @@ end
 function H2:curl(path, args)
   local body_file, trace_file = os.tmpname(), os.tmpname()
   local cmd = ("curl -sSk -v %s %s > %s 2> %s"):format(args or "", M.quote(self.url .. path), body_file, trace_file)
-  local _, _, code = os.execute(cmd)
+  local ok, _, code = os.execute(cmd)
+  if type(ok) == "number" then code = ok / 256 end -- Lua 5.1: the wait status
   local r = { body = read_file(body_file) or "", trace = read_file(trace_file) or "", code = code }
   os.remove(body_file)
   os.remove(trace_file)

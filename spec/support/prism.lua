@@ -78,7 +78,7 @@ local function read_all(path)
   if not f then
     return ""
   end
-  local s = f:read("a") or ""
+  local s = f:read("*a") or ""
   f:close()
   return s
 end
@@ -89,7 +89,7 @@ end
 local function is_alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat", "r")
   if f then
-    local stat = f:read("a") or ""
+    local stat = f:read("*a") or ""
     f:close()
     local state = stat:match(".*%) (%a)") -- after the last ')' of "(comm)"
     return state ~= nil and state ~= "Z" and state ~= "X"
@@ -165,7 +165,7 @@ local function launch(root, bin, spec, log, port, extra_args)
     .. table.concat(args, " ")
     .. " </dev/null >" .. shell_quote(log) .. " 2>&1 & echo $!"
   local p = assert(io.popen("sh -c " .. shell_quote(cmd), "r"))
-  local out = p:read("a") or ""
+  local out = p:read("*a") or ""
   p:close()
   local pid = tonumber(out:match("(%d+)"))
   if not pid then

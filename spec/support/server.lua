@@ -12,7 +12,7 @@ local M = {}
 local function read_file(path)
   local f = io.open(path, "r")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -28,7 +28,7 @@ function M.start(opts)
   local cmd = string.format("lua5.4 server/stackone_server.lua %s > %s 2>%s.err & echo $!",
     opts.args or "", out, out)
   local p = assert(io.popen(cmd))
-  local pid = assert(tonumber(p:read("l")), "could not start the local server")
+  local pid = assert(tonumber(p:read("*l")), "could not start the local server")
   p:close()
   local port
   local deadline = socket.gettime() + 10

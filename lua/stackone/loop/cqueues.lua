@@ -4,7 +4,7 @@
 local cqueues = require("cqueues")
 local condition = require("cqueues.condition")
 
-local unpack = table.unpack or rawget(_G, "unpack")
+local unpack = require("stackone.compat").unpack
 
 return function(controller)
   local adapter = {}
