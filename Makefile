@@ -1,8 +1,14 @@
 # stackone-lua: `make` builds the C module into build/ (no install needed),
 # `make demo` and `make test` also install what is missing first.
 
+# LUA picks the interpreter to build and test for: lua5.1, luajit, lua5.2,
+# lua5.3 or lua5.4 (the default). `make test` runs the suite under all five;
+# `make test LUA=lua5.3` under that one alone.
 LUA ?= lua5.4
-LUA_INCDIR ?= $(shell pkg-config --cflags-only-I lua5.4 2>/dev/null | sed 's/-I//' || echo /usr/include/lua5.4)
+LUA_VERSIONS = lua5.1 luajit lua5.2 lua5.3 lua5.4
+LUA_PKG = $(if $(filter luajit,$(LUA)),luajit,$(LUA))
+LUA_INCDIR ?= $(shell pkg-config --cflags-only-I $(LUA_PKG) 2>/dev/null | sed 's/-I//' | grep . || \
+  echo /usr/include/$(if $(filter luajit,$(LUA)),luajit-2.1,$(LUA)))
 CURL_CFLAGS ?= $(shell curl-config --cflags 2>/dev/null)
 CURL_LIBS ?= $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 CC ?= cc
@@ -17,11 +23,19 @@ LDFLAGS_ALL = -shared $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
-MODULE = build/stackone/core.so
+# Lua 5.4's build is build/, the others' build/<lua>/
+BUILD_DIR = $(if $(filter lua5.4,$(LUA)),build,build/$(LUA))
+MODULE = $(BUILD_DIR)/stackone/core.so
+# the versions `make test` runs: the one asked for, or all
+TEST_LUAS = $(if $(filter command line,$(origin LUA)),$(LUA),$(LUA_VERSIONS))
 
-.PHONY: all deps npm-deps demo test lint check-warnings clean
+.PHONY: all modules deps npm-deps demo test lint check-warnings clean
 
 all: $(MODULE)
+
+# the module for every version of TEST_LUAS
+modules:
+	@for v in $(TEST_LUAS); do $(MAKE) --no-print-directory LUA=$$v WERROR=$(WERROR) all || exit 1; done
 
 $(MODULE): $(SRC) $(HDR) Makefile
 	@mkdir -p $(dir $@)
@@ -36,8 +50,10 @@ npm-deps: deps
 
 # the strict build CI insists on: every warning is an error
 check-warnings:
-	@rm -f $(MODULE)
-	$(MAKE) --no-print-directory WERROR=1 $(MODULE)
+	@for v in $(TEST_LUAS); do \
+	  rm -f $$( [ $$v = lua5.4 ] && echo build || echo build/$$v )/stackone/core.so; \
+	  $(MAKE) --no-print-directory LUA=$$v WERROR=1 all || exit 1; \
+	done
 
 lint:
 	luacheck lua spec examples server bench
@@ -52,7 +68,8 @@ test: deps npm-deps
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory check-memory
-	@sh scripts/test.sh
+	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@sh scripts/test.sh $(TEST_LUAS)
 
 clean:
 	rm -rf build

@@ -39,7 +39,7 @@ build = {
     ["stackone.loop.cqueues"] = "lua/stackone/loop/cqueues.lua",
     ["stackone.core"] = {
       sources = {
-        "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
+        "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
         "src/json.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c", "src/retry.c",
         "src/start.c", "src/transport.c", "src/url.c",
       },

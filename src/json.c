@@ -8,7 +8,7 @@
 **   the byte 0xFF, that are replaced by raw JSON text afterwards: every
 **   other string was checked to be UTF-8, where 0xFF never occurs;
 ** - decoded responses lose their nulls and integral numbers become
-**   Lua integers.
+**   Lua integers (past 2^53, see bigint.c).
 */
 #include <math.h>
 #include <stdio.h>
@@ -444,7 +444,7 @@ int so_json_encode_body(lua_State *L, int state, int value,
 }
 
 /* nulls in objects vanish, integral numbers become integers */
-static void normalize(lua_State *L, int idx, int depth) {
+static void normalize(lua_State *L, int idx, int depth, int marked) {
   if (depth > 1000 || !lua_checkstack(L, 4)) return;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -466,7 +466,12 @@ static void normalize(lua_State *L, int idx, int depth) {
       }
 #endif
     } else if (t == LUA_TTABLE) {
-      normalize(L, lua_gettop(L), depth + 1);
+      normalize(L, lua_gettop(L), depth + 1, marked);
+    } else if (t == LUA_TSTRING && marked && *lua_tostring(L, -1) == SPLICE) {
+      lua_pushvalue(L, -2);
+      lua_pushvalue(L, -2);
+      so_json_unmark(L);
+      lua_rawset(L, idx); /* an existing key: allowed while traversing */
     }
     lua_pop(L, 1);
   }
@@ -475,9 +480,19 @@ static void normalize(lua_State *L, int idx, int depth) {
 /* decodes s: pushes the value and returns 1, or pushes a message and
    returns 0 */
 int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
+  so_buf marked = {NULL, 0, 0, 0};
+  int big = so_json_mark_big_integers(s, len, &marked), ok;
+  if (big < 0 || marked.oom) {
+    so_buf_free(&marked);
+    lua_pushliteral(L, "the body is not UTF-8 JSON");
+    return 0;
+  }
   lua_getfield(L, state, "decode");
-  lua_pushlstring(L, s, len);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) return 0;
-  if (lua_type(L, -1) == LUA_TTABLE) normalize(L, lua_gettop(L), 0);
-  return 1;
+  if (big) lua_pushlstring(L, marked.data, marked.len);
+  else lua_pushlstring(L, s, len);
+  so_buf_free(&marked);
+  ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
+  if (ok && lua_type(L, -1) == LUA_TTABLE)
+    normalize(L, lua_gettop(L), 0, big);
+  return ok;
 }

@@ -74,8 +74,7 @@ end
 function H2:curl(path, args)
   local body_file, trace_file = os.tmpname(), os.tmpname()
   local cmd = ("curl -sSk -v %s %s > %s 2> %s"):format(args or "", M.quote(self.url .. path), body_file, trace_file)
-  local ok, _, code = os.execute(cmd)
-  if type(ok) == "number" then code = ok / 256 end -- Lua 5.1: the wait status
+  local _, code = require("support.shell").run(cmd)
   local r = { body = read_file(body_file) or "", trace = read_file(trace_file) or "", code = code }
   os.remove(body_file)
   os.remove(trace_file)

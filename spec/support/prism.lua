@@ -48,10 +48,8 @@ local function file_exists(path)
   return false
 end
 
--- os.execute in Lua 5.4 returns true|nil, "exit"|"signal", code
 local function run(cmd)
-  local ok = os.execute(cmd)
-  return ok == true
+  return (require("support.shell").run(cmd))
 end
 
 local function read_tail(path, max_lines)
