@@ -156,6 +156,22 @@ describe("event loops", function()
         assert.equal(20, #server:requests())
       end)
 
+      it("custom fields by name: the definitions fetch yields too", function()
+        local host = make_host()
+        local c = fx.client(slow, { loop = host.adapter })
+        local contact, ticks = nil, 0
+        local stop = host.ticker(0.01, function() ticks = ticks + 1 end)
+        host.spawn(function()
+          contact = assert(c.crm.contacts.create{ first_name = "Fields",
+            custom_fields = { ["Favourite Colour"] = "red" } })
+          stop()
+          c:close()
+        end)
+        host.run()
+        assert.equal("red", stackone.custom_field(contact, "Favourite Colour"))
+        if not SLOW then assert.is_true(ticks >= 50, "ticks " .. ticks) end -- two requests, 0.5 s each
+      end)
+
       it("closing the client ends the calls waiting in it with kind closed, and the loop ends", function()
         local host = make_host()
         local c = fx.client(slow, { loop = host.adapter })

@@ -8,4 +8,29 @@ function compat.pack(...)
   return { n = select("#", ...), ... }
 end
 
+local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+
+--- whether the running code may yield (5.1 has no main coroutine object)
+function compat.in_coroutine()
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
+--- pcall(fn, ...) that lets fn yield on every Lua: fn runs in a coroutine
+-- of its own, whose yields pass through to whoever resumed the caller,
+-- and whose error is caught here (5.1's pcall cannot be yielded across).
+-- Returns true, or false and the error; fn's results are not kept.
+function compat.pcall(fn, ...)
+  local co = create(fn)
+  local res = compat.pack(resume(co, ...))
+  while true do
+    if not res[1] then return false, res[2] end
+    if status(co) == "dead" then return true end
+    if not compat.in_coroutine() then
+      return false, "it yielded, but the call was not made from a coroutine"
+    end
+    res = compat.pack(resume(co, yield(compat.unpack(res, 2, res.n))))
+  end
+end
+
 return compat

@@ -139,7 +139,7 @@ function custom_fields.cache(each_definition, is_error)
     local defs = by_account[account]
     if defs then return defs end
     defs = {}
-    local ok, err = pcall(function()
+    local ok, err = compat.pcall(function() -- the fetch may yield (a loop)
       for d in each_definition({ page_size = 100 }, opts) do defs[#defs + 1] = d end
     end)
     if not ok then

@@ -7,30 +7,8 @@ local engine = {}
 
 local compat = require("stackone.compat")
 
-local pack, unpack = compat.pack, compat.unpack
-local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
-
---- whether the running code may yield (5.1 has no main coroutine object)
-function engine.in_coroutine()
-  local co, main = coroutine.running()
-  return co ~= nil and not main
-end
-
---- runs fn(...) in a coroutine of its own: its yields pass through to
--- whoever resumed the call, and its error is caught here (a coroutine
--- boundary works on every Lua; pcall across a yield does not on 5.1)
-local function protected(fn, ...)
-  local co = create(fn)
-  local res = pack(resume(co, ...))
-  while true do
-    if not res[1] then return false, res[2] end
-    if status(co) == "dead" then return true end
-    if not engine.in_coroutine() then
-      return false, "it yielded, but the call was not made from a coroutine"
-    end
-    res = pack(resume(co, yield(unpack(res, 2, res.n))))
-  end
-end
+local protected, in_coroutine = compat.pcall, compat.in_coroutine
+engine.in_coroutine = in_coroutine
 
 -- a host callback raised `cause`: the call stops, keeping what it knows
 local function interrupt(job, cause)
