@@ -46,6 +46,7 @@ local FULL = {
   many_n = 1000, many_concurrency = 16, many_latency_ms = 50,
   each_small = 1000, each_large = 100000, each_reps = 3, page_size = 100,
   startup_runs = 200,
+  luv_n = 200, luv_concurrency = 16, luv_latency_ms = 50, luv_reps = 5,
   timeout = 600, -- seconds for any one client process
 }
 local SMOKE = {
@@ -54,6 +55,7 @@ local SMOKE = {
   many_n = 40, many_concurrency = 16, many_latency_ms = 50,
   each_small = 1000, each_large = 2000, each_reps = 1, page_size = 100,
   startup_runs = 10,
+  luv_n = 32, luv_concurrency = 16, luv_latency_ms = 50, luv_reps = 1,
   timeout = 60,
 }
 
@@ -98,7 +100,7 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -167,7 +169,7 @@ function server.start(args)
   os.remove(out)
   local cmd = "lua5.4 " .. (os.getenv("BENCH_SERVER") or "server/stackone_server.lua") .. " " .. args
   local p = assert(io.popen(string.format("%s > %s 2> %s/server.err & echo $!", cmd, out, RUN)))
-  server.pid = assert(tonumber(p:read("l")), "could not start the local server")
+  server.pid = assert(tonumber(p:read("*l")), "could not start the local server")
   p:close()
   server.command = cmd
   local deadline = socket.gettime() + 30
@@ -258,7 +260,7 @@ local function run(argv, reps)
   local full = string.format("%s timeout -k 5 %d %s -o %s -- %s 2> %s", LUA_ENV, S.timeout, RUSAGE
     .. (reps and reps > 1 and (" -n " .. reps) or ""), ru_file, cmd, err_file)
   local p = assert(io.popen(full))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   local skip = out:match("SKIP ([^\n]*)")
   if skip then return { skip = skip } end
@@ -508,20 +510,22 @@ local function pass_delay_supported()
   return waited >= 0.09
 end
 
-local function case2()
-  local url, N, C, lat = server.url, S.many_n, S.many_concurrency, S.many_latency_ms
-  local ideal_us = N / C * lat * 1000
+-- a script for POST /__control/script: N creates that take lat ms each on
+-- the server. Starts from empty stores (the stores seeded for earlier cases
+-- would keep the server's garbage collector, and so its timers, busy).
+-- Saved to file; returns its text and how the delay is made.
+local pass_delay
+local function latency_script(N, lat, account, id_prefix, file)
   local status, answer = unified("POST", "/unified/crm/contacts", ACC_CREATE, read_file(BODY_FILE))
   assert(status == 200, "create for the canned answer failed: " .. status)
-  -- the stores seeded for case 1 would keep the server's garbage collector,
-  -- and so its timers, busy: start this case from empty stores
   server.control("POST", "reset")
+  if pass_delay == nil then pass_delay = pass_delay_supported() end
   local steps = {}
   local how
-  if pass_delay_supported() then
+  if pass_delay then
     -- the server's real create, after the delay; the account's store is
     -- made (and seeded) before anything is timed
-    unified("GET", "/unified/crm/contacts?page_size=1", ACC_MANY)
+    unified("GET", "/unified/crm/contacts?page_size=1", account)
     how = "a scripted step { pass = true, delay } delays the server's real create"
     for i = 1, N do steps[i] = { pass = true, delay = lat / 1000 } end
   else
@@ -531,13 +535,20 @@ local function case2()
       .. "ignores delay on pass-through steps)"
     local id = cjson.decode(answer).data.id
     for i = 1, N do
-      local body = answer:gsub(id:gsub("%p", "%%%0"), string.format("bench-many-%06d", i), 1)
+      local body = answer:gsub(id:gsub("%p", "%%%0"), string.format("%s-%06d", id_prefix, i), 1)
       steps[i] = { delay = lat / 1000, body = body }
     end
   end
   local script = cjson.encode{ method = "POST", path = "/unified/crm/contacts", responses = steps }
+  write_file(file, script)
+  return script, how
+end
+
+local function case2()
+  local url, N, C, lat = server.url, S.many_n, S.many_concurrency, S.many_latency_ms
+  local ideal_us = N / C * lat * 1000
   local script_file = RUN .. "/many-script.json"
-  write_file(script_file, script)
+  local script, how = latency_script(N, lat, ACC_MANY, "bench-many", script_file)
 
   local subjects = {
     { name = "stackone-lua create_many", key = "sdk",
@@ -694,7 +705,7 @@ local function case4()
   local libcurl
   local p = io.popen("ldd " .. SDK_SO .. " 2>/dev/null")
   if p then
-    libcurl = p:read("a"):match("libcurl[%w%.%-]*%.so[%.%d]*%s+=>%s+(%S+)")
+    libcurl = p:read("*a"):match("libcurl[%w%.%-]*%.so[%.%d]*%s+=>%s+(%S+)")
     p:close()
   end
   local curl_only = libcurl and { "lua5.4", "-e", string.format("assert(package.loadlib(%q, '*'))", libcurl) }
@@ -732,6 +743,87 @@ local function case4()
     t.bare.n, mean("bare", "cpu"), mean("bare", "wall"), t.sdk.n, mean("sdk", "cpu"), mean("sdk", "wall"))
   note("case 4: %d runs of each command, in %d alternating rounds; per-run means of wall (fork to "
     .. "exit) and CPU (user+sys).", t.sdk.n, rounds)
+end
+
+---------------------------------------------------------------------------
+-- case 5: creates from coroutines on a luv loop, against blocking create_many
+---------------------------------------------------------------------------
+
+local ACC_LUV = "acc-bench-luv"
+
+local function case5()
+  local url, N, C, lat = server.url, S.luv_n, S.luv_concurrency, S.luv_latency_ms
+  local ideal_us = N / C * lat * 1000
+  local script_file = RUN .. "/luv-script.json"
+  local script, how = latency_script(N, lat, ACC_LUV, "bench-luv", script_file)
+  local subjects = {
+    { name = string.format("stackone-lua luv, %d coroutines", C), key = "luv",
+      argv = function(n) return { "lua5.4", "bench/sdk_luv_create.lua", url, API_KEY, ACC_LUV, n, C } end },
+    { name = "stackone-lua create_many (blocking)", key = "many",
+      argv = function(n) return { "lua5.4", "bench/sdk_create_many.lua", url, API_KEY, ACC_LUV, n, C } end },
+  }
+  local m = {}
+  for _, s in ipairs(subjects) do m[s.key] = { zero = {}, full = {}, wall = {}, inner = {} } end
+  for rep = 1, S.luv_reps do
+    for _, s in ipairs(subjects) do
+      local mk = m[s.key]
+      if not mk.skip then
+        progress("case 5 rep %d/%d: %s (N=%d, concurrency %d, %d ms per request, and N=0)", rep, S.luv_reps,
+          s.name, N, C, lat)
+        local r0 = run(s.argv(0)) -- sends nothing
+        if r0.skip then
+          mk.skip = r0.skip
+        else
+          server.control("DELETE", "script")
+          server.control("POST", "script", script)
+          local before = server.control("GET", "stats").connections
+          local r = run(s.argv(N))
+          local after = server.control("GET", "stats").connections
+          local left = #server.control("GET", "script")
+          server.control("DELETE", "script")
+          if left ~= 0 then error(string.format("%s left %d scripted answers unused", s.name, left), 0) end
+          mk.conns = after - before - 1 -- minus the second stats request's own
+          mk.zero[#mk.zero + 1] = r0.ru.cpu_us
+          mk.full[#mk.full + 1] = r.ru.cpu_us
+          mk.wall[#mk.wall + 1] = r.res.wall_us
+          mk.inner[#mk.inner + 1] = r.res.cpu_us
+          detail("case 5 rep %d %-36s N=0: cpu %d µs  N=%d: cpu %d µs (user/sys %d/%d µs; inner %d µs), "
+            .. "batch wall %d µs, rss %d KiB, %d context switches, %d connections",
+            rep, s.name, r0.ru.cpu_us, N, r.ru.cpu_us, r.ru.user_us, r.ru.sys_us, r.res.cpu_us, r.res.wall_us,
+            r.ru.maxrss_kb, r.ru.vcsw + r.ru.ivcsw, mk.conns)
+        end
+      end
+    end
+  end
+  row(5, string.format("ideal (%d / %d x %d ms)", N, C, lat), "wall", ms(ideal_us), "1.00x ideal", "", "")
+  local per = {}
+  for _, s in ipairs(subjects) do
+    local mk = m[s.key]
+    if mk.skip then
+      row(5, s.name, "wall", "SKIP", "", "", "SKIP")
+      note("case 5 %s skipped: %s", s.name, mk.skip)
+    else
+      per[s.key] = (median(mk.full) - median(mk.zero)) / N
+      local wall = median(mk.wall)
+      row(5, string.format("%s [%d conn]", s.name, mk.conns), "wall", ms(wall), x(wall / ideal_us) .. " ideal",
+        "", "info")
+      detail("case 5 %s: CPU/create %.1f µs whole process (median N-run minus median 0-run, /N), %.1f µs "
+        .. "inside the batch; median batch wall %d µs", s.name, per[s.key], median(mk.inner) / N, wall)
+    end
+  end
+  if per.many then row(5, subjects[2].name, "CPU/create", us(per.many), "1.00x create_many", "", "") end
+  if per.luv and per.many then
+    row(5, subjects[1].name, "CPU/create", us(per.luv), x(per.luv / per.many) .. " create_many", "", "info")
+  end
+  note("case 5: %d creates from %d coroutines on one client with loop = stackone.loop.luv(uv), each coroutine "
+    .. "making its share (%s) one after the other, against one blocking crm.contacts.create_many of the same "
+    .. "%d contacts at concurrency %d; %d ms per create: %s (%s). Wall = the batch alone, timed inside the client, "
+    .. "median of %d runs; ideal = N / concurrency x latency (ceil(%d/%d) x %d ms = %d ms is the true lower bound). "
+    .. "CPU/create = (median CPU of %d runs of %d creates - median of %d runs of 0) / %d, user+sys from wait4; "
+    .. "the 0-runs load luv (or not) the same way, so only the creates differ. [n conn] = connections the "
+    .. "measured run opened.", N, C,
+    N % C == 0 and tostring(N // C) or string.format("%d or %d", N // C + 1, N // C), N, C, lat, how, script_file,
+    S.luv_reps, N, C, lat, math.ceil(N / C) * lat, S.luv_reps, N, S.luv_reps, N)
 end
 
 ---------------------------------------------------------------------------
@@ -774,7 +866,7 @@ local function main()
   server.start(server_args)
   progress("server on port %d (pid %d)", server.port, server.pid)
 
-  for i, case in ipairs({ case1, case2, case3, case4 }) do
+  for i, case in ipairs({ case1, case2, case3, case4, case5 }) do
     -- a case whose server was killed from outside runs once more on a new one
     for attempt = 1, 2 do
       local nrows, nnotes = #rows, #notes
@@ -803,7 +895,7 @@ local function main()
   local function put(s) out[#out + 1] = s end
   local function capture(cmd)
     local p = io.popen(cmd .. " 2>/dev/null")
-    local text = p and p:read("a") or ""
+    local text = p and p:read("*a") or ""
     if p then p:close() end
     return (text:gsub("%s+$", ""))
   end
@@ -841,6 +933,7 @@ local function main()
   put("  # case 1 needs " .. BODY_FILE .. " (the SDK's request body, saved by the run); case 2 queues")
   put("  # the scripted answers first: curl -X POST --data-binary @" .. RUN .. "/many-script.json "
     .. "http://127.0.0.1:$PORT/__control/script")
+  put("  # (case 5 likewise, before each of its N-runs: " .. RUN .. "/luv-script.json)")
   for _, r in ipairs(reproduce) do put("  " .. r) end
   put("  kill %1")
   -- this run's files stay as build/bench/last (or last-smoke)
