@@ -31,18 +31,26 @@ function stackone.array(t)
 end
 
 -- a call: the core checks the arguments and makes a job, the driver runs
--- it (blocking, or yielding to the client's loop)
-local function bind(handle, op, driver, prepare)
+-- it (blocking, or yielding to the client's loop). group:create{...}
+-- works like group.create{...}, as callers of lua-openai or pgmoon would
+-- write it. The public function is one frame, so the core's errors point
+-- at the caller's line.
+local function bind(handle, op, driver, prepare, group)
   local start, index, run = handle._start, op.index, driver.run
   local name = "crm." .. op.group .. "." .. op.name
   return function(...)
     driver.check(name)
+    local colon = rawequal((...), group)
     local job, err
     local args, perr = false, nil
-    if prepare then args, perr = prepare(...) end
+    if prepare then
+      if colon then args, perr = prepare(select(2, ...)) else args, perr = prepare(...) end
+    end
     if args == nil then return nil, perr end
     if args then
       job, err = start(handle, index, unpack(args, 1, args.n))
+    elseif colon then
+      job, err = start(handle, index, select(2, ...))
     else
       job, err = start(handle, index, ...)
     end
@@ -77,11 +85,12 @@ local function request_options(opts)
   return out
 end
 
-local function bind_many(handle, op, definitions, driver)
+local function bind_many(handle, op, definitions, driver, group)
   local start_many, index, bulk, run = handle._start_many, op.index, BULK[op.kind], driver.run
   local name = "crm." .. op.group .. "." .. op.name .. "_many"
   local function invalid(message) return core.invalid_error(index, message) end
-  return function(items, opts)
+  return function(items, opts, ...)
+    if rawequal(items, group) then items, opts = opts, ... end
     if type(items) ~= "table" then
       error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(items) .. ")", 2)
     end
@@ -129,11 +138,13 @@ local function build_crm(handle, driver)
       local index = op.index
       prepare = custom_fields.preparer(BODY_ARG[op.kind], definitions.get,
         function(message) return core.invalid_error(index, message) end)
-      group[op.name .. "_many"] = bind_many(handle, op, definitions, driver)
+      group[op.name .. "_many"] = bind_many(handle, op, definitions, driver, group)
     end
-    group[op.name] = bind(handle, op, driver, prepare)
+    group[op.name] = bind(handle, op, driver, prepare, group)
     if op.kind == "list" then
-      group.each = paging.each(group.list, "crm." .. op.group .. ".each")
+      local index = op.index
+      group.each = paging.each(group.list, "crm." .. op.group .. ".each",
+        function(message) return core.invalid_error(index, message) end, group)
     end
   end
   crm.contact_custom_field_definitions.refresh = definitions.refresh

@@ -1,0 +1,75 @@
+-- How the public functions are called: dot and colon alike for every
+-- operation, an uncalled `each` in a generic for, and a server whose
+-- cursor repeats.
+local stackone = require("stackone")
+local server_support = require("support.server")
+local fx = require("support.fixtures")
+
+describe("calls", function()
+  local server, client
+
+  setup(function()
+    server = server_support.start{ args = fx.SERVER_ARGS }
+    client = fx.client(server)
+  end)
+  teardown(function()
+    client:close()
+    server:stop()
+  end)
+  before_each(function()
+    server:reset()
+  end)
+
+  -- the arguments of each kind of operation, after the group
+  local function args_for(op, id)
+    if op.kind == "create" then return { { first_name = "Colon" } } end
+    if op.kind == "update" then return { id, { last_name = "Colon" } } end
+    if op.kind == "get" then return { op.group == "contacts" and id or "x" } end
+    return { { page_size = 1 } }
+  end
+
+  it("group:op(...) works like group.op(...) for every operation", function()
+    local id = assert(client.crm.contacts.create{ first_name = "Base" }).id
+    for _, op in ipairs(stackone.operations) do
+      local group = client.crm[op.group]
+      local args = args_for(op, id)
+      local dot_value, dot_second = group[op.name](args[1], args[2])
+      local colon_value, colon_second = group[op.name](group, args[1], args[2]) -- group:op(...)
+      assert.equal(type(dot_value), type(colon_value), op.operation_id)
+      assert.equal(dot_second.status, colon_second.status, op.operation_id)
+    end
+    local results = client.crm.contacts:create_many({ { first_name = "M" } }, { concurrency = 1 })
+    assert.equal("M", results[1].record.first_name)
+    local n = 0
+    for _ in client.crm.lists:each{ page_size = 1 } do n = n + 1 end
+    assert.is_true(n > 0)
+  end)
+
+  it("a colon call's errors name the function and point at the caller", function()
+    local ok, msg = pcall(function() client.crm.contacts:create({}, { timout = 1 }) end)
+    assert.is_false(ok)
+    assert.matches("calls_spec.lua:%d+: crm.contacts.create: unknown option 'timout'", msg)
+  end)
+
+  it("an uncalled each in a generic for raises a clear error", function()
+    local ok, msg = pcall(function()
+      for _ in client.crm.accounts.each do end -- luacheck: ignore 512
+    end)
+    assert.is_false(ok)
+    assert.matches("crm.accounts.each must be called", msg, 1, true)
+  end)
+
+  it("each stops with an error object when the server repeats the cursor", function()
+    local page = { data = { { id = "a1" } }, next = "same-cursor" }
+    server:script("/unified/crm/accounts", { { json = page }, { json = page }, { json = page } }, "GET")
+    local seen = 0
+    local ok, err = pcall(function()
+      for _ in client.crm.accounts.each() do seen = seen + 1 end
+    end)
+    assert.is_false(ok)
+    assert.is_true(stackone.is_error(err))
+    assert.matches("cursor of the previous page", err.message)
+    assert.equal(2, seen) -- both pages that came were read
+    assert.equal(2, #server:requests())
+  end)
+end)
