@@ -173,6 +173,7 @@ typedef struct so_exchange {
   size_t max_response_bytes;
   int too_large;         /* the body passed max_response_bytes */
   int want_trace;        /* a debug function reads the trace */
+  int https;             /* HTTP/2 is possible: libcurl's text is read */
   int requests;          /* requests this attempt put on the wire */
   int resend_refused;    /* libcurl wanted to send it again: refused */
   int stream_refused;    /* HTTP/2 said the stream was never processed */

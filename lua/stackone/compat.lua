@@ -16,12 +16,23 @@ function compat.in_coroutine()
   return co ~= nil and not main
 end
 
+-- the coroutines compat.pcall made, each to the one its yields reach
+local owner = setmetatable({}, { __mode = "k" })
+
+--- the running coroutine a host resumes: compat.pcall's own are passed
+-- through, so a loop adapter is given the coroutine it can resume
+function compat.running()
+  local co = coroutine.running()
+  return owner[co] or co
+end
+
 --- pcall(fn, ...) that lets fn yield on every Lua: fn runs in a coroutine
 -- of its own, whose yields pass through to whoever resumed the caller,
 -- and whose error is caught here (5.1's pcall cannot be yielded across).
 -- Returns true, or false and the error; fn's results are not kept.
 function compat.pcall(fn, ...)
   local co = create(fn)
+  owner[co] = compat.running()
   local res = compat.pack(resume(co, ...))
   while true do
     if not res[1] then return false, res[2] end

@@ -77,7 +77,7 @@ function engine.loop_driver(handle, adapter)
   on_timeout = function() act(nil) end
 
   local function run(job)
-    local co = coroutine.running()
+    local co = compat.running() -- the coroutine the loop resumes
     while true do
       local what, seconds = job:step()
       if not closed then sync() end
