@@ -33,6 +33,10 @@ TEST_LUAS = $(if $(filter command line,$(origin LUA)),$(LUA),$(LUA_VERSIONS))
 
 all: $(MODULE)
 
+# the module for one Lua, whatever LUA says: module-lua5.4, module-luajit...
+module-%:
+	@$(MAKE) --no-print-directory LUA=$* all
+
 # the module for every version of TEST_LUAS
 modules:
 	@for v in $(TEST_LUAS); do $(MAKE) --no-print-directory LUA=$$v WERROR=$(WERROR) all || exit 1; done
@@ -68,7 +72,7 @@ test: deps npm-deps
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory check-memory
-	@$(MAKE) --no-print-directory LUA=lua5.4 all
+	@$(MAKE) --no-print-directory modules
 	@sh scripts/test.sh $(TEST_LUAS)
 
 clean:
