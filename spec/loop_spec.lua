@@ -156,6 +156,25 @@ describe("event loops", function()
         assert.equal(20, #server:requests())
       end)
 
+      it("each pages yield too: called directly everywhere, in a generic for but on Lua 5.1", function()
+        local host = make_host()
+        local c = fx.client(slow, { loop = host.adapter })
+        local direct, looped = 0, 0
+        host.spawn(function()
+          local next_account = c.crm.accounts.each{ page_size = 1 }
+          while next_account() do direct = direct + 1 end
+          if _VERSION ~= "Lua 5.1" or rawget(_G, "jit") then -- 5.1's for cannot yield in its iterator
+            for _ in c.crm.accounts.each{ page_size = 2 } do looped = looped + 1 end
+          else
+            looped = direct
+          end
+          c:close()
+        end)
+        host.run()
+        assert.is_true(direct > 1)
+        assert.equal(direct, looped)
+      end)
+
       it("custom fields by name: the definitions fetch yields too", function()
         local host = make_host()
         local c = fx.client(slow, { loop = host.adapter })

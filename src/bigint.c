@@ -93,9 +93,10 @@ void so_json_unmark(lua_State *L) {
     }
   }
 #else
-  { /* a double holds up to 2^53 exactly */
+  { /* a double holds every integer below 2^53 exactly; a larger one
+       never rounds below it */
     double v = strtod(s + 1, NULL);
-    if (v >= -9007199254740992.0 && v <= 9007199254740992.0) {
+    if (v > -9007199254740992.0 && v < 9007199254740992.0) {
       lua_pop(L, 1);
       lua_pushnumber(L, v);
       return;

@@ -140,7 +140,14 @@ function custom_fields.cache(each_definition, is_error)
     if defs then return defs end
     defs = {}
     local ok, err = compat.pcall(function() -- the fetch may yield (a loop)
-      for d in each_definition({ page_size = 100 }, opts) do defs[#defs + 1] = d end
+      -- called, not used by a generic for: on Lua 5.1 the for's call of
+      -- an iterator cannot yield, and in a loop the fetch does
+      local next_definition = each_definition({ page_size = 100 }, opts)
+      while true do
+        local d = next_definition()
+        if d == nil then break end
+        defs[#defs + 1] = d
+      end
     end)
     if not ok then
       if not is_error(err) then error(err, 0) end -- a programmer error
