@@ -295,6 +295,30 @@ describe("failures", function()
   end)
 
   describe("hostile input", function()
+    it("a NUL byte in an option or filter name makes it an unknown name", function()
+      server:reset()
+      local client = fx.client(server)
+      local function raised(fn)
+        local ok, msg = pcall(fn)
+        assert.is_false(ok)
+        return msg
+      end
+      assert.matches("unknown option 'timeout\\0x'", raised(function()
+        stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9", ["timeout\0x"] = 1 } end), 1, true)
+      assert.matches("unknown option 'retry\\0'", raised(function()
+        client.crm.contacts.create({}, { ["retry\0"] = false }) end), 1, true)
+      assert.matches("crm.contacts.create: unknown retry option 'max_attempts\\0'", raised(function()
+        client.crm.contacts.create({}, { retry = { ["max_attempts\0"] = 1 } }) end), 1, true)
+      assert.matches("unknown rate_limit option 'per\\0'", raised(function()
+        stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9", rate_limit = { ["per\0"] = 1 } } end), 1, true)
+      local _, err = client.crm.contacts.list{ filter = { ["updated_after\0"] = "2024-01-01" } }
+      assert.equal("invalid", err.kind)
+      _, err = client.crm.contacts.list{ ["page_size\0"] = 1 }
+      assert.equal("invalid", err.kind)
+      client:close()
+      assert.equal(0, #server:requests())
+    end)
+
     local client
 
     before_each(function()

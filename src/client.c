@@ -140,25 +140,6 @@ static char *auth_header(const char *key) {
   return line;
 }
 
-static void check_option_names(lua_State *L, int opts) {
-  size_t count = sizeof(option_names) / sizeof(option_names[0]) - 1;
-  lua_pushnil(L);
-  while (lua_next(L, opts)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    size_t i;
-    for (i = 0; key && i < count && strcmp(option_names[i], key) != 0; i++) {}
-    if (key == NULL || i == count) {
-      const char *near = key ? so_closest(key, option_names, count,
-                                          sizeof(char *)) : NULL;
-      so_raise(L, 2, "stackone.new: unknown option '%s'%s%s%s",
-                 key ? key : luaL_typename(L, -2),
-                 near ? " (did you mean '" : "", near ? near : "",
-                 near ? "'?)" : "");
-    }
-    lua_pop(L, 1);
-  }
-}
-
 static const char *opt_string(lua_State *L, int opts, const char *name) {
   const char *s = NULL;
   size_t len = 0;
@@ -258,7 +239,6 @@ static const char *const retry_names[] = {
 
 /* reads a retry option (false, true or a table) over the values in r */
 int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
-  size_t count = sizeof(retry_names) / sizeof(char *) - 1;
   if (lua_type(L, idx) == LUA_TBOOLEAN) {
     r->enabled = lua_toboolean(L, idx);
     return 1;
@@ -266,19 +246,12 @@ int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
   if (lua_type(L, idx) != LUA_TTABLE)
     return so_raise(L, 2, "%s: option 'retry' must be a table or false", who);
   r->enabled = 1;
+  so_check_names(L, idx, retry_names, who, "retry option");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-    size_t i;
-    int isnum;
+    const char *key = lua_tostring(L, -2);
+    int i = so_name_index(L, -2, retry_names), isnum;
     double v;
-    for (i = 0; i < count && strcmp(retry_names[i], key) != 0; i++) {}
-    if (i == count) {
-      const char *near = so_closest(key, retry_names, count, sizeof(char *));
-      so_raise(L, 2, "%s: unknown retry option '%s'%s%s%s", who, key,
-               near ? " (did you mean '" : "", near ? near : "",
-               near ? "'?)" : "");
-    }
     if (i == 5) {
       if (!lua_isboolean(L, -1))
         so_raise(L, 2, "%s: retry.maybe_applied must be a boolean", who);
@@ -368,15 +341,9 @@ static void set_hooks(lua_State *L, const char *key) {
         lua_pushnil(L);
       break;
     case LUA_TTABLE: {
+      static const char *const names[] = {"requests", "per", NULL};
       int t = lua_gettop(L);
-      lua_pushnil(L);
-      while (lua_next(L, t)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        if (strcmp(k, "requests") != 0 && strcmp(k, "per") != 0)
-          so_raise(L, 2, "stackone.new: unknown rate_limit option '%s' "
-                   "(it takes requests and per)", k);
-        lua_pop(L, 1);
-      }
+      so_check_names(L, t, names, "stackone.new", "rate_limit option");
       {
         double requests = positive_field(L, t, "requests", 1000);
         if (requests != (double)(int)requests || requests > 1000000)
@@ -417,7 +384,7 @@ int so_client_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  check_option_names(L, 1);
+  so_check_names(L, 1, option_names, "stackone.new", "option");
 
   key = opt_string(L, 1, "api_key");
   if (key == NULL || *key == '\0') key = getenv("STACKONE_API_KEY");

@@ -19,20 +19,9 @@ static void check_options(lua_State *L, int opts, const so_request *r,
   for (i = 0; common[i]; i++) names[count++] = common[i];
   for (i = 0; extra && extra[i] && count < 15; i++) names[count++] = extra[i];
   names[count] = NULL;
-  lua_pushnil(L);
-  while (lua_next(L, opts)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    for (i = 0; key && i < count && strcmp(names[i], key); i++) {}
-    if (key == NULL || i == count) {
-      const char *near = key ? so_closest(key, names, count, sizeof(char *))
-                             : NULL;
-      so_raise(L, 2, "crm.%s.%s%s: unknown option '%s'%s%s%s", op->group,
-               op->name, r->suffix, key ? key : luaL_typename(L, -2),
-               near ? " (did you mean '" : "", near ? near : "",
-               near ? "'?)" : "");
-    }
-    lua_pop(L, 1);
-  }
+  lua_pushfstring(L, "crm.%s.%s%s", op->group, op->name, r->suffix);
+  so_check_names(L, opts, names, lua_tostring(L, -1), "option");
+  lua_pop(L, 1);
 }
 
 /* the merged header lines: client-wide, then the call's on top; pushes
@@ -125,8 +114,11 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
       so_raise(L, 2, "crm.%s.%s%s: option 'account_id' must be a string",
                r->op->group, r->op->name, r->suffix);
     lua_pop(L, 1); /* opts keeps it alive */
-    if (so_rawfield(L, opts, "retry") != LUA_TNIL)
-      so_read_retry(L, lua_gettop(L), &r->retry, "call");
+    if (so_rawfield(L, opts, "retry") != LUA_TNIL) {
+      lua_pushfstring(L, "crm.%s.%s%s", r->op->group, r->op->name, r->suffix);
+      so_read_retry(L, lua_gettop(L) - 1, &r->retry, lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
     lua_pop(L, 1);
   }
   if (account == NULL) {

@@ -293,6 +293,10 @@ SO_HIDDEN void so_push_stop_error(lua_State *L, const so_operation *op,
 SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
 SO_HIDDEN int so_rawfield(lua_State *L, int t, const char *name);
+SO_HIDDEN int so_name_index(lua_State *L, int key, const char *const *names);
+SO_HIDDEN void so_push_key(lua_State *L, int key);
+SO_HIDDEN void so_check_names(lua_State *L, int t, const char *const *names,
+                              const char *who, const char *what);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_start(lua_State *L);
 SO_HIDDEN int so_client_start_many(lua_State *L);

@@ -335,14 +335,15 @@ static int add_filter(query *q, int idx) {
   }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                      : "?";
-    if (strcmp(key, "updated_after") != 0) {
+    if (so_name_index(L, -2, filter_keys) < 0) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                        : "?";
       const char *near = so_closest(key, filter_keys, 1, sizeof(char *));
-      snprintf(q->err, q->errlen, "unknown filter '%s'%s%s%s", key,
-               near ? " (did you mean '" : "", near ? near : "",
-               near ? "'?)" : "");
-      lua_pop(L, 2);
+      so_push_key(L, -2);
+      snprintf(q->err, q->errlen, "unknown filter '%s'%s%s%s",
+               lua_tostring(L, -1), near ? " (did you mean '" : "",
+               near ? near : "", near ? "'?)" : "");
+      lua_pop(L, 3);
       return 0;
     }
     if (lua_type(L, -1) != LUA_TSTRING) {
