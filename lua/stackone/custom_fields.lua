@@ -10,9 +10,26 @@ local function is_map(t)
   return k ~= nil and type(k) ~= "number"
 end
 
+-- Definitions and records come from the server: any shape may arrive.
+-- Entries that are not tables, or lack what is needed, are passed over,
+-- so nothing here can raise on what the server sent.
+local function tables(list)
+  local out = {}
+  if type(list) == "table" then
+    for _, v in ipairs(list) do
+      if type(v) == "table" then out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
+local function text(v)
+  return (type(v) == "string" or type(v) == "number") and tostring(v) or nil
+end
+
 local function names_of(definitions)
   local names = {}
-  for _, d in ipairs(definitions) do names[#names + 1] = d.name or d.id end
+  for _, d in ipairs(definitions) do names[#names + 1] = text(d.name) or text(d.id) or "?" end
   table.sort(names)
   return table.concat(names, ", ")
 end
@@ -28,18 +45,43 @@ end
 
 local function find_option(options, value)
   for _, o in ipairs(options) do
-    if o.value == value then return o end
+    if o.value ~= nil and o.value == value then return o end
   end
 end
 
 local function option_values(options)
   local values = {}
-  for _, o in ipairs(options) do values[#values + 1] = tostring(o.value) end
+  for _, o in ipairs(options) do values[#values + 1] = text(o.value) or "?" end
   return table.concat(values, ", ")
 end
 
+local function is_integral(v)
+  return type(v) == "number" and v == math.floor(v) and v > -math.huge and v < math.huge
+end
+
+-- what a value must be for each of the spec's CustomFieldType values; the
+-- ones not listed (list, other, unmapped_value, none) take any value
+local TYPE_CHECKS = {
+  text = { "a string", function(v) return type(v) == "string" end },
+  url = { "a URL string", function(v) return type(v) == "string" end },
+  date = { "a date string (YYYY-MM-DD...)",
+    function(v) return type(v) == "string" and v:find("^%d%d%d%d%-%d%d%-%d%d") ~= nil end },
+  float = { "a number", function(v) return type(v) == "number" and v == v end },
+  integer = { "a whole number", is_integral },
+  checkbox = { "a boolean", function(v) return type(v) == "boolean" end },
+  boolean = { "a boolean", function(v) return type(v) == "boolean" end },
+  multi_select = { "a list of options", function(v) return type(v) == "table" end },
+}
+
+-- the definition's type name: { value = "float", source_value = ... }
+local function type_of(d)
+  local t = d.type
+  if type(t) == "table" then t = t.value end
+  return type(t) == "string" and t or nil
+end
+
 --- turns a map into the spec's array form; nil and a message when a name
--- or an option is unknown
+-- or an option is unknown, or a value is not of its field's type
 local function resolve(map, definitions)
   local keys = {}
   for k in pairs(map) do
@@ -49,6 +91,7 @@ local function resolve(map, definitions)
     keys[#keys + 1] = k
   end
   table.sort(keys)
+  definitions = tables(definitions)
   local out = {}
   for _, key in ipairs(keys) do
     local d = find_definition(definitions, key)
@@ -56,14 +99,21 @@ local function resolve(map, definitions)
       return nil, ("unknown custom field '%s' (the account has: %s)"):format(key, names_of(definitions))
     end
     local value = map[key]
+    local label = text(d.name) or text(d.id) or key
+    local options = tables(d.options)
+    local check = TYPE_CHECKS[type_of(d) or ""]
+    if #options == 0 and check and not check[2](value) then
+      return nil, ("custom field '%s' is of type %s: its value must be %s, not %s"):format(
+        label, type_of(d), check[1], type(value) == "string" and ("'" .. value .. "'") or type(value))
+    end
     local entry = { id = d.id, name = d.name, value = value }
-    if d.options and #d.options > 0 then
+    if #options > 0 then
       local values = type(value) == "table" and value or { value }
       for _, v in ipairs(values) do
-        local option = find_option(d.options, v)
+        local option = find_option(options, v)
         if not option then
           return nil, ("custom field '%s' has no option '%s' (options: %s)"):format(
-            d.name or d.id, tostring(v), option_values(d.options))
+            label, tostring(v), option_values(options))
         end
         -- one chosen option travels with its id; a multi-select has no single id
         if type(value) ~= "table" then entry.value_id = option.id end
@@ -172,8 +222,7 @@ end
 
 --- the value of a returned record's custom field, by id or name
 function custom_fields.value(record, name_or_id)
-  local list = record and record.custom_fields
-  if type(list) ~= "table" then return nil end
+  local list = tables(type(record) == "table" and record.custom_fields or nil)
   for _, f in ipairs(list) do
     if f.id == name_or_id then return f.value end
   end
@@ -185,8 +234,8 @@ end
 --- { [name] = value } for a returned record (by id when a field has no name)
 function custom_fields.map(record)
   local out = {}
-  for _, f in ipairs(record and record.custom_fields or {}) do
-    local key = f.name or f.id
+  for _, f in ipairs(tables(type(record) == "table" and record.custom_fields or nil)) do
+    local key = text(f.name) or text(f.id)
     if key ~= nil then out[key] = f.value end
   end
   return out
