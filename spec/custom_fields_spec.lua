@@ -31,7 +31,8 @@ describe("custom fields", function()
   end
 
   it("checks a value given by name against its definition's type before anything is sent", function()
-    local contact, err = client.crm.contacts.create{ custom_fields = { ["Employee Count"] = "abc" } }
+    local _, contact, err
+    contact, err = client.crm.contacts.create{ custom_fields = { ["Employee Count"] = "abc" } }
     assert.is_nil(contact)
     assert.equal("invalid", err.kind)
     assert.matches("Employee Count' is of type float: its value must be a number, not 'abc'", err.message, 1, true)
@@ -47,7 +48,8 @@ describe("custom fields", function()
       { id = "x", name = "X", options = { { id = "no-value" }, 7 } },
       { id = "y", name = "Y", options = "not a list", type = { value = "integer" } },
       { name = { nested = true } } } } } }, "GET")
-    local contact, err = client.crm.contacts.create{ custom_fields = { X = "anything" } }
+    local _, contact, err
+    contact, err = client.crm.contacts.create{ custom_fields = { X = "anything" } }
     assert.is_nil(contact)
     assert.equal("invalid", err.kind)
     assert.matches("has no option 'anything'", err.message, 1, true)
