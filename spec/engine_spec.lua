@@ -266,7 +266,9 @@ describe("the engine", function()
       strict:stop()
       assert.equal(0, summary.failed)
       assert.equal(200, #reqs)
-      assert.is_true(200 / elapsed >= 18, ("%.1f/s"):format(200 / elapsed))
+      if not os.getenv("STACKONE_SLOW") then -- under valgrind the clock is not checked
+        assert.is_true(200 / elapsed >= 18, ("%.1f/s"):format(200 / elapsed))
+      end
       for i = 21, #reqs do -- any 21 requests span more than a second
         assert.is_nil(reqs[i].rate_limited)
         assert.is_true(reqs[i].time - reqs[i - 20].time > 1, "21 requests within 1 s at " .. i)
