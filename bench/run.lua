@@ -37,6 +37,14 @@ local SDK = RUN .. "/sdk"
 local SDK_SO = SDK .. "/stackone/core.so"
 local LUA_ENV = string.format("LUA_CPATH='./%s/?.so;;' LUA_PATH='./%s/lua/?.lua;./%s/lua/?/init.lua;;'",
   SDK, SDK, SDK)
+-- LuaJIT's build (make module-luajit) goes to sdk/luajit/ beside it; the
+-- same lua/, and after the copy LuaJIT's default (5.1) paths, where it finds
+-- lua-cjson and LuaSocket
+local SDK_JIT_SO = SDK .. "/luajit/stackone/core.so"
+local LUA_ENV_JIT = string.format("LUA_CPATH='./%s/luajit/?.so;;' LUA_PATH='./%s/lua/?.lua;./%s/lua/?/init.lua;;'",
+  SDK, SDK, SDK)
+-- why the LuaJIT subject cannot run (set by snapshot_sdk), or nil
+local jit_missing
 local TS_NAME = "TypeScript SDK"
 
 local FULL = {
@@ -244,20 +252,23 @@ local function add_reproduce(line)
   end
 end
 
---- runs argv once (or reps times back to back) under rusage; returns
--- { res = <the RESULT pairs>, ru = <rusage pairs>, skip = reason | nil }
-local function run(argv, reps)
+--- runs argv once (or reps times back to back) under rusage, with the
+-- environment env (default LUA_ENV: the run's copy of the SDK for Lua 5.4);
+-- returns { res = <the RESULT pairs>, ru = <rusage pairs>, skip = reason | nil }
+local function run(argv, reps, env)
   if argv[1] == "node" and not ts_installed then
     return { skip = "node or bench/node_modules is missing (make bench-node)" }
   end
+  if env == LUA_ENV_JIT and jit_missing then return { skip = jit_missing } end
+  env = env or LUA_ENV
   local words = {}
   for i, w in ipairs(argv) do words[i] = shell_quote(w) end
   local cmd = table.concat(words, " ")
   local rcmd = RUSAGE .. (reps and reps > 1 and (" -n " .. reps) or "") .. " -- " .. cmd
-  add_reproduce(rcmd)
+  add_reproduce((env == LUA_ENV_JIT and "env " .. LUA_ENV_JIT .. " " or "") .. rcmd)
   local ru_file, err_file = RUN .. "/last.rusage", RUN .. "/last.stderr"
   os.remove(ru_file)
-  local full = string.format("%s timeout -k 5 %d %s -o %s -- %s 2> %s", LUA_ENV, S.timeout, RUSAGE
+  local full = string.format("%s timeout -k 5 %d %s -o %s -- %s 2> %s", env, S.timeout, RUSAGE
     .. (reps and reps > 1 and (" -n " .. reps) or ""), ru_file, cmd, err_file)
   local p = assert(io.popen(full))
   local out = p:read("*a")
@@ -341,25 +352,41 @@ local function ts_version()
 end
 
 -- user-space instructions per unit, counted by callgrind: (Ir of a run of
--- n units - Ir of a run of 0) / n, for each { key, name, argv = f(count) }
+-- n units - Ir of a run of 0) / n, for each { key, name, argv = f(count),
+-- env = nil | LUA_ENV_JIT, valgrind = nil | { extra options }, may_fail }.
+-- A subject with may_fail that fails under valgrind gets out.failed[key] =
+-- why instead of crashing the case.
 local function callgrind_per_unit(label, subjects, n)
-  local out = {}
+  local out = { failed = {} }
   if not os.execute("command -v valgrind >/dev/null 2>&1") then return out end
   for _, s in ipairs(subjects) do
     local ir = {}
     for _, count in ipairs({ 0, n }) do
       progress("%s: %s under callgrind (N=%d)", label, s.name, count)
       local argv = { "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null" }
+      for _, a in ipairs(s.valgrind or {}) do argv[#argv + 1] = a end
       for _, a in ipairs(s.argv(count)) do argv[#argv + 1] = a end
-      run(argv)
+      local ok, r = pcall(run, argv, nil, s.env)
+      if not ok and not s.may_fail then error(r, 0) end
+      if not ok or r.skip then
+        out.failed[s.key] = ok and r.skip or tostring(r):match("^[^\n]*")
+        ir = {}
+        break
+      end
       local text = read_file(RUN .. "/last.stderr") or ""
       local collected = text:match("Collected : ([%d,]+)")
       ir[count] = collected and tonumber((collected:gsub(",", "")))
+      if not ir[count] then
+        out.failed[s.key] = "no \"Collected\" line in valgrind's output"
+        break
+      end
     end
     if ir[0] and ir[n] then out[s.key] = (ir[n] - ir[0]) / n end
   end
   return out
 end
+
+local SDK_54, SDK_JIT = "stackone-lua (Lua 5.4)", "stackone-lua (LuaJIT 2.1)"
 
 local function case1()
   local url = server.url
@@ -383,6 +410,18 @@ local function case1()
   if ok and not deep_equal(fixtures.contact(), fields) then
     note("WARNING: bench/contact.lua differs from spec/support/fixtures.lua contact()")
   end
+  if not jit_missing then
+    -- LuaJIT's build must send the same request (its JSON goes through the
+    -- same C encoder; key order could differ, the data must not)
+    server.control("DELETE", "requests")
+    run({ "luajit", "bench/sdk_create.lua", url, API_KEY, ACC_CREATE, 0, 1 }, nil, LUA_ENV_JIT)
+    local jit_journal = server.control("GET", "requests")
+    local jit_sent = assert(jit_journal[#jit_journal], "LuaJIT's request is not in the journal")
+    assert(deep_equal(cjson.decode(jit_sent.body), fields), "LuaJIT's SDK did not send bench/contact.lua's contact")
+    detail("case 1: LuaJIT's request body (%d bytes) is %s the one Lua 5.4's sent; User-Agent %s",
+      #jit_sent.body, jit_sent.body == sent.body and "byte for byte" or "the same data as (not the same bytes as)",
+      tostring(jit_sent.headers["user-agent"]))
+  end
   local names = {}
   for _, pair in ipairs(sent.header_list) do names[#names + 1] = pair[1] end
   detail("case 1: SDK request headers: %s; body %d bytes (%s)", table.concat(names, ", "), #sent.body, BODY_FILE)
@@ -390,8 +429,11 @@ local function case1()
   local subjects = {
     { name = "raw libcurl loop (floor)", key = "raw",
       argv = function(n, w) return { RAW_CURL, url, API_KEY, ACC_CREATE, BODY_FILE, n, w, ua } end },
-    { name = "stackone-lua", key = "sdk",
+    { name = SDK_54, key = "sdk",
       argv = function(n, w) return { "lua5.4", "bench/sdk_create.lua", url, API_KEY, ACC_CREATE, n, w } end },
+    -- the same script on LuaJIT, loading the run's copy of LuaJIT's build
+    { name = SDK_JIT, key = "jit", env = LUA_ENV_JIT,
+      argv = function(n, w) return { "luajit", "bench/sdk_create.lua", url, API_KEY, ACC_CREATE, n, w } end },
     { name = "LuaSocket + lua-cjson by hand", key = "luasocket",
       argv = function(n, w) return { "lua5.4", "bench/luasocket_create.lua", url, API_KEY, ACC_CREATE, n, w } end },
     { name = TS_NAME .. " " .. ts_version(), key = "ts",
@@ -408,12 +450,12 @@ local function case1()
       if not mk.skip then
         progress("case 1 rep %d/%d: %s (N=%d after %d warm-up, and N=0)", rep, S.create_reps, s.name, N, W)
         server.control("DELETE", "requests")
-        local r0 = run(s.argv(0, W))
+        local r0 = run(s.argv(0, W), nil, s.env)
         if r0.skip then
           mk.skip = r0.skip
         else
           local before = server.control("GET", "stats").connections
-          local r = run(s.argv(N, W))
+          local r = run(s.argv(N, W), nil, s.env)
           local after = server.control("GET", "stats").connections
           mk.conns = after - before - 1 -- minus the second stats request's own
           mk.zero[#mk.zero + 1] = r0.ru.cpu_us
@@ -442,9 +484,9 @@ local function case1()
       note("case 1 %s skipped: %s", s.name, mk.skip)
     elseif s.key == "raw" then
       row(1, label, "CPU/request", us(per.raw), "1.00x raw (floor)", "", "")
-    elseif s.key == "sdk" then
-      local r = per.sdk / raw
-      row(1, label, "CPU/request", us(per.sdk), x(r) .. " raw", "<= 1.30x raw", verdict(r <= 1.3))
+    elseif s.key == "sdk" or s.key == "jit" then
+      local r = per[s.key] / raw
+      row(1, label, "CPU/request", us(per[s.key]), x(r) .. " raw", "<= 1.30x raw", verdict(r <= 1.3))
     else
       row(1, label, "CPU/request", us(per[s.key]), x(per[s.key] / raw) .. " raw", "", "info")
     end
@@ -456,27 +498,40 @@ local function case1()
   end
   if per.ts then
     local r = per.ts / per.sdk
-    row(1, "stackone-lua vs " .. TS_NAME, "CPU/request", string.format("%s vs %s", us(per.sdk), us(per.ts)),
+    row(1, SDK_54 .. " vs " .. TS_NAME, "CPU/request", string.format("%s vs %s", us(per.sdk), us(per.ts)),
       x(r) .. " less", ">= 20x less", verdict(r >= 20))
   else
-    row(1, "stackone-lua vs " .. TS_NAME, "CPU/request", "SKIP", "", ">= 20x less", "SKIP")
+    row(1, SDK_54 .. " vs " .. TS_NAME, "CPU/request", "SKIP", "", ">= 20x less", "SKIP")
   end
   if S.callgrind_n > 0 then
     local which = {}
     for _, s in ipairs(subjects) do
-      if s.key == "raw" or s.key == "sdk" then
-        which[#which + 1] = { key = s.key, name = s.name, argv = function(count) return s.argv(count, W) end }
+      if (s.key == "raw" or s.key == "sdk" or s.key == "jit") and not m[s.key].skip then
+        which[#which + 1] = { key = s.key, name = s.name, env = s.env,
+          argv = function(count) return s.argv(count, W) end,
+          -- LuaJIT writes machine code and runs it: valgrind must see it
+          -- as code changes (its default only checks the stack)
+          valgrind = s.key == "jit" and { "--smc-check=all" } or nil, may_fail = s.key == "jit" }
       end
     end
     local ir = callgrind_per_unit("case 1", which, S.callgrind_n)
     if ir.raw and ir.sdk then
       row(1, "raw libcurl loop (floor)", "user instr./request", string.format("%.0fk", ir.raw / 1000),
         "1.00x raw", "", "info")
-      row(1, "stackone-lua", "user instr./request", string.format("%.0fk", ir.sdk / 1000),
+      row(1, SDK_54, "user instr./request", string.format("%.0fk", ir.sdk / 1000),
         x(ir.sdk / ir.raw) .. " raw", "", "info")
       note("case 1: user instr./request = instructions counted by valgrind --tool=callgrind (user space only, "
         .. "no kernel, not disturbed by other load): (run of %d - run of 0) / %d; a cross-check of the CPU rows.",
         S.callgrind_n, S.callgrind_n)
+    end
+    if ir.raw and ir.jit then
+      row(1, SDK_JIT, "user instr./request", string.format("%.0fk", ir.jit / 1000),
+        x(ir.jit / ir.raw) .. " raw", "", "info")
+      note("case 1: LuaJIT runs under valgrind with --smc-check=all (its JIT writes the code it runs); "
+        .. "its count may include the JIT compiling the measured loop's traces.")
+    elseif ir.raw and ir.failed.jit then
+      note("case 1: no user instr./request row for %s: it did not run under valgrind (%s).", SDK_JIT,
+        ir.failed.jit)
     end
   end
   note("case 1: CPU = user+sys of the client process from wait4, all threads; per request = "
@@ -832,20 +887,38 @@ end
 
 local load_start
 
--- copies build/stackone/core.so and lua/stackone/ to build/bench/sdk/ and
--- checks that the copy loads; waits a while for a rebuild in progress
+-- copies build/stackone/core.so, build/luajit/stackone/core.so and
+-- lua/stackone/ to the run's sdk/ and checks that the copies load (Lua 5.4's
+-- in lua5.4, LuaJIT's in luajit); waits a while for a rebuild in progress.
+-- Without LuaJIT's build after that, its subject is skipped (jit_missing).
 local function snapshot_sdk()
+  local has_luajit = os.execute("command -v luajit >/dev/null 2>&1") == true
+  local load54 = LUA_ENV .. " lua5.4 -e 'require(\"stackone\")' 2>/dev/null"
+  local loadjit = LUA_ENV_JIT .. " luajit -e 'require(\"stackone\")' 2>/dev/null"
   local deadline = socket.gettime() + 60
+  local ok54, okjit
   repeat
-    os.execute(string.format("rm -rf %s && mkdir -p %s/stackone %s/lua && cp build/stackone/core.so %s/stackone/ "
-      .. "2>/dev/null && cp -R lua/stackone %s/lua/", SDK, SDK, SDK, SDK, SDK))
-    if os.execute(LUA_ENV .. " lua5.4 -e 'require(\"stackone\")' 2>/dev/null") then return end
-    progress("build/stackone/core.so is missing or being rebuilt; waiting")
+    os.execute(string.format("rm -rf %s && mkdir -p %s/stackone %s/luajit/stackone %s/lua "
+      .. "&& cp -R lua/stackone %s/lua/ && cp build/stackone/core.so %s/stackone/ 2>/dev/null; "
+      .. "cp build/luajit/stackone/core.so %s/luajit/stackone/ 2>/dev/null", SDK, SDK, SDK, SDK, SDK, SDK, SDK))
+    ok54 = os.execute(load54) == true
+    okjit = not has_luajit or os.execute(loadjit) == true
+    if ok54 and okjit then break end
+    progress("%s is missing or being rebuilt; waiting",
+      ok54 and "build/luajit/stackone/core.so" or "build/stackone/core.so")
     socket.sleep(1)
   until socket.gettime() > deadline
-  io.stderr:write("bench: build/stackone/core.so does not load: run `make` first\n")
-  os.execute("rm -rf " .. RUN)
-  os.exit(2)
+  if not ok54 then
+    io.stderr:write("bench: build/stackone/core.so does not load: run `make module-lua5.4` first\n")
+    os.execute("rm -rf " .. RUN)
+    os.exit(2)
+  end
+  if not has_luajit then
+    jit_missing = "luajit is not installed"
+  elseif not okjit then
+    jit_missing = "build/luajit/stackone/core.so does not load in luajit (make module-luajit)"
+  end
+  if jit_missing then progress("SKIP %s: %s", SDK_JIT, jit_missing) end
 end
 
 local function main()
@@ -908,6 +981,14 @@ local function main()
     capture("git rev-parse --short HEAD"),
     capture("git status --porcelain -- src lua") ~= "" and " + uncommitted changes in src/ lua/" or "",
     capture("curl-config --version"), ts_installed and capture("node --version") or "not used"))
+  if jit_missing then
+    put(string.format("LuaJIT: not measured (%s)", jit_missing))
+  else
+    put(string.format("LuaJIT: %s (a copy of build/luajit/stackone/core.so) sha256 %s (built %s); %s",
+      SDK_JIT_SO, capture("sha256sum " .. SDK_JIT_SO):sub(1, 12),
+      capture("date -u -r " .. SDK_JIT_SO .. " +%Y-%m-%dT%H:%M:%SZ"),
+      capture("luajit -v"):match("^LuaJIT %S+") or "luajit"))
+  end
   put(string.format("Machine: %s CPUs; load average at start %s, at end %s",
     capture("nproc"), load_start, (read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"))
   put("")
@@ -927,6 +1008,7 @@ local function main()
   put("  # or by hand, one client at a time:")
   put("  make all bench-tools && (cd bench && npm ci)")
   put("  export " .. LUA_ENV .. "   # the run's copy of the SDK;")
+  put("  # LuaJIT's subject runs with " .. LUA_ENV_JIT .. " instead")
   put("  # for the checkout as it is now: LUA_CPATH='./build/?.so;;' LUA_PATH='./lua/?.lua;./lua/?/init.lua;;'")
   put("  " .. server.command .. " > build/bench/port.txt &   # prints PORT <n>")
   put("  PORT=$(sed -n 's/^PORT //p' build/bench/port.txt)")

@@ -1,15 +1,16 @@
 -- Case 1, this SDK: WARMUP then N sequential crm.contacts.create of the
 -- issue's contact on one client (one keep-alive connection).
 --   lua5.4 bench/sdk_create.lua BASE_URL API_KEY ACCOUNT_ID N WARMUP
+--   luajit bench/sdk_create.lua ...   (the same script: Lua 5.1 syntax only)
 -- Prints "RESULT n=N cpu_us=<os.clock() over the N>".
 local stackone = require("stackone")
 
 local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local fields = dofile(dir .. "/contact.lua")
 local base_url, api_key, account = arg[1], arg[2], arg[3]
-local n, warmup = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
+local n, warmup = tonumber(arg[4]), tonumber(arg[5])
 
-local client <close> = assert(stackone.new{ api_key = api_key, account_id = account, base_url = base_url,
+local client = assert(stackone.new{ api_key = api_key, account_id = account, base_url = base_url,
   rate_limit = false }) -- measure the SDK, not its default pacing (1000 requests/min)
 local create = client.crm.contacts.create
 
@@ -21,4 +22,6 @@ for _ = 1, n do
   local contact, err = create(fields)
   if not contact then error(tostring(err)) end
 end
-print(string.format("RESULT n=%d cpu_us=%d", n, math.floor((os.clock() - c0) * 1e6 + 0.5)))
+local cpu = os.clock() - c0
+client:close()
+print(string.format("RESULT n=%d cpu_us=%d", n, math.floor(cpu * 1e6 + 0.5)))
