@@ -6,8 +6,9 @@
 #   make check-valgrind  the busted suite under valgrind memcheck
 #   make check-asan      the busted suite against an ASan+UBSan build of
 #                        stackone.core (build/asan/stackone/core.so)
-#   make check-embed     examples/embed/host under valgrind
-#   make embed           builds examples/embed/host into build/embed/host
+#   make check-embed     examples/embed/host and poll_host under valgrind
+#   make embed           builds examples/embed/host and poll_host into
+#                        build/embed/
 #
 # SAN_CC picks the sanitizer compiler (gcc or clang, default $(CC));
 # MEMCHECK_TIMEOUT bounds each run in seconds (default 600).
@@ -25,6 +26,7 @@ ASAN_STAMP = build/asan/built-with-$(subst /,_,$(SAN_CC))
 
 LUA_LIBS ?= $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 EMBED_HOST = build/embed/host
+EMBED_POLL_HOST = build/embed/poll_host
 
 .PHONY: check-memory check-valgrind check-asan check-embed embed asan
 
@@ -40,13 +42,17 @@ $(ASAN_MODULE): $(SRC) $(HDR) Makefile mk/memory.mk $(ASAN_STAMP)
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) \
 	  $(CURL_CFLAGS) -o $@ $(SRC) -shared -Wl,-z,nodelete $(SAN_LINK) $(CURL_LIBS)
 
-embed: $(EMBED_HOST)
+embed: $(EMBED_HOST) $(EMBED_POLL_HOST)
 
 $(EMBED_HOST): examples/embed/host.c mk/memory.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(WARN) -I$(LUA_INCDIR) -o $@ examples/embed/host.c $(LUA_LIBS)
 
-check-memory: $(MODULE) $(ASAN_MODULE) $(EMBED_HOST)
+$(EMBED_POLL_HOST): examples/embed/poll_host.c mk/memory.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(WARN) -I$(LUA_INCDIR) -o $@ examples/embed/poll_host.c $(LUA_LIBS)
+
+check-memory: $(MODULE) $(ASAN_MODULE) $(EMBED_HOST) $(EMBED_POLL_HOST)
 	@SAN_CC="$(SAN_CC)" sh scripts/check-memory.sh valgrind asan embed
 
 check-valgrind: $(MODULE)
@@ -55,5 +61,5 @@ check-valgrind: $(MODULE)
 check-asan: $(ASAN_MODULE)
 	@SAN_CC="$(SAN_CC)" sh scripts/check-memory.sh asan
 
-check-embed: $(MODULE) $(EMBED_HOST)
+check-embed: $(MODULE) $(EMBED_HOST) $(EMBED_POLL_HOST)
 	@sh scripts/check-memory.sh embed

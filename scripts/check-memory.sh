@@ -8,12 +8,18 @@
 #   asan      the whole suite against build/asan/stackone/core.so, built
 #             with -fsanitize=address,undefined; lua5.4 is not instrumented,
 #             so the ASan runtime is LD_PRELOADed; LeakSanitizer is on
-#   embed     examples/embed/host (two lua_States, coroutines) under
-#             valgrind, against a local server this script starts
+#   embed     examples/embed/host (two lua_States, coroutines) and
+#             examples/embed/poll_host (the engine in a C poll(2) loop)
+#             under valgrind, each against a local server this script
+#             starts (poll_host's with --latency 0.2)
+#
+# The suite runs get STACKONE_SLOW=1: specs that assert timing (the loop
+# specs) then check their counts but not the clock.
 #
 # usage: sh scripts/check-memory.sh [valgrind] [asan] [embed]   (default: all)
-# Each part prints one summary line and the details of any error; logs are
-# in build/memory/. Exits non-zero when any part found an error.
+# Each part prints a summary line (embed: one per program) and the details
+# of any error; logs are in build/memory/. Exits non-zero when any part
+# found an error.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
@@ -21,7 +27,6 @@ OUT=build/memory
 TIMEOUT=${MEMCHECK_TIMEOUT:-600}
 SAN_CC=${SAN_CC:-cc}
 ASAN_MODULE=build/asan/stackone/core.so
-EMBED_HOST=build/embed/host
 SUPP=spec/support/valgrind.supp
 
 mkdir -p "$OUT"
@@ -125,7 +130,7 @@ part_valgrind() {
   tap=$OUT/valgrind-suite.tap
   rm -f "$log"
   # shellcheck disable=SC2086
-  bounded $VALGRIND --log-file="$log" \
+  bounded env STACKONE_SLOW=1 $VALGRIND --log-file="$log" \
     lua5.4 "$RUNNER" -o TAP > "$tap" 2>&1
   status=$?
   tap_counts "$tap"
@@ -198,7 +203,7 @@ LUA
   # Lua frees everything at lua_close (lua5.4 closes its state at exit,
   # busted exits with os.exit(code, true)), so LeakSanitizer needs no
   # suppressions: any leak it reports is real.
-  bounded env LD_PRELOAD="$rt" \
+  bounded env STACKONE_SLOW=1 LD_PRELOAD="$rt" \
     ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:log_path=$PWD/$logs/asan" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     lua5.4 "$RUNNER" -o TAP -e "dofile('$setup')" > "$tap" 2> "$err"
@@ -227,20 +232,13 @@ LUA
   fi
 }
 
-part_embed() {
-  start=$(now)
-  log=$OUT/valgrind-embed.log
-  out=$OUT/embed.out
-  srv=$OUT/embed-server
-  key=embed-check-key
-  for f in "$EMBED_HOST" build/stackone/core.so; do
-    if [ ! -f "$f" ]; then
-      echo "check-memory embed: $f is missing (make embed all)"
-      return 1
-    fi
-  done
-  rm -f "$log" "$srv.out" "$srv.err"
-  lua5.4 server/stackone_server.lua --api-key "$key" > "$srv.out" 2> "$srv.err" &
+# starts the local server with the options given; sets server_pid and
+# port, or prints why not and returns 1. Its output goes to $1.out/.err.
+start_server() {
+  srv=$1
+  shift
+  rm -f "$srv.out" "$srv.err"
+  lua5.4 server/stackone_server.lua "$@" > "$srv.out" 2> "$srv.err" &
   server_pid=$!
   port=""
   i=0
@@ -250,31 +248,78 @@ part_embed() {
     i=$((i + 1))
   done
   if [ -z "$port" ]; then
-    kill "$server_pid" 2>/dev/null
-    server_pid=""
+    stop_server
     echo "check-memory embed: the local server did not start:"
     cat "$srv.err"
     return 1
   fi
+}
+
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  server_pid=""
+}
+
+# embed_run NAME DESCRIBE [server options]: runs build/embed/NAME under
+# valgrind against a server of its own; it must print "NAME: ok..." and
+# exit 0, valgrind must find no error and no definite or indirect leak.
+# DESCRIBE is a function that prints what the run did, from its output.
+embed_run() {
+  name=$1
+  describe=$2
+  shift 2
+  start=$(now)
+  bin=build/embed/$name
+  log=$OUT/valgrind-embed-$name.log
+  out=$OUT/embed-$name.out
+  key=embed-check-key
+  rm -f "$log"
+  start_server "$OUT/embed-$name-server" --api-key "$key" "$@" || return 1
   # shellcheck disable=SC2086
   bounded env STACKONE_BASE_URL="http://127.0.0.1:$port" STACKONE_API_KEY=$key \
-    $VALGRIND --log-file="$log" "$EMBED_HOST" "$PWD" > "$out" 2>&1
+    $VALGRIND --log-file="$log" "$bin" "$PWD" > "$out" 2>&1
   status=$?
-  kill "$server_pid" 2>/dev/null
-  wait "$server_pid" 2>/dev/null
-  server_pid=""
+  stop_server
   ok=1
   check_valgrind_log "$log" || ok=0
   [ "$status" -eq 124 ] && vg_summary="timed out after ${TIMEOUT} s; $vg_summary"
-  requests=$(grep -c ' created ' "$out")
-  if [ "$status" -ne 0 ] || ! grep -q '^host: ok$' "$out"; then ok=0; fi
-  echo "check-memory embed: $requests contacts from 2 lua_States; $vg_summary; exit $status; $(since "$start")"
+  if [ "$status" -ne 0 ] || ! grep -q "^$name: ok" "$out"; then ok=0; fi
+  echo "check-memory embed: $name: $($describe "$out"); $vg_summary; exit $status; $(since "$start")"
   if [ "$ok" -ne 1 ]; then
-    grep -q '^host: ok$' "$out" || cat "$out"
+    grep -q "^$name: ok" "$out" || cat "$out"
     show_valgrind_errors "$log"
-    echo "check-memory embed: FAILED (log: $log, output: $out)"
+    echo "check-memory embed: $name FAILED (log: $log, output: $out)"
     return 1
   fi
+}
+
+describe_host() {
+  echo "$(grep -c ' created ' "$1") contacts from 2 lua_States"
+}
+
+# "38 contacts, up to 9 calls in flight, 142 frames (120 idle), ..." from
+# poll_host's summary line
+describe_poll_host() {
+  sed -n 's/^poll_host: ok: \([0-9]*\) contacts.* up to \([0-9]*\) calls in flight; \([0-9]*\) frames, .*(\([0-9]*\) idle); close() ended a suspended call with kind \([a-z]*\).*/\1 contacts, up to \2 calls in flight, \3 frames of its poll loop (\4 idle), a call cut by close() ended with kind \5/p' "$1" |
+    grep . || echo "no summary"
+}
+
+part_embed() {
+  for f in build/embed/host build/embed/poll_host build/stackone/core.so; do
+    if [ ! -f "$f" ]; then
+      echo "check-memory embed: $f is missing (make embed all)"
+      return 1
+    fi
+  done
+  embed_ok=0
+  embed_run host describe_host || embed_ok=1
+  # latency: every request is out for 0.2 s, so poll_host's loop turns
+  # many frames while its calls are suspended
+  embed_run poll_host describe_poll_host --latency 0.2 || embed_ok=1
+  return "$embed_ok"
 }
 
 server_pid=""
