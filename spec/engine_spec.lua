@@ -253,7 +253,9 @@ describe("the engine", function()
   end)
 
   describe("the rate limiter, on the server's clock", function()
-    it("200 creates at concurrency 16 against a server that allows 20/s: no 429, at 18/s or more", function()
+    -- about the clock: under valgrind (STACKONE_SLOW) sends lag their places in the window
+    local it_timed = os.getenv("STACKONE_SLOW") and pending or it
+    it_timed("200 creates at concurrency 16 against a server that allows 20/s: no 429, at 18/s or more", function()
       local strict = server_support.start{ args = fx.SERVER_ARGS .. " --rate-limit 20/1" }
       local c = fx.client(strict, { rate_limit = { requests = 20, per = 1 }, retry = false })
       local records = {}
