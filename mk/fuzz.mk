@@ -26,7 +26,7 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
            -fno-omit-frame-pointer
 FUZZ_CFLAGS = -g -O1 $(FUZZ_SAN) $(WARN) -I$(LUA_INCDIR) $(CURL_CFLAGS) -Isrc
 # the sources whose functions the targets call, and what those call
-FUZZ_SRC = buffer luax ops retry url transport json bigint
+FUZZ_SRC = buffer luax ops retry url transport json bigint errors
 FUZZ_OBJ = $(FUZZ_SRC:%=$(FUZZ_OUT)/obj/%.o) $(FUZZ_OUT)/obj/common.o \
            $(FUZZ_OUT)/obj/luastack.o
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_OUT)/%)
