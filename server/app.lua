@@ -2,11 +2,11 @@
 -- authentication and the x-account-id header, then the CRM service.
 -- Every request is answered with a list of output actions (see faults.lua).
 local mime = require("mime")
-local http = require("http")
-local reply = require("reply")
-local crm = require("crm")
-local control = require("control")
-local faults = require("faults")
+local http = require("stackone.server.http")
+local reply = require("stackone.server.reply")
+local crm = require("stackone.server.crm")
+local control = require("stackone.server.control")
+local faults = require("stackone.server.faults")
 
 local app = {}
 app.__index = app
@@ -117,7 +117,8 @@ end
 --- Answer a complete request: a list of output actions. A Lua error
 -- becomes a 500 error envelope (and a traceback on stderr).
 function app:respond(req, conn_id, time)
-  local ok, actions = xpcall(respond, traceback, self, req, conn_id, time)
+  -- (5.1's xpcall passes no arguments)
+  local ok, actions = xpcall(function() return respond(self, req, conn_id, time) end, traceback)
   if ok then return actions end
   io.stderr:write("stackone_server: error handling ", tostring(req.method), " ",
     tostring(req.target), ": ", actions, "\n")

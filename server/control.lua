@@ -8,10 +8,10 @@
 --   DELETE /__control/requests  clear the journal -> 204
 --   GET    /__control/stats     {connections, open}
 --   POST   /__control/reset     clear journal, steps and all stores -> 204
-local json = require("json")
-local http = require("http")
-local reply = require("reply")
-local faults = require("faults")
+local json = require("stackone.server.json")
+local http = require("stackone.server.http")
+local reply = require("stackone.server.reply")
+local faults = require("stackone.server.faults")
 
 local control = {}
 control.__index = control

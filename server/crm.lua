@@ -7,15 +7,15 @@
 -- req carries method, path (raw, without query), query (decoded map),
 -- headers (lower-case map) and body. Authentication and x-account-id are
 -- checked by the caller; routing (404/405) happens here.
-local json = require("json")
-local http = require("http")
-local reply = require("reply")
-local schema = require("schema")
-local paging = require("paging")
-local validate = require("validate")
-local seed = require("seed")
-local isotime = require("isotime")
-local ids = require("ids")
+local json = require("stackone.server.json")
+local http = require("stackone.server.http")
+local reply = require("stackone.server.reply")
+local schema = require("stackone.server.schema")
+local paging = require("stackone.server.paging")
+local validate = require("stackone.server.validate")
+local seed = require("stackone.server.seed")
+local isotime = require("stackone.server.isotime")
+local ids = require("stackone.server.ids")
 
 local crm = {}
 crm.__index = crm

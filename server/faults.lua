@@ -7,8 +7,9 @@
 --   { k = "end", close = bool, reset = bool }  response done; keep alive, close
 --                                              (FIN) or reset (RST)
 -- A body source is { len = n, piece = function(i, j) -> bytes i..j }.
-local json = require("json")
-local http = require("http")
+local json = require("stackone.server.json")
+local idiv = require("stackone.server.compat").idiv
+local http = require("stackone.server.http")
 
 local faults = {}
 
@@ -177,7 +178,7 @@ local function step_actions(step, req)
     out[#out + 1] = { k = "end", close = true }
     return out
   end
-  local half = len // 2
+  local half = idiv(len, 2)
   local send_to = len
   if step.close == "mid_body" then
     send_to = half

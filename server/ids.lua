@@ -9,9 +9,10 @@ local counter = 0
 
 function ids.uuid()
   counter = counter + 1
-  return format("%08x-%04x-4%03x-%x%03x-%04x%08x",
-    random(0, 0xffffffff), random(0, 0xffff), random(0, 0xfff),
-    random(8, 11), random(0, 0xfff), random(0, 0xffff), counter & 0xffffffff)
+  -- (Lua 5.1's math.random takes C ints: 32 random bits come as two halves)
+  return format("%04x%04x-%04x-4%03x-%x%03x-%04x%08x",
+    random(0, 0xffff), random(0, 0xffff), random(0, 0xffff), random(0, 0xfff),
+    random(8, 11), random(0, 0xfff), random(0, 0xffff), counter % 0x100000000)
 end
 
 local remote_counter = 51000000

@@ -6,6 +6,7 @@ local floor, format, match, tonumber = math.floor, string.format, string.match, 
 local date = os.date
 
 local gettime = require("socket").gettime
+local idiv = require("stackone.server.compat").idiv
 
 --- Milliseconds since the epoch, as an integer.
 function isotime.now_ms()
@@ -16,7 +17,7 @@ local last_sec, last_prefix
 
 --- Format epoch milliseconds (integer) as YYYY-MM-DDTHH:MM:SS.mmmZ.
 function isotime.format_ms(ms)
-  local sec = ms // 1000
+  local sec = idiv(ms, 1000)
   if sec ~= last_sec then
     last_sec, last_prefix = sec, date("!%Y-%m-%dT%H:%M:%S", sec)
   end
@@ -30,11 +31,11 @@ end
 -- Days since 1970-01-01 of a proleptic Gregorian date.
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
-  local era = y // 400
+  local era = idiv(y, 400)
   local yoe = y - era * 400
   local mp = m > 2 and m - 3 or m + 9
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = idiv(153 * mp + 2, 5) + d - 1
+  local doe = yoe * 365 + idiv(yoe, 4) - idiv(yoe, 100) + doy
   return era * 146097 + doe - 719468
 end
 

@@ -11,8 +11,9 @@
 local json = {}
 
 local byte, sub, find, format, gsub = string.byte, string.sub, string.find, string.format, string.gsub
-local concat, floor, mtype, tointeger = table.concat, math.floor, math.type, math.tointeger
-local utf8_char, utf8_len = utf8.char, utf8.len
+local compat = require("stackone.server.compat")
+local concat, floor, mtype, tointeger = table.concat, math.floor, compat.mtype, compat.tointeger
+local utf8_char, utf8_len = compat.utf8_char, compat.utf8_len
 
 local MAX_DEPTH = 200
 
@@ -199,7 +200,7 @@ local function parse_string(s, i)
         if cp >= 0xD800 and cp <= 0xDBFF then
           local lo = find(s, "^\\u[dD][c-fC-F]%x%x", j) and tonumber(sub(s, j + 2, j + 5), 16)
           if lo then
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+            cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
             j = j + 6
           else
             cp = 0xFFFD

@@ -5,7 +5,7 @@
 -- It also closes idle keep-alive connections (--idle-timeout) and stops
 -- listening for a while when a step asks for it (refuse_for).
 local socket = require("socket")
-local http = require("http")
+local http = require("stackone.server.http")
 
 local loop = {}
 
@@ -91,16 +91,14 @@ function loop.run(server, app, stats, opts)
     while c.oh <= c.ot do
       local a = out[c.oh]
       local k = a.k
-      if k == "stream" and not a.s then
-        if a.pos > a.last then
-          out[c.oh] = nil; c.oh = c.oh + 1
-          goto continue
+      if k == "stream" and not a.s and a.pos > a.last then
+        out[c.oh] = nil; c.oh = c.oh + 1 -- a stream sent to its end
+      elseif k == "data" or k == "stream" then
+        if k == "stream" and not a.s then
+          local j = min(a.pos + CHUNK - 1, a.last)
+          a.s, a.i = a.src.piece(a.pos, j), 1
+          a.pos = j + 1
         end
-        local j = min(a.pos + CHUNK - 1, a.last)
-        a.s, a.i = a.src.piece(a.pos, j), 1
-        a.pos = j + 1
-      end
-      if k == "data" or k == "stream" then
         local s = a.s
         if a.i <= #s then
           local last, err, partial = sock:send(s, a.i)
@@ -133,7 +131,6 @@ function loop.run(server, app, stats, opts)
         if a.reset then return "reset" end
         if a.close then return "close" end
       end
-      ::continue::
     end
     c.oh, c.ot = 1, 0
     return "idle"

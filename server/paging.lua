@@ -5,13 +5,13 @@
 -- clients must percent-encode it) of 3 marker bytes followed by the JSON
 -- state {"r": <resource>, "i": <index of the next entry to consider>}.
 local mime = require("mime")
-local json = require("json")
-local isotime = require("isotime")
+local json = require("stackone.server.json")
+local isotime = require("stackone.server.isotime")
 
 local paging = {}
 
 local find, sub, match = string.find, string.sub, string.match
-local tointeger = math.tointeger
+local tointeger = require("stackone.server.compat").tointeger
 
 local MARKER = "\251\255\191" -- base64 "+/+/"
 local CURSOR_MT = json.order_mt({ "r", "i" })

@@ -1,8 +1,8 @@
 -- Response values produced by handlers: { status, body, content_type, headers }.
 -- http.response() turns them into bytes. Error bodies follow the StackOne
 -- error envelope { statusCode, message, timestamp [, data, provider_errors] }.
-local json = require("json")
-local isotime = require("isotime")
+local json = require("stackone.server.json")
+local isotime = require("stackone.server.isotime")
 
 local reply = {}
 

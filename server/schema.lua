@@ -1,6 +1,6 @@
 -- Field lists of the spec's schemas, in the spec's property order, and the
 -- metatables that make records encode in that order.
-local json = require("json")
+local json = require("stackone.server.json")
 
 local schema = {}
 

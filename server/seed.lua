@@ -4,9 +4,9 @@
 --
 -- Each collection is a list of entries { rec = <record>, upd = <epoch ms> }
 -- in creation order; `upd` is what filter[updated_after] compares.
-local json = require("json")
-local schema = require("schema")
-local isotime = require("isotime")
+local json = require("stackone.server.json")
+local schema = require("stackone.server.schema")
+local isotime = require("stackone.server.isotime")
 
 local seed = {}
 

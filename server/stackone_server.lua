@@ -4,17 +4,53 @@
 --       [--api-key KEY]... [--page-size-cap N] [--seed-contacts N]
 --       [--latency SECONDS] [--idle-timeout SECONDS] [--rate-limit N/T]
 --
+-- The rock installs it as the command `stackone-server` (same options).
 -- Prints exactly one line "PORT <n>" on stdout once listening; stops on
 -- SIGTERM. See server/README.md for the API and the /__control/ interface.
+--
+-- Its modules are stackone.server.<name>. From a checkout they are the
+-- files next to this one (server/<name>.lua), found first, so they win
+-- over an installed copy. Installed, this file is the rock's
+-- <tree>/lib/luarocks/rocks-<lua>/stackone/<version>/bin/stackone-server,
+-- and its modules are in <tree>/share/lua/<lua>/stackone/server/, looked
+-- for there too (LuaRocks' wrapper omits its own tree after a
+-- --deps-mode=none install), then on package.path.
 local script_dir = (arg and arg[0] or ""):match("^(.*)[/\\][^/\\]*$") or "."
-package.path = script_dir .. "/?.lua;" .. package.path
+local module_dirs = { script_dir }
+local tree, lua_version = script_dir:gsub("\\", "/"):match("^(.*)/lib/luarocks/rocks%-([%d.]+)/stackone/[^/]+/bin$")
+if tree then module_dirs[2] = tree .. "/share/lua/" .. lua_version .. "/stackone/server" end
+table.insert(package.searchers or rawget(package, "loaders"), 2, function(name)
+  local short = name:match("^stackone%.server%.([%w_]+)$")
+  if not short then return nil end
+  local tried = {}
+  for _, dir in ipairs(module_dirs) do
+    local path = dir .. "/" .. short .. ".lua"
+    local f = io.open(path, "r")
+    if f then
+      f:close()
+      return assert(loadfile(path)), path
+    end
+    tried[#tried + 1] = "\n\tno file '" .. path .. "'"
+  end
+  return table.concat(tried)
+end)
 
+local function die(msg)
+  io.stderr:write("stackone_server: ", msg, "\n")
+  os.exit(2)
+end
+
+if not pcall(require, "socket") then
+  die("needs LuaSocket 3 for " .. _VERSION .. " (Debian and Ubuntu: apt-get install lua-socket; " ..
+    "LuaRocks: luarocks install luasocket)")
+end
 local socket = require("socket")
-local app_mod = require("app")
-local loop = require("loop")
+local app_mod = require("stackone.server.app")
+local loop = require("stackone.server.loop")
+local tointeger = require("stackone.server.compat").tointeger
 
 local USAGE = [[
-usage: lua5.4 stackone_server.lua [options]
+usage: stackone-server [options]   (from a checkout: lua5.4 server/stackone_server.lua)
   --port N            port to listen on (default 0: an ephemeral port)
   --host ADDR         address to bind (default 127.0.0.1)
   --api-key KEY       accepted API key; repeatable (default: test-key)
@@ -28,11 +64,6 @@ usage: lua5.4 stackone_server.lua [options]
                       were accepted in the last T seconds (default: off)
   --help              show this text
 ]]
-
-local function die(msg)
-  io.stderr:write("stackone_server: ", msg, "\n")
-  os.exit(2)
-end
 
 local function parse_args(argv)
   local opts = { port = 0, host = "127.0.0.1", api_keys = {}, page_cap = 0, seed_contacts = 0, latency = 0 }
@@ -60,7 +91,7 @@ local function parse_args(argv)
       io.stdout:write(USAGE)
       os.exit(0)
     elseif numeric[name] then
-      local n = math.tointeger(tonumber(value))
+      local n = tointeger(tonumber(value))
       if not n or n < 0 or (name == "--port" and n > 65535) then
         die("invalid value for " .. name .. ": " .. tostring(value))
       end
@@ -71,7 +102,7 @@ local function parse_args(argv)
       opts.idle_timeout = seconds(name, value, true)
     elseif name == "--rate-limit" then
       local n, t = tostring(value):match("^(%d+)/([^/]+)$")
-      n = math.tointeger(tonumber(n))
+      n = tointeger(tonumber(n))
       if not n or n < 1 then die("invalid value for --rate-limit (want N/T, N >= 1): " .. tostring(value)) end
       opts.rate_limit = { n = n, t = seconds(name, t, true) }
     elseif name == "--host" then
@@ -119,7 +150,7 @@ local opts = parse_args(arg or {})
 local server, err = open_listener(opts.host, opts.port)
 if not server then die(err) end
 local _, port = server:getsockname()
-port = math.tointeger(tonumber(port))
+port = tointeger(tonumber(port))
 local stats = { connections = 0, open = 0 }
 local app = app_mod.new({
   api_keys = opts.api_keys, page_cap = opts.page_cap,

@@ -4,8 +4,8 @@
 -- nil, status, message, details where details are the per-field messages
 -- (422) and status is 400 (not JSON, not an object, unknown fields) or 422
 -- (a field of the wrong type).
-local json = require("json")
-local schema = require("schema")
+local json = require("stackone.server.json")
+local schema = require("stackone.server.schema")
 
 local validate = {}
 
