@@ -6,17 +6,29 @@
 --   package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
 --   local client, guard <close> = require("connect")()
 --
--- Run from a checkout, it also makes the in-tree build loadable (`make`).
+-- Run from a checkout, it also makes the in-tree build of the Lua running
+-- it loadable: build/ for 5.4 (`make`), build/<lua>/ for the others (`make
+-- LUA=lua5.1`, `make LUA=luajit`...). Installed by the rock (`luarocks show
+-- stackone` says where), the examples use the installed module and start
+-- the installed `stackone-server`.
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+local lua_name = rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+")
 package.path = ("%s/../lua/?.lua;%s/../lua/?/init.lua;"):format(here, here) .. package.path
-package.cpath = ("%s/../build/?.so;"):format(here) .. package.cpath
+package.cpath = ("%s/../build%s/?.so;"):format(here, lua_name == "lua5.4" and "" or "/" .. lua_name) .. package.cpath
 
 local stackone = require("stackone")
 
 local function start_local_server()
   local out = os.tmpname()
-  local p = assert(io.popen(("lua5.4 %s/../server/stackone_server.lua --api-key example-key > %s 2>&1 & echo $!")
-    :format(here, out)))
+  local server = here .. "/../server/stackone_server.lua"
+  local script = io.open(server)
+  if script then
+    script:close()
+    server = "lua5.4 " .. server
+  else
+    server = "stackone-server" -- the rock's command
+  end
+  local p = assert(io.popen(("%s --api-key example-key > %s 2>&1 & echo $!"):format(server, out)))
   local pid = tonumber(p:read("*l"))
   p:close()
   local port
