@@ -1,7 +1,7 @@
 -- What `luarocks test` runs (the rockspec's `test` section): LuaRocks starts
 -- this file with the interpreter it is set up for, e.g. lua5.3 for
 -- `luarocks --lua-version=5.3 test`. It builds the rock for that Lua into a
--- tree of its own, build/luarocks-<version>/ (`luarocks make
+-- tree of its own, build/luarocks-<version>/tree/ (`luarocks make
 -- --deps-mode=none`: the dependencies are the ones installed), then runs
 -- the busted suite under the same interpreter against that build and the
 -- local server. Nothing else: no apt-get, no npm, no valgrind, no fuzzers
@@ -51,19 +51,38 @@ if not f then
   io.stderr:write("luarocks test: run it from the checkout (", rockspec, " is not here)\n")
   os.exit(1)
 end
+local text = f:read("*a")
 f:close()
 
+-- the top directories the rockspec takes files from: the rock is built
+-- from a copy, so the checkout gets no *.o files nor a stackone/ directory
+local spec = {}
+local setfenv = rawget(_G, "setfenv") -- 5.1 and LuaJIT
+if setfenv then
+  setfenv(assert(rawget(_G, "loadstring")(text, "@" .. rockspec)), spec)()
+else
+  assert(load(text, "@" .. rockspec, "t", spec))()
+end
+local dirs, list = {}, {}
+local function add(path) dirs[path:match("^[^/]+")] = true end
+for _, m in pairs(spec.build.modules) do
+  if type(m) == "string" then add(m) else for _, src in ipairs(m.sources) do add(src) end end
+end
+for _, p in pairs(spec.build.install.bin) do add(p) end
+for _, d in ipairs(spec.build.copy_directories) do add(d) end
+for d in pairs(dirs) do list[#list + 1] = q(d) end
+
 local luarocks = (os.getenv("LUAROCKS") or "luarocks") .. " --lua-version=" .. version
-local tree = "build/luarocks-" .. version
-os.execute("mkdir -p build")
-io.stderr:write("building the rock for Lua ", version, " into ", tree, "/ (log: ", tree, ".log)\n")
-if not run(("%s make --tree %s --deps-mode=none %s > %s 2>&1"):format(luarocks, q(tree), rockspec,
-    q(tree .. ".log"))) then
+local build = "build/luarocks-" .. version
+local tree = build .. "/tree"
+io.stderr:write("building the rock for Lua ", version, " into ", tree, "/ (log: ", build, "/log)\n")
+if not run(("rm -rf %s && mkdir -p %s/src && cp -R LICENSE %s %s %s/src/ && cd %s/src && " ..
+    "%s make --tree ../tree --deps-mode=none %s > ../log 2>&1"):format(q(build), q(build), rockspec,
+    table.concat(list, " "), q(build), q(build), luarocks, rockspec)) then
   io.stderr:write("luarocks make failed:\n")
-  os.execute("tail -n 30 " .. q(tree .. ".log") .. " >&2")
+  os.execute("tail -n 30 " .. q(build .. "/log") .. " >&2")
   os.exit(1)
 end
-os.execute("rm -f src/*.o")
 
 -- spec/helper.lua puts STACKONE_BUILD first on package.cpath; the Lua
 -- layer comes from lua/, the files the rock installed. spec/rockspec_spec.lua
