@@ -35,7 +35,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
 /* loop mode: libcurl is done with a socket. A host loop may still watch
    it (cqueues and libuv keep it registered), so it is closed only after
    the loop driver has told the loop to let go: so_engine_close_sockets */
-int so_engine_close_socket(void *engine, curl_socket_t fd) {
+static int close_socket_later(void *engine, curl_socket_t fd) {
   so_engine *e = engine;
   int record = (int)fd;
   if (!so_buf_append(&e->closing, &record, sizeof(record))) close(fd);
@@ -119,7 +119,7 @@ so_slot *so_engine_acquire(so_engine *e, const so_client *c) {
     if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
         curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, (void *)s) != CURLE_OK ||
         (e->loop && (curl_easy_setopt(s->x.curl, CURLOPT_CLOSESOCKETFUNCTION,
-                                      so_engine_close_socket) != CURLE_OK ||
+                                      close_socket_later) != CURLE_OK ||
                      curl_easy_setopt(s->x.curl, CURLOPT_CLOSESOCKETDATA,
                                       (void *)e) != CURLE_OK))) {
       so_exchange_free(&s->x);

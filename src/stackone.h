@@ -221,7 +221,6 @@ SO_HIDDEN void so_engine_cancel(so_engine *e, so_slot *s);
 SO_HIDDEN void so_engine_run(so_engine *e, double max_wait);
 SO_HIDDEN int so_engine_action(so_engine *e, curl_socket_t fd, int events);
 SO_HIDDEN void so_engine_close_sockets(so_engine *e);
-SO_HIDDEN int so_engine_close_socket(void *engine, curl_socket_t fd);
 
 /* ---- client.c ---- */
 struct so_client {
@@ -256,10 +255,6 @@ typedef struct so_request {
 
 SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r,
                                int opts, const char *const *extra_options);
-SO_HIDDEN int so_push_url(lua_State *L, so_client *c, const so_operation *op,
-                          int id, int query, char *err, size_t errlen);
-SO_HIDDEN int so_push_body(lua_State *L, const so_operation *op, int idx,
-                           char *err, size_t errlen);
 
 /* ---- job.c: one call's records and their attempts ---- */
 SO_HIDDEN so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
@@ -268,7 +263,6 @@ SO_HIDDEN void so_job_set_record(lua_State *L, so_job *j, int i, int url,
                                  int body);
 SO_HIDDEN void so_job_fail_record(lua_State *L, so_job *j, int i);
 SO_HIDDEN void so_job_set_progress(lua_State *L, so_job *j, int fn);
-SO_HIDDEN void so_job_detach(so_job *j);
 SO_HIDDEN void so_job_metatable(lua_State *L);
 
 /* ---- result.c ---- */

@@ -25,7 +25,7 @@ static const so_operation *check_operation(lua_State *L) {
 }
 
 /* builds the URL and pushes it; 0 with err set on bad input */
-int so_push_url(lua_State *L, so_client *c, const so_operation *op, int id,
+static int so_push_url(lua_State *L, so_client *c, const so_operation *op, int id,
                 int query, char *err, size_t errlen) {
   so_buf url = {NULL, 0, 0, 0};
   int ok;
@@ -40,7 +40,7 @@ int so_push_url(lua_State *L, so_client *c, const so_operation *op, int id,
 }
 
 /* encodes the body at idx and pushes it; 0 with err set on bad content */
-int so_push_body(lua_State *L, const so_operation *op, int idx, char *err,
+static int so_push_body(lua_State *L, const so_operation *op, int idx, char *err,
                  size_t errlen) {
   size_t len;
   if (!so_json_encode_body(L, SO_STATE, idx, op->body, err, errlen)) return 0;
