@@ -52,6 +52,7 @@ build = {
   modules = {
     ["stackone"] = "lua/stackone/init.lua",
     ["stackone.paging"] = "lua/stackone/paging.lua",
+    ["stackone.public"] = "lua/stackone/public.lua",
     ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
     ["stackone.engine"] = "lua/stackone/engine.lua",
     ["stackone.compat"] = "lua/stackone/compat.lua",

@@ -56,7 +56,7 @@ describe("calls", function()
       for _ in client.crm.accounts.each do end -- luacheck: ignore 512
     end)
     assert.is_false(ok)
-    assert.matches("crm.accounts.each must be called", msg, 1, true)
+    assert.matches("calls_spec.lua:%d+: crm.accounts.each: it must be called", msg)
   end)
 
   it("each stops with an error object when the server repeats the cursor", function()

@@ -12,16 +12,17 @@
 #include "stackone.h"
 
 
-static const char *const option_names[] = {
+const char *const so_client_options[] = {
   "api_key", "account_id", "base_url", "timeout", "connect_timeout",
   "insecure", "ca_file", "proxy", "allow_insecure_http",
   "max_response_bytes", "headers", "retry", "rate_limit", "sleep", "debug",
   "loop", NULL
 };
 
+/* the open client of the Lua layer's own calls (_io_*, _on_close) */
 so_client *so_check_client(lua_State *L, int idx) {
   so_client *c = luaL_checkudata(L, idx, SO_CLIENT_MT);
-  if (c->closed) so_raise(L, 2, "attempt to use a closed stackone client");
+  if (c->closed) luaL_error(L, "attempt to use a closed stackone client");
   return c;
 }
 
@@ -147,10 +148,10 @@ static const char *opt_string(lua_State *L, int opts, const char *name) {
   if (t == LUA_TSTRING)
     s = lua_tolstring(L, -1, &len);
   else if (t != LUA_TNIL)
-    so_raise(L, 2, "stackone.new: option '%s' must be a string, got %s", name,
+    so_usage(L, 0, "option '%s' must be a string, got %s", name,
              luaL_typename(L, -1));
   if (s && strlen(s) != len) /* C would see only the part before it */
-    so_raise(L, 2, "stackone.new: option '%s' contains a NUL byte", name);
+    so_usage(L, 0, "option '%s' contains a NUL byte", name);
   lua_pop(L, 1); /* opts keeps the string alive */
   return s;
 }
@@ -158,26 +159,25 @@ static const char *opt_string(lua_State *L, int opts, const char *name) {
 static int opt_bool(lua_State *L, int opts, const char *name) {
   int t = so_rawfield(L, opts, name), v = lua_toboolean(L, -1);
   if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-    so_raise(L, 2, "stackone.new: option '%s' must be a boolean", name);
+    so_usage(L, 0, "option '%s' must be a boolean", name);
   lua_pop(L, 1);
   return v;
 }
 
 /* seconds -> milliseconds; must be a positive number */
-long so_seconds_ms(lua_State *L, int idx, const char *who, const char *name) {
+long so_seconds_ms(lua_State *L, int idx, const char *name) {
   lua_Number s;
   int isnum;
   s = lua_tonumberx(L, idx, &isnum);
   if (!isnum || !(s > 0) || s > 86400 * 30)
-    so_raise(L, 2, "%s: option '%s' must be a positive number of seconds",
-               who, name);
+    so_usage(L, 0, "option '%s' must be a positive number of seconds", name);
   return s * 1000 < 1 ? 1 : (long)(s * 1000);
 }
 
 static long opt_seconds(lua_State *L, int opts, const char *name, long dflt) {
   long ms = dflt;
   if (so_rawfield(L, opts, name) != LUA_TNIL)
-    ms = so_seconds_ms(L, -1, "stackone.new", name);
+    ms = so_seconds_ms(L, -1, name);
   lua_pop(L, 1);
   return ms;
 }
@@ -232,29 +232,29 @@ int so_collect_headers(lua_State *L, int headers, int into, char *err,
   return 1;
 }
 
-static const char *const retry_names[] = {
+const char *const so_retry_options[] = {
   "max_attempts", "base_delay", "factor", "max_delay", "max_wait",
   "maybe_applied", NULL
 };
 
 /* reads a retry option (false, true or a table) over the values in r */
-int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
+int so_read_retry(lua_State *L, int idx, so_retry *r) {
   if (lua_type(L, idx) == LUA_TBOOLEAN) {
     r->enabled = lua_toboolean(L, idx);
     return 1;
   }
   if (lua_type(L, idx) != LUA_TTABLE)
-    return so_raise(L, 2, "%s: option 'retry' must be a table or false", who);
+    return so_usage(L, 0, "option 'retry' must be a table or false");
   r->enabled = 1;
-  so_check_names(L, idx, retry_names, who, "retry option");
+  so_check_names(L, idx, so_retry_options, sizeof(char *), "retry option");
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     const char *key = lua_tostring(L, -2);
-    int i = so_name_index(L, -2, retry_names), isnum;
+    int i = so_name_index(L, -2, so_retry_options, sizeof(char *)), isnum;
     double v;
     if (i == 5) {
       if (!lua_isboolean(L, -1))
-        so_raise(L, 2, "%s: retry.maybe_applied must be a boolean", who);
+        so_usage(L, 0, "retry.maybe_applied must be a boolean");
       r->maybe_applied = lua_toboolean(L, -1);
       lua_pop(L, 1);
       continue;
@@ -262,7 +262,7 @@ int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
     v = lua_tonumberx(L, -1, &isnum);
     if (!isnum || v < 0 || (i == 0 && (v < 1 || v > 100 || v != (int)v)) ||
         (i == 2 && v < 1))
-      so_raise(L, 2, "%s: retry.%s must be %s", who, key,
+      so_usage(L, 0, "retry.%s must be %s", key,
                i == 0 ? "a whole number from 1 to 100"
                : i == 2 ? "a number >= 1" : "a number of seconds >= 0");
     switch (i) {
@@ -276,6 +276,8 @@ int so_read_retry(lua_State *L, int idx, so_retry *r, const char *who) {
   }
   return 1;
 }
+
+const char *const so_rate_limit_options[] = {"requests", "per", NULL};
 
 /* the client's rate limiter: shared by every client of the same API key
    and limits in this Lua state (state.limiters holds them weakly) */
@@ -312,7 +314,7 @@ static double positive_field(lua_State *L, int t, const char *name,
     int isnum;
     v = lua_tonumberx(L, -1, &isnum);
     if (!isnum || !(v > 0))
-      so_raise(L, 2, "stackone.new: rate_limit.%s must be a positive number",
+      so_usage(L, 0, "rate_limit.%s must be a positive number",
                name);
   }
   lua_pop(L, 1);
@@ -325,10 +327,10 @@ static void set_hooks(lua_State *L, const char *key) {
   int handle = lua_gettop(L);
   lua_getiuservalue(L, handle, SO_UV_HOOKS);
   if (so_rawfield(L, 1, "sleep") != LUA_TNIL && !lua_isfunction(L, -1))
-    so_raise(L, 2, "stackone.new: option 'sleep' must be a function");
+    so_usage(L, 0, "option 'sleep' must be a function");
   lua_setfield(L, -2, "sleep");
   if (so_rawfield(L, 1, "debug") != LUA_TNIL && !lua_isfunction(L, -1))
-    so_raise(L, 2, "stackone.new: option 'debug' must be a function");
+    so_usage(L, 0, "option 'debug' must be a function");
   lua_setfield(L, -2, "debug");
   switch (so_rawfield(L, 1, "rate_limit")) {
     case LUA_TNIL:
@@ -341,30 +343,30 @@ static void set_hooks(lua_State *L, const char *key) {
         lua_pushnil(L);
       break;
     case LUA_TTABLE: {
-      static const char *const names[] = {"requests", "per", NULL};
       int t = lua_gettop(L);
-      so_check_names(L, t, names, "stackone.new", "rate_limit option");
+      so_check_names(L, t, so_rate_limit_options, sizeof(char *),
+                     "rate_limit option");
       {
         double requests = positive_field(L, t, "requests", 1000);
         if (requests != (double)(int)requests || requests > 1000000)
-          so_raise(L, 2, "stackone.new: rate_limit.requests must be a whole "
+          so_usage(L, 0, "rate_limit.requests must be a whole "
                    "number from 1 to 1000000");
         push_limiter(L, key, requests, positive_field(L, t, "per", 60));
       }
       break;
     }
     default:
-      so_raise(L, 2, "stackone.new: option 'rate_limit' must be a table or "
+      so_usage(L, 0, "option 'rate_limit' must be a table or "
                "false");
   }
   lua_setfield(L, -3, "limiter");
   lua_pop(L, 1); /* rate_limit */
   if (so_rawfield(L, 1, "loop") != LUA_TNIL) {
     if (!lua_istable(L, -1))
-      so_raise(L, 2, "stackone.new: option 'loop' must be a loop adapter "
+      so_usage(L, 0, "option 'loop' must be a loop adapter "
                "table (such as stackone.loop.luv(uv))");
     if (so_rawfield(L, 1, "sleep") != LUA_TNIL)
-      so_raise(L, 2, "stackone.new: give 'loop' or 'sleep', not both (with "
+      so_usage(L, 0, "give 'loop' or 'sleep', not both (with "
                "a loop, every wait is a timer of the loop)");
     lua_pop(L, 1);
   }
@@ -384,12 +386,12 @@ int so_client_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  so_check_names(L, 1, option_names, "stackone.new", "option");
+  so_check_names(L, 1, so_client_options, sizeof(char *), "option");
 
   key = opt_string(L, 1, "api_key");
   if (key == NULL || *key == '\0') key = getenv("STACKONE_API_KEY");
   if (key == NULL || *key == '\0')
-    return so_raise(L, 2, "stackone.new: api_key is required (pass api_key "
+    return so_usage(L, 0, "api_key is required (pass api_key "
                          "or set STACKONE_API_KEY)");
   account = opt_string(L, 1, "account_id");
   if (account == NULL || *account == '\0') account = getenv("STACKONE_ACCOUNT_ID");
@@ -426,7 +428,7 @@ int so_client_new(lua_State *L) {
                            "or set allow_insecure_http = true)");
   if (so_rawfield(L, 1, "headers") != LUA_TNIL) {
     if (!lua_istable(L, -1))
-      return so_raise(L, 2, "stackone.new: option 'headers' must be a table");
+      return so_usage(L, 0, "option 'headers' must be a table");
     lua_getiuservalue(L, 3, SO_UV_HEADERS);
     if (!so_collect_headers(L, 4, 5, err, sizeof(err)))
       return so_push_invalid(L, NULL, NULL, "%s", err);
@@ -440,7 +442,7 @@ int so_client_new(lua_State *L) {
   c->max_response_bytes = 64 * 1024 * 1024;
   if (so_rawfield(L, 1, "max_response_bytes") != LUA_TNIL) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
-      return so_raise(L, 2, "stackone.new: option 'max_response_bytes' must be "
+      return so_usage(L, 0, "option 'max_response_bytes' must be "
                            "a positive integer");
     c->max_response_bytes = (size_t)lua_tointeger(L, -1);
   }
@@ -450,7 +452,7 @@ int so_client_new(lua_State *L) {
   if (account) c->account_id = dup_string(L, account);
   so_retry_defaults(&c->retry);
   if (so_rawfield(L, 1, "retry") != LUA_TNIL)
-    so_read_retry(L, lua_gettop(L), &c->retry, "stackone.new");
+    so_read_retry(L, lua_gettop(L), &c->retry);
   lua_pop(L, 1);
   c->rng = (uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL) << 20;
   set_hooks(L, key);
@@ -465,13 +467,13 @@ int so_client_new(lua_State *L) {
   lua_getiuservalue(L, 3, SO_UV_HOOKS);
   lua_getfield(L, -1, "loop");
   if (!so_engine_init(&c->eng, !lua_isnil(L, -1)))
-    return so_raise(L, 2, "stackone.new: curl_multi_init failed");
+    return so_usage(L, 0, "curl_multi_init failed");
   lua_pop(L, 2);
   c->closed = 0;
   { /* one handle up front: libcurl's verdict on the options comes now */
     so_slot *first = so_engine_acquire(&c->eng, c);
     if (first == NULL)
-      return so_raise(L, 2, "stackone.new: libcurl rejected an option");
+      return so_usage(L, 0, "libcurl rejected an option");
     so_engine_release(&c->eng, first);
   }
   return 1;
@@ -482,6 +484,8 @@ void so_client_metatable(lua_State *L) {
     {"close", client_close},
     {"_start", so_client_start},
     {"_start_many", so_client_start_many},
+    {"_check", so_client_check},
+    {"_check_many", so_client_check_many},
     {"_io_changes", so_client_io_changes},
     {"_io_action", so_client_io_action},
     {"_io_done", so_client_io_done},

@@ -13,6 +13,29 @@
 
 SO_EXPORT int luaopen_stackone_core(lua_State *L);
 
+/* core.options: the names each table of options takes, for the types,
+   the reference and the tests; the checks read the same arrays */
+static void push_options(lua_State *L) {
+  static const struct {
+    const char *table;
+    const char *const *names;
+  } tables[] = {
+    {"client", so_client_options}, {"call", so_call_options},
+    {"bulk", so_bulk_options}, {"retry", so_retry_options},
+    {"rate_limit", so_rate_limit_options},
+  };
+  size_t i, j;
+  lua_createtable(L, 0, 5);
+  for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+    lua_newtable(L);
+    for (j = 0; tables[i].names[j]; j++) {
+      lua_pushstring(L, tables[i].names[j]);
+      lua_rawseti(L, -2, (lua_Integer)j + 1);
+    }
+    lua_setfield(L, -2, tables[i].table);
+  }
+}
+
 int luaopen_stackone_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"new", so_client_new},
@@ -32,6 +55,7 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_setfield(L, -2, "limiters");
   so_error_metatable(L);
+  so_usage_metatable(L);
   so_client_metatable(L);
   so_job_metatable(L);
   luaL_newlibtable(L, funcs);
@@ -43,8 +67,14 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setfield(L, -2, "array_mt");
   luaL_getmetatable(L, SO_ERROR_MT);
   lua_setfield(L, -2, "error_mt");
+  luaL_getmetatable(L, SO_USAGE_MT);
+  lua_setfield(L, -2, "usage_mt");
   so_push_operations(L);
   lua_setfield(L, -2, "operations");
+  so_push_fields(L, so_custom_field_fields);
+  lua_setfield(L, -2, "custom_field_fields");
+  push_options(L);
+  lua_setfield(L, -2, "options");
   lua_pushliteral(L, SO_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -123,16 +123,39 @@ void so_new_error(lua_State *L, const so_failure *f) {
   lua_setfield(L, -2, "attempts");
 }
 
-/* raises a programmer error pointing at the caller `level` frames up:
-   2 is the user's code calling a function of the Lua layer */
-int so_raise(lua_State *L, int level, const char *fmt, ...) {
+/* raises a usage error: a programmer mistake in a call, { message,
+   argument = n for "bad argument #n" }. It names no function and no line:
+   the Lua layer's public function turns it into "<its name>: message" at
+   the user's line (lua/stackone/public.lua), so public names and frames
+   live in one layer. argument is 0 when the mistake is not one argument. */
+int so_usage(lua_State *L, int argument, const char *fmt, ...) {
   va_list ap;
-  luaL_where(L, level);
+  lua_createtable(L, 0, 2);
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
-  lua_concat(L, 2);
+  lua_setfield(L, -2, "message");
+  if (argument > 0) {
+    lua_pushinteger(L, argument);
+    lua_setfield(L, -2, "argument");
+  }
+  luaL_setmetatable(L, SO_USAGE_MT);
   return lua_error(L);
+}
+
+/* a usage error that escaped the Lua layer still reads as its message */
+static int usage_tostring(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "message");
+  if (!lua_isstring(L, -1)) lua_pushliteral(L, "stackone: usage error");
+  return 1;
+}
+
+void so_usage_metatable(lua_State *L) {
+  luaL_newmetatable(L, SO_USAGE_MT);
+  lua_pushcfunction(L, usage_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
 }
 
 /* pushes nil and an "invalid" error: bad content, nothing was sent */

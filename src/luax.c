@@ -14,16 +14,26 @@ int so_rawfield(lua_State *L, int t, const char *name) {
   return lua_rawget(L, t);
 }
 
-/* where the string key at `key` is in the NULL-terminated `names`, or -1.
+/* the name of record i of `names`, records `stride` bytes apart whose
+   first member is a const char * (a plain array of names: sizeof(char *)) */
+static const char *name_at(const char *const *names, size_t stride,
+                           size_t i) {
+  const char *name;
+  /* memcpy: the records need not be aligned for a cast */
+  memcpy(&name, (const char *)names + i * stride, sizeof(name));
+  return name;
+}
+
+/* where the string key at `key` is among the NULL-ended `names`, or -1.
    The whole key counts: "retry\0x" is not "retry" */
-int so_name_index(lua_State *L, int key, const char *const *names) {
-  size_t len;
-  const char *s;
-  int i;
+int so_name_index(lua_State *L, int key, const char *const *names,
+                  size_t stride) {
+  size_t len, i;
+  const char *s, *name;
   if (lua_type(L, key) != LUA_TSTRING) return -1;
   s = lua_tolstring(L, key, &len);
-  for (i = 0; names[i]; i++)
-    if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) return i;
+  for (i = 0; (name = name_at(names, stride, i)) != NULL; i++)
+    if (strlen(name) == len && memcmp(name, s, len) == 0) return (int)i;
   return -1;
 }
 
@@ -54,24 +64,41 @@ void so_push_key(lua_State *L, int key) {
 }
 
 /* the one check of every table of named options (client, call, retry,
-   rate_limit, bulk): raises "<who>: unknown <what> 'key' (did you mean
-   'name'?)" at the caller for the first key not in `names` */
-void so_check_names(lua_State *L, int t, const char *const *names,
-                    const char *who, const char *what) {
+   rate_limit, bulk, query, filter): 1 when every key of the table at t is
+   among `names` (records `stride` bytes apart, as for so_name_index);
+   else 0 with "unknown <what> 'key' (did you mean 'name'?)" in err */
+int so_known_names(lua_State *L, int t, const char *const *names,
+                   size_t stride, const char *what, char *err,
+                   size_t errlen) {
   t = lua_absindex(L, t);
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
-    if (so_name_index(L, -1, names) < 0) {
+    if (so_name_index(L, -1, names, stride) < 0) {
       const char *near = NULL;
       size_t count;
-      for (count = 0; names[count]; count++) {}
+      for (count = 0; name_at(names, stride, count); count++) {}
       if (lua_type(L, -1) == LUA_TSTRING)
-        near = so_closest(lua_tostring(L, -1), names, count, sizeof(char *));
+        near = so_closest(lua_tostring(L, -1), names, count, stride);
       so_push_key(L, -1);
-      so_raise(L, 2, "%s: unknown %s '%s'%s%s%s", who, what,
-               lua_tostring(L, -1), near ? " (did you mean '" : "",
-               near ? near : "", near ? "'?)" : "");
+      if (count == 0)
+        snprintf(err, errlen, "takes no %ss (got '%s')", what,
+                 lua_tostring(L, -1));
+      else
+        snprintf(err, errlen, "unknown %s '%s'%s%s%s", what,
+                 lua_tostring(L, -1), near ? " (did you mean '" : "",
+                 near ? near : "", near ? "'?)" : "");
+      lua_pop(L, 2);
+      return 0;
     }
   }
+  return 1;
+}
+
+/* so_known_names for a programmer's table: a usage error */
+void so_check_names(lua_State *L, int t, const char *const *names,
+                    size_t stride, const char *what) {
+  char err[200];
+  if (!so_known_names(L, t, names, stride, what, err, sizeof(err)))
+    so_usage(L, 0, "%s", err);
 }

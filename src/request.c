@@ -8,20 +8,17 @@
 
 #include "stackone.h"
 
-static void check_options(lua_State *L, int opts, const so_request *r,
-                          const char *const *extra) {
-  const so_operation *op = r->op;
-  static const char *const common[] = {
-    "account_id", "timeout", "headers", "retry", NULL
-  };
+const char *const so_call_options[] = {
+  "account_id", "timeout", "headers", "retry", NULL
+};
+
+static void check_options(lua_State *L, int opts, const char *const *extra) {
   const char *names[16];
   size_t count = 0, i;
-  for (i = 0; common[i]; i++) names[count++] = common[i];
+  for (i = 0; so_call_options[i]; i++) names[count++] = so_call_options[i];
   for (i = 0; extra && extra[i] && count < 15; i++) names[count++] = extra[i];
   names[count] = NULL;
-  lua_pushfstring(L, "crm.%s.%s%s", op->group, op->name, r->suffix);
-  so_check_names(L, opts, names, lua_tostring(L, -1), "option");
-  lua_pop(L, 1);
+  so_check_names(L, opts, names, sizeof(char *), "option");
 }
 
 /* the merged header lines: client-wide, then the call's on top; pushes
@@ -43,9 +40,7 @@ static int merge_headers(lua_State *L, const so_request *r, char *err,
     lua_rawset(L, -5);
   }
   lua_pop(L, 1);
-  if (so_rawfield(L, r->opts, "headers") != LUA_TTABLE)
-    so_raise(L, 2, "crm.%s.%s%s: option 'headers' must be a table",
-             r->op->group, r->op->name, r->suffix);
+  so_rawfield(L, r->opts, "headers"); /* a table: so_request_check saw it */
   if (!so_collect_headers(L, lua_gettop(L), lua_gettop(L) - 1, err, errlen))
     return 0;
   lua_pop(L, 1);
@@ -89,48 +84,47 @@ oom:
   return NULL;
 }
 
-/* reads the options at `opts` (0 when none) into r and builds the header
-   lines (r->headers, which the caller must hand to a job or free).
-   Returns 1, or pushes `nil, err` for bad content and returns 0. Raises
-   on programmer errors. The client is at index 1. */
-int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
-                     const char *const *extra_options) {
-  char err[400];
-  const char *account = NULL;
-  size_t account_len = 0;
-  int top = lua_gettop(L), merged;
+/* reads the options at `opts` (0 when none) into r; raises usage errors
+   for options that are unknown or of the wrong type, or when no account
+   id is known. The client is at index 1. */
+void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
+                      const char *const *extra_options) {
+  int top = lua_gettop(L);
   r->opts = opts;
-  if (r->suffix == NULL) r->suffix = "";
   r->timeout_ms = c->timeout_ms;
   r->retry = c->retry;
+  r->account = NULL;
   if (opts) {
-    check_options(L, opts, r, extra_options);
+    check_options(L, opts, extra_options);
     if (so_rawfield(L, opts, "timeout") != LUA_TNIL)
-      r->timeout_ms = so_seconds_ms(L, -1, "call", "timeout");
-    lua_pop(L, 1);
+      r->timeout_ms = so_seconds_ms(L, -1, "timeout");
     if (so_rawfield(L, opts, "account_id") == LUA_TSTRING)
-      account = lua_tolstring(L, -1, &account_len);
+      r->account = lua_tolstring(L, -1, &r->account_len);
     else if (!lua_isnil(L, -1))
-      so_raise(L, 2, "crm.%s.%s%s: option 'account_id' must be a string",
-               r->op->group, r->op->name, r->suffix);
-    lua_pop(L, 1); /* opts keeps it alive */
-    if (so_rawfield(L, opts, "retry") != LUA_TNIL) {
-      lua_pushfstring(L, "crm.%s.%s%s", r->op->group, r->op->name, r->suffix);
-      so_read_retry(L, lua_gettop(L) - 1, &r->retry, lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+      so_usage(L, 0, "option 'account_id' must be a string");
+    if (so_rawfield(L, opts, "headers") != LUA_TNIL && !lua_istable(L, -1))
+      so_usage(L, 0, "option 'headers' must be a table");
+    if (so_rawfield(L, opts, "retry") != LUA_TNIL)
+      so_read_retry(L, lua_gettop(L), &r->retry);
+    lua_settop(L, top); /* opts keeps the account id alive */
   }
-  if (account == NULL) {
-    account = c->account_id;
-    account_len = account ? strlen(account) : 0;
+  if (r->account == NULL && c->account_id) {
+    r->account = c->account_id;
+    r->account_len = strlen(c->account_id);
   }
-  if (account == NULL)
-    return so_raise(L, 2, "crm.%s.%s%s: no account id (pass account_id to "
-                    "stackone.new or in the call's options, or set "
-                    "STACKONE_ACCOUNT_ID)", r->op->group, r->op->name,
-                    r->suffix);
-  if (*account == '\0' || !so_header_value_ok(account, account_len)) {
+  if (r->account == NULL)
+    so_usage(L, 0, "no account id (pass account_id to stackone.new or in "
+             "the call's options, or set STACKONE_ACCOUNT_ID)");
+}
+
+/* builds the header lines of the request so_request_check read (into
+   r->headers, which the caller must hand to a job or free). Returns 1,
+   or pushes `nil, err` for bad content and returns 0. */
+int so_request_setup(lua_State *L, so_client *c, so_request *r) {
+  char err[400];
+  int top = lua_gettop(L), merged;
+  if (*r->account == '\0' ||
+      !so_header_value_ok(r->account, r->account_len)) {
     so_push_invalid(L, r->op->method, r->op->path, "account_id is empty or "
                     "has CR, LF, NUL or another control character");
     return 0;
@@ -140,7 +134,7 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r, int opts,
     return 0;
   }
   merged = lua_gettop(L);
-  lua_pushfstring(L, "x-account-id: %s", account);
+  lua_pushfstring(L, "x-account-id: %s", r->account);
   r->headers = header_list(L, c, merged, merged + 1,
                            !has_header(L, merged, "accept"),
                            r->op->body && !has_header(L, merged,

@@ -137,7 +137,7 @@ static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status)
   if (!lua_istable(L, -1))
     return response_error(L, x, k, status, "decode",
                           "the response has no 'data'", envelope);
-  if (k->op->kind == SO_KIND_LIST) {
+  if (so_shapes[k->op->kind].page) {
     /* a page: { data = {...}, next = cursor or nil } */
     lua_createtable(L, 0, 2);
     lua_insert(L, -2);

@@ -17,6 +17,7 @@
 #define SO_VERSION "0.1.0"
 #define SO_CLIENT_MT "stackone.client"
 #define SO_ERROR_MT "stackone.error"
+#define SO_USAGE_MT "stackone.usage"
 #define SO_ARRAY_MT "stackone.array"
 #define SO_MAX_REQUEST_BYTES (16 * 1024 * 1024)
 
@@ -51,8 +52,10 @@ SO_HIDDEN int so_buf_append(so_buf *b, const void *p, size_t n);
 SO_HIDDEN void so_buf_reset(so_buf *b);
 SO_HIDDEN void so_buf_free(so_buf *b);
 
-/* ---- ops.c: the operations of the API, as data ---- */
-typedef enum {
+/* ---- ops.c: the API described once, as data. The C checks, URLs,
+   bodies, results and the Lua surface (core.operations) all come from
+   these rows ---- */
+typedef enum { /* body field types */
   SO_T_STRING,        /* string or stackone.null */
   SO_T_STRING_ARRAY,  /* array of strings */
   SO_T_CUSTOM_FIELDS, /* array of CustomFields objects */
@@ -65,6 +68,25 @@ typedef struct so_field {
   so_type type;
 } so_field;
 
+typedef enum { /* query parameter types; each has one wire style */
+  SO_Q_STRING,    /* form: a string */
+  SO_Q_DATE_TIME, /* form: a date-time string */
+  SO_Q_CURSOR,    /* form: a string; "" is no cursor and is not sent */
+  SO_Q_PAGE,      /* form: a string or a whole number */
+  SO_Q_PAGE_SIZE, /* form: a whole number from 1 to 100, or its digits */
+  SO_Q_BOOLEAN,   /* form: true or false */
+  SO_Q_NAMES,     /* form, one value: "a,b" or { "a", "b" } */
+  SO_Q_OBJECT,    /* deepObject: proxy[a][b]=c, nested to any depth */
+  SO_Q_FILTER     /* deepObject: filter[key]=value, the keys in `keys` */
+} so_qtype;
+
+typedef struct so_param {
+  const char *name;
+  so_qtype type;
+  const struct so_param *keys; /* SO_Q_FILTER's keys, NULL-name ended */
+} so_param;
+
+/* the call shapes: which arguments a call takes, what it returns */
 typedef enum {
   SO_KIND_CREATE, /* (fields, opts) -> record */
   SO_KIND_GET,    /* (id, query, opts) -> record */
@@ -72,21 +94,40 @@ typedef enum {
   SO_KIND_LIST    /* (query, opts) -> page */
 } so_kind;
 
+typedef enum { SO_ARG_END, SO_ARG_ID, SO_ARG_FIELDS, SO_ARG_QUERY,
+               SO_ARG_OPTIONS } so_arg;
+
+typedef struct so_shape {
+  const char *kind;   /* "create", "get", "update", "list" */
+  so_arg args[4];     /* the arguments in order, SO_ARG_END ended */
+  int page;           /* the result is a page: { data, next } */
+  /* the items of its bulk form: the fields themselves (both NULL), or a
+     table with the id and the fields under these keys */
+  const char *item_id, *item_fields;
+} so_shape;
+
 typedef struct so_operation {
-  const char *group;        /* lua namespace under crm, e.g. "contacts" */
+  const char *group;        /* the namespace under crm, e.g. "contacts" */
   const char *name;         /* "create", "get", "update", "list" */
   const char *operation_id; /* the spec's operationId */
   const char *method;
   const char *path;         /* may hold one "{id}" */
-  so_kind kind;
-  const so_field *body;     /* NULL-name terminated; NULL when no body */
-  const char *const *query; /* allowed query keys, NULL terminated */
+  so_kind kind;             /* its call shape, so_shapes[kind] */
+  const so_field *body;     /* NULL-name ended; NULL when no body */
+  const char *body_schema;  /* the spec's name of the body's schema */
+  const so_param *query;    /* its query parameters, in wire order */
+  const char *returns;      /* the spec's schema of its 200 response */
+  int bulk;                 /* it has a _many form */
+  const char *custom_fields; /* custom_fields may be given by name: the
+                                operationId of the list of definitions */
 } so_operation;
 
+SO_HIDDEN extern const so_shape so_shapes[];
 SO_HIDDEN extern const so_operation so_operations[];
 SO_HIDDEN extern const size_t so_operation_count;
 SO_HIDDEN extern const so_field so_custom_field_fields[];
 SO_HIDDEN void so_push_operations(lua_State *L);
+SO_HIDDEN void so_push_fields(lua_State *L, const so_field *fields);
 SO_HIDDEN const char *so_closest(const char *word, const char *const *names,
                                  size_t count, size_t stride);
 
@@ -101,7 +142,8 @@ typedef struct so_failure {
 SO_HIDDEN void so_error_metatable(lua_State *L);
 SO_HIDDEN int so_push_invalid(lua_State *L, const char *method,
                               const char *path, const char *fmt, ...);
-SO_HIDDEN int so_raise(lua_State *L, int level, const char *fmt, ...);
+SO_HIDDEN void so_usage_metatable(lua_State *L);
+SO_HIDDEN int so_usage(lua_State *L, int argument, const char *fmt, ...);
 SO_HIDDEN void so_new_error(lua_State *L, const so_failure *f);
 SO_HIDDEN const char *so_curl_code_name(CURLcode code);
 SO_HIDDEN const char *so_curl_kind(CURLcode code);
@@ -160,8 +202,7 @@ SO_HIDDEN int so_parse_retry_after(const char *value, size_t len, time_t now,
 SO_HIDDEN double so_limiter_take(so_limiter *b, double now);
 SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
                                      size_t *len);
-SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r,
-                            const char *who);
+SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r);
 
 /* ---- transport.c: one easy handle and what its transfer collects; the
    libcurl callbacks only record into these fields ---- */
@@ -244,8 +285,9 @@ struct so_client {
 /* what every request of one call shares, read from the call's options */
 typedef struct so_request {
   const so_operation *op;
-  const char *suffix;  /* after the operation's name in messages: "_many" */
   int opts;            /* stack index of the options table, 0 when none */
+  const char *account; /* the account id: the options' or the client's */
+  size_t account_len;
   long timeout_ms;
   so_retry retry;
   int verbose;         /* a debug function wants traces */
@@ -253,8 +295,9 @@ typedef struct so_request {
                                  caller (moved into the job) */
 } so_request;
 
-SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r,
-                               int opts, const char *const *extra_options);
+SO_HIDDEN void so_request_check(lua_State *L, so_client *c, so_request *r,
+                                int opts, const char *const *extra_options);
+SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r);
 
 /* ---- job.c: one call's records and their attempts ---- */
 SO_HIDDEN so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
@@ -284,22 +327,34 @@ SO_HIDDEN void so_push_stop_error(lua_State *L, const so_operation *op,
                                   const char *kind, const char *message,
                                   int attempts, int maybe_applied);
 
+/* the names of each table of options, NULL ended */
+SO_HIDDEN extern const char *const so_client_options[];
+SO_HIDDEN extern const char *const so_call_options[];
+SO_HIDDEN extern const char *const so_bulk_options[];
+SO_HIDDEN extern const char *const so_retry_options[];
+SO_HIDDEN extern const char *const so_rate_limit_options[];
+
 SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
 SO_HIDDEN int so_rawfield(lua_State *L, int t, const char *name);
-SO_HIDDEN int so_name_index(lua_State *L, int key, const char *const *names);
+SO_HIDDEN int so_name_index(lua_State *L, int key, const char *const *names,
+                            size_t stride);
 SO_HIDDEN void so_push_key(lua_State *L, int key);
+SO_HIDDEN int so_known_names(lua_State *L, int t, const char *const *names,
+                             size_t stride, const char *what, char *err,
+                             size_t errlen);
 SO_HIDDEN void so_check_names(lua_State *L, int t, const char *const *names,
-                              const char *who, const char *what);
+                              size_t stride, const char *what);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_start(lua_State *L);
 SO_HIDDEN int so_client_start_many(lua_State *L);
+SO_HIDDEN int so_client_check(lua_State *L);
+SO_HIDDEN int so_client_check_many(lua_State *L);
 SO_HIDDEN int so_client_io_changes(lua_State *L);
 SO_HIDDEN int so_client_io_action(lua_State *L);
 SO_HIDDEN int so_client_io_done(lua_State *L);
 SO_HIDDEN int so_invalid_error(lua_State *L);
-SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *who,
-                             const char *name);
+SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *name);
 SO_HIDDEN int so_collect_headers(lua_State *L, int headers, int into,
                                  char *err, size_t errlen);
 SO_HIDDEN CURLcode so_setup_handle(const so_client *c, so_exchange *x);

@@ -9,12 +9,9 @@
 
 #include "stackone.h"
 
-/* raises "bad argument #n to 'crm.contacts.create' (...)" at the caller */
-static int arg_error(lua_State *L, const so_operation *op, const char *suffix,
-                     int n, const char *what, int idx) {
-  return so_raise(L, 2, "bad argument #%d to 'crm.%s.%s%s' (%s expected, "
-                  "got %s)", n, op->group, op->name, suffix, what,
-                  luaL_typename(L, idx));
+/* a usage error "bad argument #n (<what> expected, got <type>)" */
+static int arg_error(lua_State *L, int n, const char *what, int idx) {
+  return so_usage(L, n, "%s expected, got %s", what, luaL_typename(L, idx));
 }
 
 static const so_operation *check_operation(lua_State *L) {
@@ -22,6 +19,70 @@ static const so_operation *check_operation(lua_State *L) {
   luaL_argcheck(L, index >= 1 && (size_t)index <= so_operation_count, 2,
                 "unknown operation");
   return &so_operations[index - 1];
+}
+
+/* the open client at index 1; a closed one is a usage error */
+static so_client *open_client(lua_State *L) {
+  so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
+  if (c->closed) so_usage(L, 0, "attempt to use a closed stackone client");
+  return c;
+}
+
+/* the stack indexes of one call's arguments, from its shape; 0 for none
+   given (nil) or not in the shape */
+typedef struct call_args {
+  int id, fields, query, opts;
+} call_args;
+
+/* checks the types of the arguments after the operation's index and the
+   call's options (usage errors); nothing is built */
+static void check_call(lua_State *L, so_client *c, const so_operation *op,
+                       call_args *a, so_request *r) {
+  const so_arg *arg = so_shapes[op->kind].args;
+  int n;
+  memset(a, 0, sizeof(*a));
+  for (n = 0; arg[n] != SO_ARG_END; n++) {}
+  lua_settop(L, 2 + n);
+  for (n = 0; arg[n] != SO_ARG_END; n++) {
+    int idx = 3 + n;
+    switch (arg[n]) {
+      case SO_ARG_ID:
+        if (lua_type(L, idx) != LUA_TSTRING)
+          arg_error(L, n + 1, "string id", idx);
+        a->id = idx;
+        break;
+      case SO_ARG_FIELDS:
+        if (!lua_istable(L, idx)) arg_error(L, n + 1, "table of fields", idx);
+        a->fields = idx;
+        break;
+      case SO_ARG_QUERY:
+        if (!lua_isnil(L, idx) && !lua_istable(L, idx))
+          arg_error(L, n + 1, "table of query parameters", idx);
+        if (!lua_isnil(L, idx)) a->query = idx;
+        break;
+      case SO_ARG_OPTIONS:
+        if (!lua_isnil(L, idx) && !lua_istable(L, idx))
+          arg_error(L, n + 1, "table of options", idx);
+        if (!lua_isnil(L, idx)) a->opts = idx;
+        break;
+      case SO_ARG_END:
+        break;
+    }
+  }
+  memset(r, 0, sizeof(*r));
+  r->op = op;
+  so_request_check(L, c, r, a->opts, NULL);
+}
+
+/* client:_check(op_index, ...): the checks of _start that do not read
+   the content (usage errors only). The Lua layer calls it before it
+   fetches anything for the call (custom field definitions). */
+int so_client_check(lua_State *L) {
+  so_client *c = open_client(L);
+  call_args a;
+  so_request r;
+  check_call(L, c, check_operation(L), &a, &r);
+  return 0;
 }
 
 /* builds the URL and pushes it; 0 with err set on bad input */
@@ -55,45 +116,26 @@ static int so_push_body(lua_State *L, const so_operation *op, int idx, char *err
 }
 
 /* client:_start(op_index, ...) -> job | nil, err; the arguments are those
-   of the operation's kind */
+   of the operation's shape */
 int so_client_start(lua_State *L) {
-  so_client *c = so_check_client(L, 1);
+  so_client *c = open_client(L);
   const so_operation *op = check_operation(L);
+  call_args a;
   so_request r;
   so_job *j;
   char err[400];
-  int id = 0, fields = 0, query = 0, opts = 0, url, body = 0;
+  int url, body = 0;
 
-  switch (op->kind) {
-    case SO_KIND_CREATE: fields = 3; opts = 4; break;
-    case SO_KIND_GET: id = 3; query = 4; opts = 5; break;
-    case SO_KIND_UPDATE: id = 3; fields = 4; opts = 5; break;
-    case SO_KIND_LIST: query = 3; opts = 4; break;
-  }
-  lua_settop(L, opts);
-  if (id && lua_type(L, id) != LUA_TSTRING)
-    return arg_error(L, op, "", id - 2, "string id", id);
-  if (fields && !lua_istable(L, fields))
-    return arg_error(L, op, "", fields - 2, "table of fields", fields);
-  if (query && !lua_isnil(L, query) && !lua_istable(L, query))
-    return arg_error(L, op, "", query - 2, "table of query parameters",
-                     query);
-  if (!lua_isnil(L, opts) && !lua_istable(L, opts))
-    return arg_error(L, op, "", opts - 2, "table of options", opts);
-  if (lua_isnil(L, opts)) opts = 0;
-  if (query && lua_isnil(L, query)) query = 0;
-
-  memset(&r, 0, sizeof(r));
-  r.op = op;
-  if (!so_push_url(L, c, op, id, query, err, sizeof(err)))
+  check_call(L, c, op, &a, &r);
+  if (!so_push_url(L, c, op, a.id, a.query, err, sizeof(err)))
     return so_push_invalid(L, op->method, op->path, "%s", err);
   url = lua_gettop(L);
-  if (fields) {
-    if (!so_push_body(L, op, fields, err, sizeof(err)))
+  if (a.fields) {
+    if (!so_push_body(L, op, a.fields, err, sizeof(err)))
       return so_push_invalid(L, op->method, op->path, "%s", err);
     body = lua_gettop(L);
   }
-  if (!so_request_setup(L, c, &r, opts, NULL)) return 2;
+  if (!so_request_setup(L, c, &r)) return 2;
   j = so_job_new(L, c, 1, &r, 1, 0, 1);
   so_job_set_record(L, j, 0, url, body);
   return 1;
@@ -102,6 +144,7 @@ int so_client_start(lua_State *L) {
 /* items[i] as a URL and a body, or its error as the record's outcome */
 static void prepare_item(lua_State *L, so_client *c, const so_operation *op,
                          so_job *j, int items, int i) {
+  const so_shape *shape = &so_shapes[op->kind];
   char err[400];
   int top = lua_gettop(L), id = 0, fields, url;
   lua_rawgeti(L, items, i + 1);
@@ -110,16 +153,17 @@ static void prepare_item(lua_State *L, so_client *c, const so_operation *op,
     lua_pushvalue(L, fields);
     goto failed;
   }
-  if (op->kind == SO_KIND_UPDATE) {
+  if (shape->item_fields) {
     if (lua_istable(L, fields)) {
-      so_rawfield(L, fields, "id");
+      so_rawfield(L, fields, shape->item_id);
       id = lua_gettop(L);
-      so_rawfield(L, fields, "fields");
+      so_rawfield(L, fields, shape->item_fields);
       fields = lua_gettop(L);
     }
     if (!id || lua_type(L, id) != LUA_TSTRING || !lua_istable(L, fields)) {
       so_push_invalid(L, op->method, op->path, "change %d must be a table "
-                      "{ id = \"...\", fields = { ... } }", i + 1);
+                      "{ %s = \"...\", %s = { ... } }", i + 1,
+                      shape->item_id, shape->item_fields);
       lua_remove(L, -2);
       goto failed;
     }
@@ -168,53 +212,75 @@ static int sequence_length(lua_State *L, int items) {
   return n == max && n <= 10000000 ? (int)n : -1;
 }
 
-static const char *const bulk_options[] = {"concurrency", "on_progress", NULL};
+const char *const so_bulk_options[] = {"concurrency", "on_progress", NULL};
+
+/* what a bulk call reads from its options, besides a request's */
+typedef struct bulk_call {
+  int items, opts, progress;
+  lua_Integer concurrency;
+} bulk_call;
+
+/* checks the arguments of a bulk call (usage errors); nothing is built */
+static void check_bulk(lua_State *L, so_client *c, const so_operation *op,
+                       bulk_call *b, so_request *r) {
+  luaL_argcheck(L, op->bulk, 2, "the operation has no bulk form");
+  lua_settop(L, 4);
+  b->items = 3;
+  b->opts = 4;
+  b->progress = 0;
+  b->concurrency = 8;
+  if (!lua_istable(L, b->items)) arg_error(L, 1, "table", b->items);
+  if (lua_isnil(L, b->opts)) b->opts = 0;
+  else if (!lua_istable(L, b->opts))
+    arg_error(L, 2, "table of options", b->opts);
+  if (b->opts) {
+    if (so_rawfield(L, b->opts, "concurrency") != LUA_TNIL) {
+      b->concurrency = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+      if (b->concurrency < 1 || b->concurrency > 64)
+        so_usage(L, 0, "concurrency must be a whole number from 1 to 64");
+    }
+    if (so_rawfield(L, b->opts, "on_progress") != LUA_TNIL) {
+      if (!lua_isfunction(L, -1))
+        so_usage(L, 0, "on_progress must be a function");
+      b->progress = lua_gettop(L);
+    }
+  }
+  memset(r, 0, sizeof(*r));
+  r->op = op;
+  so_request_check(L, c, r, b->opts, so_bulk_options);
+}
+
+/* client:_check_many(op_index, items, opts): _start_many's checks of its
+   arguments and options, without reading the items */
+int so_client_check_many(lua_State *L) {
+  so_client *c = open_client(L);
+  bulk_call b;
+  so_request r;
+  check_bulk(L, c, check_operation(L), &b, &r);
+  return 0;
+}
 
 /* client:_start_many(op_index, items, opts) -> job | nil, err */
 int so_client_start_many(lua_State *L) {
-  so_client *c = so_check_client(L, 1);
+  so_client *c = open_client(L);
   const so_operation *op = check_operation(L);
+  bulk_call b;
   so_request r;
   so_job *j;
-  int items = 3, opts = 4, progress = 0, i, n;
-  lua_Integer concurrency = 8;
+  int i, n;
 
-  luaL_argcheck(L, op->kind == SO_KIND_CREATE || op->kind == SO_KIND_UPDATE,
-                2, "only creates and updates come in bulk");
-  lua_settop(L, 4);
-  if (!lua_istable(L, items))
-    return arg_error(L, op, "_many", 1, "table", items);
-  if (lua_isnil(L, opts)) opts = 0;
-  else if (!lua_istable(L, opts))
-    return arg_error(L, op, "_many", 2, "table of options", opts);
-  memset(&r, 0, sizeof(r));
-  r.op = op;
-  r.suffix = "_many";
-  if (opts) {
-    if (so_rawfield(L, opts, "concurrency") != LUA_TNIL) {
-      concurrency = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-      if (concurrency < 1 || concurrency > 64)
-        so_raise(L, 2, "crm.%s.%s_many: concurrency must be a whole number "
-                 "from 1 to 64", op->group, op->name);
-    }
-    if (so_rawfield(L, opts, "on_progress") != LUA_TNIL) {
-      if (!lua_isfunction(L, -1))
-        so_raise(L, 2, "crm.%s.%s_many: on_progress must be a function",
-                 op->group, op->name);
-      progress = lua_gettop(L);
-    }
-  }
-  n = sequence_length(L, items);
+  check_bulk(L, c, op, &b, &r);
+  n = sequence_length(L, b.items);
   if (n < 0)
     return so_push_invalid(L, op->method, op->path, "the %s must be a "
                            "sequence 1..n without holes: a record would be "
-                           "left out", op->kind == SO_KIND_UPDATE
+                           "left out", so_shapes[op->kind].item_fields
                            ? "changes" : "records");
-  if (!so_request_setup(L, c, &r, opts, bulk_options)) return 2;
-  j = so_job_new(L, c, 1, &r, n, 1, (int)concurrency);
-  if (progress) so_job_set_progress(L, j, progress);
+  if (!so_request_setup(L, c, &r)) return 2;
+  j = so_job_new(L, c, 1, &r, n, 1, (int)b.concurrency);
+  if (b.progress) so_job_set_progress(L, j, b.progress);
   /* every item is checked before anything is sent */
-  for (i = 0; i < n; i++) prepare_item(L, c, op, j, items, i);
+  for (i = 0; i < n; i++) prepare_item(L, c, op, j, b.items, i);
   return 1;
 }
 

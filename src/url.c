@@ -324,43 +324,35 @@ static int add_deep(query *q, int name, int idx, int depth) {
   return 1;
 }
 
-static const char *const filter_keys[] = {"updated_after", NULL};
+static int add_param(query *q, const char *name, const so_param *p,
+                     int idx);
 
-static int add_filter(query *q, int idx) {
+/* filter = { updated_after = "..." } -> filter[updated_after]=...: only
+   the keys its description names, each of its own type */
+static int add_filter(query *q, const so_param *p, int idx) {
   lua_State *L = q->L;
+  size_t i;
   if (lua_type(L, idx) != LUA_TTABLE) {
-    snprintf(q->err, q->errlen, "query 'filter' must be a table such as "
-             "{ updated_after = \"2024-01-01T00:00:00Z\" }");
+    snprintf(q->err, q->errlen, "query '%s' must be a table such as "
+             "{ %s = ... }", p->name, p->keys[0].name);
     return 0;
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (so_name_index(L, -2, filter_keys) < 0) {
-      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                        : "?";
-      const char *near = so_closest(key, filter_keys, 1, sizeof(char *));
-      so_push_key(L, -2);
-      snprintf(q->err, q->errlen, "unknown filter '%s'%s%s%s",
-               lua_tostring(L, -1), near ? " (did you mean '" : "",
-               near ? near : "", near ? "'?)" : "");
-      lua_pop(L, 3);
-      return 0;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING) {
-      snprintf(q->err, q->errlen, "filter 'updated_after' must be a "
-               "date-time string");
-      lua_pop(L, 2);
-      return 0;
-    }
-    add_name(q, "filter[updated_after]");
-    add_char(q->b, '=');
-    add_scalar(q, lua_gettop(L));
-    lua_pop(L, 1);
+  if (!so_known_names(L, idx, &p->keys[0].name, sizeof(so_param), p->name,
+                      q->err, q->errlen))
+    return 0;
+  for (i = 0; p->keys[i].name; i++) {
+    int ok;
+    so_rawfield(L, idx, p->keys[i].name);
+    lua_pushfstring(L, "%s[%s]", p->name, p->keys[i].name);
+    ok = lua_isnil(L, -2) ||
+         add_param(q, lua_tostring(L, -1), &p->keys[i], lua_gettop(L) - 1);
+    lua_pop(L, 2);
+    if (!ok) return 0;
   }
   return 1;
 }
 
-static int add_page_size(query *q, int idx) {
+static int add_page_size(query *q, const char *name, int idx) {
   lua_State *L = q->L;
   lua_Integer n = 0;
   int ok = 0;
@@ -376,11 +368,11 @@ static int add_page_size(query *q, int idx) {
     lua_pop(L, 1);
   }
   if (!ok) {
-    snprintf(q->err, q->errlen, "query 'page_size' must be a whole number "
-             "from 1 to 100");
+    snprintf(q->err, q->errlen, "query '%s' must be a whole number "
+             "from 1 to 100", name);
     return 0;
   }
-  add_name(q, "page_size");
+  add_name(q, name);
   {
     char text[32];
     snprintf(text, sizeof(text), "=%lld", (long long)n);
@@ -389,37 +381,50 @@ static int add_page_size(query *q, int idx) {
   return 1;
 }
 
-static int add_param(query *q, const char *key, int idx) {
+/* name=value for the value at idx, checked against p's type */
+static int add_param(query *q, const char *name, const so_param *p,
+                     int idx) {
   lua_State *L = q->L;
-  if (strcmp(key, "fields") == 0 || strcmp(key, "include") == 0)
-    return add_list(q, key, idx);
-  if (strcmp(key, "filter") == 0) return add_filter(q, idx);
-  if (strcmp(key, "proxy") == 0) {
-    if (lua_type(L, idx) != LUA_TTABLE) {
-      snprintf(q->err, q->errlen, "query 'proxy' must be a table");
-      return 0;
-    }
-    {
+  const char *want = NULL;
+  int t = lua_type(L, idx);
+  switch (p->type) {
+    case SO_Q_NAMES: return add_list(q, name, idx);
+    case SO_Q_FILTER: return add_filter(q, p, idx);
+    case SO_Q_PAGE_SIZE: return add_page_size(q, name, idx);
+    case SO_Q_OBJECT: {
       int ok;
-      lua_pushliteral(L, "proxy");
+      if (t != LUA_TTABLE) {
+        snprintf(q->err, q->errlen, "query '%s' must be a table", name);
+        return 0;
+      }
+      lua_pushstring(L, name);
       ok = add_deep(q, lua_gettop(L), idx, 0);
       lua_pop(L, 1);
       return ok;
     }
+    case SO_Q_BOOLEAN:
+      if (t != LUA_TBOOLEAN) want = "true or false";
+      break;
+    case SO_Q_PAGE:
+      if (t != LUA_TSTRING && !lua_isinteger(L, idx))
+        want = "a string or a whole number";
+      break;
+    case SO_Q_DATE_TIME:
+      if (t != LUA_TSTRING) want = "a date-time string";
+      break;
+    case SO_Q_CURSOR:
+      if (t != LUA_TSTRING) want = "a string";
+      else if (lua_rawlen(L, idx) == 0) return 1; /* no cursor */
+      break;
+    case SO_Q_STRING:
+      if (t != LUA_TSTRING) want = "a string";
+      break;
   }
-  if (strcmp(key, "page_size") == 0) return add_page_size(q, idx);
-  if (strcmp(key, "raw") == 0) {
-    if (lua_type(L, idx) != LUA_TBOOLEAN) {
-      snprintf(q->err, q->errlen, "query 'raw' must be true or false");
-      return 0;
-    }
-  } else if (lua_type(L, idx) != LUA_TSTRING &&
-             !(strcmp(key, "page") == 0 && lua_isinteger(L, idx))) {
-    snprintf(q->err, q->errlen, "query '%s' must be a string", key);
+  if (want) {
+    snprintf(q->err, q->errlen, "query '%s' must be %s", name, want);
     return 0;
   }
-  if (strcmp(key, "next") == 0 && lua_rawlen(L, idx) == 0) return 1;
-  add_name(q, key);
+  add_name(q, name);
   add_char(q->b, '=');
   return add_scalar(q, idx);
 }
@@ -428,40 +433,22 @@ static int add_param(query *q, const char *key, int idx) {
 int so_add_query(lua_State *L, so_buf *b, int query_idx,
                  const so_operation *op, char *err, size_t errlen) {
   query q;
-  size_t i, count;
+  size_t i;
   if (lua_isnoneornil(L, query_idx)) return 1;
   q.L = L;
   q.b = b;
   q.first = 1;
   q.err = err;
   q.errlen = errlen;
-  for (count = 0; op->query[count]; count++) {}
   /* every key must be known before anything is built */
-  lua_pushnil(L);
-  while (lua_next(L, query_idx)) {
-    const char *key;
-    lua_pop(L, 1);
-    key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    if (key && strlen(key) != lua_rawlen(L, -1)) key = NULL; /* has NUL */
-    for (i = 0; key && i < count && strcmp(op->query[i], key) != 0; i++) {}
-    if (key == NULL || i == count) {
-      const char *near = key ? so_closest(key, op->query, count,
-                                          sizeof(char *)) : NULL;
-      if (count == 0)
-        snprintf(err, errlen, "%s takes no query parameters", op->operation_id);
-      else
-        snprintf(err, errlen, "unknown query parameter '%s'%s%s%s",
-                 key ? key : luaL_typename(L, -1),
-                 near ? " (did you mean '" : "", near ? near : "",
-                 near ? "'?)" : "");
-      lua_pop(L, 1);
-      return 0;
-    }
-  }
-  for (i = 0; i < count; i++) {
+  if (!so_known_names(L, query_idx, &op->query[0].name, sizeof(so_param),
+                      "query parameter", err, errlen))
+    return 0;
+  for (i = 0; op->query[i].name; i++) {
     int ok;
-    so_rawfield(L, query_idx, op->query[i]);
-    ok = lua_isnil(L, -1) || add_param(&q, op->query[i], lua_gettop(L));
+    so_rawfield(L, query_idx, op->query[i].name);
+    ok = lua_isnil(L, -1) ||
+         add_param(&q, op->query[i].name, &op->query[i], lua_gettop(L));
     lua_pop(L, 1);
     if (!ok) return 0;
   }

@@ -131,27 +131,30 @@ local function with_entries(fields, entries)
   return copy
 end
 
---- for create/update, where `fields.custom_fields` may be a map: returns
--- prepare(...) -> false when the arguments stay as they are, the packed
--- new arguments, or nil, err. It adds no stack frame to the call, so the
--- core's errors still point at the caller.
+--- for create/update, where `fields.custom_fields` may be a map, at
+-- argument `position`: { wants = function(...) -> whether the call's
+-- arguments need the definitions, run = function(...) -> the packed new
+-- arguments | nil, err }.
 -- definitions(opts) -> list | nil, err gives the account's definitions;
 -- invalid(message) -> err makes an "invalid" error object.
-function custom_fields.preparer(body_arg, definitions, invalid)
-  return function(...)
-    local fields = select(body_arg, ...)
-    if type(fields) ~= "table" or type(fields.custom_fields) ~= "table"
-        or not is_map(fields.custom_fields) then
-      return false
-    end
+function custom_fields.preparer(position, definitions, invalid)
+  local prepare = {}
+  function prepare.wants(...)
+    local fields = select(position, ...)
+    return type(fields) == "table" and type(fields.custom_fields) == "table"
+      and is_map(fields.custom_fields)
+  end
+  function prepare.run(...)
     local args = compat.pack(...)
-    local defs, err = definitions(args[body_arg + 1])
+    local fields = args[position]
+    local defs, err = definitions(args[position + 1])
     if not defs then return nil, err end
     local entries, message = resolve(fields.custom_fields, defs)
     if not entries then return nil, invalid(message) end
-    args[body_arg] = with_entries(fields, entries)
+    args[position] = with_entries(fields, entries)
     return args
   end
+  return prepare
 end
 
 --- for bulk calls: resolves the map-form custom_fields of every item. An
@@ -179,8 +182,9 @@ function custom_fields.prepare_many(items, fields_of, rebuild, definitions, inva
   return out or items
 end
 
---- a per-client cache of definitions, per account id
-function custom_fields.cache(each_definition, is_error)
+--- a per-client cache of definitions, per account id;
+-- fetch(opts) -> list | nil, err reads them all (it may yield, in a loop)
+function custom_fields.cache(fetch)
   local by_account = {}
   local cache = {}
 
@@ -188,21 +192,9 @@ function custom_fields.cache(each_definition, is_error)
     local account = opts and opts.account_id or ""
     local defs = by_account[account]
     if defs then return defs end
-    defs = {}
-    local ok, err = compat.pcall(function() -- the fetch may yield (a loop)
-      -- called, not used by a generic for: on Lua 5.1 the for's call of
-      -- an iterator cannot yield, and in a loop the fetch does
-      local next_definition = each_definition({ page_size = 100 }, opts)
-      while true do
-        local d = next_definition()
-        if d == nil then break end
-        defs[#defs + 1] = d
-      end
-    end)
-    if not ok then
-      if not is_error(err) then error(err, 0) end -- a programmer error
-      return nil, err
-    end
+    local err
+    defs, err = fetch(opts)
+    if not defs then return nil, err end
     by_account[account] = defs
     return defs
   end

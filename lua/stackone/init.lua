@@ -7,7 +7,10 @@ local core = require("stackone.core")
 local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
+local public = require("stackone.public")
 local unpack = require("stackone.compat").unpack
+
+local fail = public.fail
 
 local stackone = {
   _VERSION = core._VERSION,
@@ -30,49 +33,70 @@ function stackone.array(t)
   return setmetatable(t or {}, core.array_mt)
 end
 
--- a call: the core checks the arguments and makes a job, the driver runs
+-- The public names: crm.<group>.<name>, its _many form and each, named
+-- here once and kept in the description.
+for _, op in ipairs(core.operations) do
+  local prefix = "crm." .. op.group .. "."
+  op.public_name = prefix .. op.name
+  if op.bulk then op.bulk.public_name = op.public_name .. "_many" end
+  if op.page then op.each = prefix .. "each" end
+end
+for _, op in ipairs(core.operations) do
+  for _, list in ipairs(core.operations) do
+    if list.operation_id == op.custom_fields then list.refresh = "crm." .. list.group .. ".refresh" end
+  end
+end
+
+local function position_of(op, arg)
+  for i, a in ipairs(op.args) do
+    if a == arg then return i end
+  end
+end
+
+-- A call: the core checks the arguments and makes a job, the driver runs
 -- it (blocking, or yielding to the client's loop). group:create{...}
 -- works like group.create{...}, as callers of lua-openai or pgmoon would
--- write it. The public function is one frame, so the core's errors point
--- at the caller's line.
+-- write it. Every public function is the one frame above the user's code
+-- and turns the usage errors under it into errors at the user's line.
 local function bind(handle, op, driver, prepare, group)
-  local start, index, run = handle._start, op.index, driver.run
-  local name = "crm." .. op.group .. "." .. op.name
+  local start, check, index, run, name = handle._start, handle._check, op.index, driver.run, op.public_name
   return function(...)
-    driver.check(name)
-    local colon = rawequal((...), group)
-    local job, err
-    local args, perr = false, nil
-    if prepare then
-      if colon then args, perr = prepare(select(2, ...)) else args, perr = prepare(...) end
-    end
-    if args == nil then return nil, perr end
-    if args then
-      job, err = start(handle, index, unpack(args, 1, args.n))
-    elseif colon then
-      job, err = start(handle, index, select(2, ...))
+    local first = rawequal((...), group) and 2 or 1
+    local why = driver.check()
+    if why then fail(name, why) end
+    local ok, job, err
+    if prepare and prepare.wants(select(first, ...)) then
+      -- the definitions are fetched with the call's options: checked first
+      ok, err = pcall(check, handle, index, select(first, ...))
+      if not ok then fail(name, err) end
+      local args
+      args, err = prepare.run(select(first, ...))
+      if not args then return nil, err end
+      ok, job, err = pcall(start, handle, index, unpack(args, 1, args.n))
     else
-      job, err = start(handle, index, ...)
+      ok, job, err = pcall(start, handle, index, select(first, ...))
     end
+    if not ok then fail(name, job) end
     if not job then return nil, err end
     return run(job)
   end
 end
 
--- the argument position of the body, for operations that send one
-local BODY_ARG = { create = 1, update = 2 }
-
--- how bulk items carry their fields
-local BULK = {
-  create = {
-    fields_of = function(record) return record end,
-    rebuild = function(_, fields) return fields end,
-  },
-  update = {
-    fields_of = function(change) return type(change) == "table" and change.fields or nil end,
-    rebuild = function(change, fields) return { id = change.id, fields = fields } end,
-  },
-}
+-- how a bulk form's items carry their fields: the item itself, or the
+-- item's `fields` key beside its id
+local function item_form(bulk)
+  local key = bulk.fields
+  if not key then
+    return function(record) return record end, function(_, fields) return fields end
+  end
+  return function(item) return type(item) == "table" and item[key] or nil end,
+    function(item, fields)
+      local out = {}
+      for k, v in pairs(item) do out[k] = v end
+      out[key] = fields
+      return out
+    end
+end
 
 -- the options of a bulk call that also apply to fetching definitions:
 -- all but the bulk call's own
@@ -86,27 +110,31 @@ local function request_options(opts)
 end
 
 local function bind_many(handle, op, definitions, driver, group)
-  local start_many, index, bulk, run = handle._start_many, op.index, BULK[op.kind], driver.run
-  local name = "crm." .. op.group .. "." .. op.name .. "_many"
+  local start_many, check_many, index, run = handle._start_many, handle._check_many, op.index, driver.run
+  local name = op.bulk.public_name
+  local fields_of, rebuild = item_form(op.bulk)
   local function invalid(message) return core.invalid_error(index, message) end
   return function(items, opts, ...)
     if rawequal(items, group) then items, opts = opts, ... end
-    if type(items) ~= "table" then
-      error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(items) .. ")", 2)
-    end
-    if opts ~= nil and type(opts) ~= "table" then
-      error("bad argument #2 to '" .. name .. "' (table of options expected, got " .. type(opts) .. ")", 2)
-    end
-    driver.check(name)
-    local prepared = custom_fields.prepare_many(items, bulk.fields_of, bulk.rebuild, definitions.get, invalid,
+    local why = driver.check()
+    if why then fail(name, why) end
+    local ok, e = pcall(check_many, handle, index, items, opts)
+    if not ok then fail(name, e) end
+    local prepared = custom_fields.prepare_many(items, fields_of, rebuild, definitions.get, invalid,
       request_options(opts))
-    local job, err = start_many(handle, index, prepared, opts)
+    local job, err
+    ok, job, err = pcall(start_many, handle, index, prepared, opts)
+    if not ok then fail(name, job) end
     if not job then return nil, err end
     return run(job)
   end
 end
 
--- how the client's calls wait: blocking, or in the host's loop
+local NOT_IN_COROUTINE = public.usage("a client with a loop must be called from a coroutine that the loop "
+  .. "resumes (the call yields while its requests are on the network)")
+
+-- how the client's calls wait: blocking, or in the host's loop. check()
+-- gives a usage error when a call cannot be made here.
 local function new_driver(handle, loop)
   if not loop then
     return { run = engine.run, check = function() end }
@@ -115,40 +143,87 @@ local function new_driver(handle, loop)
   handle:_on_close(on_close)
   return {
     run = run,
-    check = function(name)
-      if not engine.in_coroutine() then
-        error(name .. ": a client with a loop must be called from a coroutine that the loop resumes "
-          .. "(the call yields while its requests are on the network)", 3)
-      end
+    check = function()
+      if not engine.in_coroutine() then return NOT_IN_COROUTINE end
     end,
   }
 end
 
+-- a list operation's pages, for paging
+local function lister(handle, op, driver, group)
+  local start, index = handle._start, op.index
+  return {
+    name = op.each,
+    group = group,
+    check = driver.check,
+    run = driver.run,
+    start = function(query, opts) return start(handle, index, query, opts) end,
+    invalid = function(message) return core.invalid_error(index, message) end,
+  }
+end
+
+-- group.anything_else: an error that says what the group has
+local function strict(t, what)
+  local names = {}
+  for k in pairs(t) do names[#names + 1] = k end
+  table.sort(names)
+  return setmetatable(t, {
+    __index = function(_, key)
+      error(("%s has no %s '%s' (it has: %s)"):format(what.name, what.member, tostring(key),
+        table.concat(names, ", ")), 2)
+    end,
+  })
+end
+
 local function build_crm(handle, driver)
-  local crm = {}
-  -- the definitions are read through crm's own each, bound below
-  local definitions = custom_fields.cache(function(...)
-    return crm.contact_custom_field_definitions.each(...)
-  end, core.is_error)
+  local crm, lists = {}, {}
   for _, op in ipairs(core.operations) do
-    local group = crm[op.group] or {}
-    crm[op.group] = group
+    crm[op.group] = crm[op.group] or {}
+    if op.page then lists[op.operation_id] = lister(handle, op, driver, crm[op.group]) end
+  end
+  local cache = {}
+  for _, op in ipairs(core.operations) do
+    local group = crm[op.group]
     local prepare
-    if op.group == "contacts" and BODY_ARG[op.kind] then
+    if op.custom_fields then
+      local definitions = cache[op.custom_fields]
+      if not definitions then
+        local list = lists[op.custom_fields]
+        definitions = custom_fields.cache(function(opts) return paging.all(list, { page_size = 100 }, opts) end)
+        cache[op.custom_fields] = definitions
+        list.definitions = definitions
+      end
       local index = op.index
-      prepare = custom_fields.preparer(BODY_ARG[op.kind], definitions.get,
+      prepare = custom_fields.preparer(position_of(op, "fields"), definitions.get,
         function(message) return core.invalid_error(index, message) end)
-      group[op.name .. "_many"] = bind_many(handle, op, definitions, driver, group)
+      if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, definitions, driver, group) end
     end
     group[op.name] = bind(handle, op, driver, prepare, group)
-    if op.kind == "list" then
-      local index = op.index
-      group.each = paging.each(group.list, "crm." .. op.group .. ".each",
-        function(message) return core.invalid_error(index, message) end, group)
+    if op.page then
+      group.each = paging.each(lists[op.operation_id])
+      local definitions = lists[op.operation_id].definitions
+      if definitions then
+        local name, check, index = op.refresh, handle._check, op.index
+        --- forgets the definitions read for custom fields by name (for
+        -- opts.account_id, or all accounts) and reads them again
+        group.refresh = function(opts, ...)
+          if rawequal(opts, group) then opts = ... end
+          local why = driver.check()
+          if why then fail(name, why) end
+          if opts ~= nil and type(opts) ~= "table" then
+            public.raise(name, "table of options expected, got " .. type(opts), 1)
+          end
+          local ok, err = pcall(check, handle, index, nil, opts)
+          if not ok then fail(name, err) end
+          return definitions.refresh(opts)
+        end
+      end
     end
   end
-  crm.contact_custom_field_definitions.refresh = definitions.refresh
-  return crm
+  for group_name, group in pairs(crm) do
+    strict(group, { name = "crm." .. group_name, member = "operation" })
+  end
+  return strict(crm, { name = "crm", member = "group" })
 end
 
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
@@ -157,7 +232,8 @@ function stackone.new(opts)
     error("bad argument #1 to 'stackone.new' (table expected, got " .. type(opts) .. ")", 2)
   end
   local members = {}
-  local handle, err = core.new(opts, members)
+  local ok, handle, err = pcall(core.new, opts, members)
+  if not ok then fail("stackone.new", handle) end
   if not handle then
     return nil, err
   end

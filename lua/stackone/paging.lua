@@ -1,48 +1,99 @@
 --- Iterating every record of a paged list, following StackOne's `next`
 -- cursor. Only the current page is held in memory.
+local public = require("stackone.public")
+
 local paging = {}
 
 local function copy(t)
   local c = {}
-  for k, v in pairs(t or {}) do c[k] = v end
+  for k, v in pairs(t) do c[k] = v end
   return c
 end
 
---- each(list, name, invalid) -> function(query, opts) returning a
--- generic-for iterator. A failed page raises its error object; a page
--- repeating the last cursor raises invalid(message), an error object.
-function paging.each(list, name, invalid, group)
+--- The pages of one list call, in order: the one loop over pages.
+-- list = { start = function(query, opts) -> job | nil, err,
+--          run = function(job) -> page | nil, err,
+--          invalid = function(message) -> error object }.
+-- Returns next_page() -> page, or nil at the end, or nil, err. The
+-- first job may be given already started (job, err). A page that gives
+-- the cursor of the one before is returned, and the walk then ends with
+-- an error: a server repeating itself would never end.
+function paging.walk(list, query, opts, job, err)
+  local q, started, stop = query, job ~= nil or err ~= nil, nil
+  return function()
+    if stop ~= nil then
+      local e = stop or nil
+      stop = false
+      return nil, e
+    end
+    if not started then job, err = list.start(q, opts) end
+    started = false
+    if not job then
+      stop = false
+      return nil, err
+    end
+    local page
+    page, err = list.run(job)
+    if not page then
+      stop = false
+      return nil, err
+    end
+    if page.next == nil then
+      stop = false
+    elseif page.next == q.next then
+      stop = list.invalid("the server gave the cursor of the previous page again: stopped")
+    end
+    q.next = page.next -- page_size and the rest stay the same on every page
+    return page
+  end
+end
+
+--- every record of a list call: list | nil, err
+function paging.all(list, query, opts)
+  local out, next_page = {}, paging.walk(list, copy(query), opts)
+  while true do
+    local page, err = next_page()
+    if not page then
+      if err then return nil, err end
+      return out
+    end
+    for _, record in ipairs(page.data) do out[#out + 1] = record end
+  end
+end
+
+--- the public `each` of a list operation:
+-- each(query, opts) -> a generic-for iterator over the records. Its
+-- arguments are checked on the line that calls it; a failed page raises
+-- its error object. list: as for paging.walk, with `name` (its public
+-- name), `group` (for group:each{...}) and `check()` (a usage error
+-- when the call cannot be made here).
+function paging.each(list)
+  local name, group, start = list.name, list.group, list.start
   return function(query, opts, ...)
     if rawequal(query, group) then query, opts = opts, ... end -- group:each{...}
     if type(opts) == "function" then -- a generic for's second call: each was not called
-      error(name .. " must be called: for record in " .. name .. "{ ... } do", 2)
+      public.raise(name, "it must be called: for record in " .. name .. "{ ... } do")
     end
-    if query ~= nil and type(query) ~= "table" then
-      error("bad argument #1 to '" .. name .. "' (table of query parameters expected, got "
-        .. type(query) .. ")", 2)
-    end
-    local q = copy(query) -- page_size and the rest stay the same on every page
-    local data, i, more, repeated = nil, 0, true, false
+    local why = list.check()
+    if why then public.fail(name, why) end
+    local q = query
+    if q == nil then q = {} elseif type(q) == "table" then q = copy(q) end
+    local ok, job, err = pcall(start, q, opts)
+    if not ok then public.fail(name, job) end
+    local next_page = paging.walk(list, q, opts, job, err)
+    local data, i = nil, 0
     return function()
       while true do
         if data and i < #data then
           i = i + 1
           return data[i], i
         end
-        if repeated then
-          error(invalid("the server gave the cursor of the previous page again: stopped"), 0)
+        local page, perr = next_page()
+        if not page then
+          if perr then error(perr, 0) end
+          return nil
         end
-        if not more then return nil end
-        local page, err = list(q, opts)
-        if not page then error(err, 0) end
-        -- a server that gives the same cursor again would loop forever:
-        -- this page is read, then the loop stops with an error
-        repeated = page.next ~= nil and page.next == q.next
         data, i = page.data, 0
-        -- a short page with a cursor is not the end; no cursor is (the
-        -- core gives no `next` for a null or empty one)
-        more = page.next ~= nil
-        q.next = page.next
       end
     end
   end
