@@ -87,8 +87,11 @@ describe("event loops", function()
         host.run()
         assert.equal("Tick", contact.first_name)
         assert.is_true(elapsed >= 1, "elapsed " .. tostring(elapsed))
+        -- a loop frozen by the calls would tick once or twice in all that
+        -- time (missed ticks are not made up); a loaded machine may lose
+        -- many, so the bound is far below the 100 per second asked for
         if not SLOW then
-          assert.is_true(ticks >= 0.8 * elapsed / 0.01, ("%d ticks in %.2f s"):format(ticks, elapsed))
+          assert.is_true(ticks >= 0.25 * elapsed / 0.01, ("%d ticks in %.2f s"):format(ticks, elapsed))
         end
       end)
 
@@ -109,13 +112,28 @@ describe("event loops", function()
         local expected = {}
         for i = 1, 50 do expected[i] = assert(blocking.crm.contacts.create{ first_name = ("C%02d"):format(i) }) end
         blocking:close()
-        local posts = 0
-        for _, r in ipairs(latent:requests()) do if r.method == "POST" then posts = posts + 1 end end
+        local posts, first, connections = 0, {}, {}
+        for _, r in ipairs(latent:requests()) do
+          if r.method == "POST" then
+            posts = posts + 1
+            if posts <= 50 then first[#first + 1] = r.time; connections[r.connection] = true end
+          end
+        end
         latent:stop()
         assert.equal(50, #created)
         assert.equal(names(expected), names(created))
         assert.equal(100, posts)
-        if not SLOW then assert.is_true(elapsed <= 1.2 * 0.2, ("%.3f s"):format(elapsed)) end
+        -- at once: the 50 were in flight together, on many connections
+        -- (one after the other would be one connection, 10 s); the clock
+        -- is only a loose bound, a loaded machine sends them slower
+        local distinct = 0
+        for _ in pairs(connections) do distinct = distinct + 1 end
+        assert.is_true(distinct >= 16, distinct .. " connections")
+        table.sort(first)
+        if not SLOW then
+          assert.is_true(first[50] - first[1] < 0.2 * 10, ("sent over %.3f s"):format(first[50] - first[1]))
+          assert.is_true(elapsed < 0.2 * 10, ("%.3f s"):format(elapsed))
+        end
       end)
 
       it("retries wait on the loop's timers: a 429 with Retry-After, then the create", function()

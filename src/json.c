@@ -269,11 +269,8 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
       return 0;
     }
     if (schema) {
-      const so_field *f;
-      /* the whole key: "first_name\0x" is not first_name */
-      for (f = schema; f->name && !(strlen(f->name) == klen &&
-                                    memcmp(f->name, key, klen) == 0); f++) {}
-      if (!f->name) {
+      int at = so_name_index(L, -2, &schema[0].name, sizeof(so_field));
+      if (at < 0) {
         const char *near = so_closest(key, &schema[0].name, (size_t)-1,
                                       sizeof(so_field));
         char what[160];
@@ -286,7 +283,7 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
         lua_pop(L, 2 + extra);
         return 0;
       }
-      type = f->type;
+      type = schema[at].type;
     }
     if (!copy_value(w, lua_gettop(L), type, depth + 1)) {
       lua_pop(L, 2 + extra);
