@@ -104,6 +104,9 @@ describe("programmer errors", function()
     raises("stackone.new: rate_limit.requests must be a whole number from 1 to 1000000",
       function() stackone.new{ api_key = "k", rate_limit = { requests = 0.5 } } end)
     raises("bad argument #1 to 'stackone.new' (table expected, got nil)", function() stackone.new() end)
+    raises("bad argument #1 to 'stackone.array' (table expected, got string)", function() stackone.array("x") end)
+    raises("bad argument #1 to 'stackone.loop.luv' (the luv module expected (require('luv') or vim.uv), got nil)",
+      function() stackone.loop.luv() end)
     raises("crm.contacts has no operation 'delete' (it has: create, create_many, each, get, list, update, update_many)",
       function() return client.crm.contacts.delete end)
     raises("crm has no group 'deals' (it has: accounts, contact_custom_field_definitions, contacts, lists)",

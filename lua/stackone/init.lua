@@ -30,6 +30,9 @@ local stackone = {
 
 --- marks a table as a JSON array, so that an empty one goes out as `[]`
 function stackone.array(t)
+  if t ~= nil and type(t) ~= "table" then
+    public.raise("stackone.array", "table expected, got " .. type(t), 1)
+  end
   return setmetatable(t or {}, core.array_mt)
 end
 
@@ -229,7 +232,7 @@ end
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
 function stackone.new(opts)
   if type(opts) ~= "table" then
-    error("bad argument #1 to 'stackone.new' (table expected, got " .. type(opts) .. ")", 2)
+    public.raise("stackone.new", "table expected, got " .. type(opts), 1)
   end
   local members = {}
   local ok, handle, err = pcall(core.new, opts, members)

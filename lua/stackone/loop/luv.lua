@@ -1,8 +1,7 @@
 --- The engine on a luv loop (also Neovim's vim.uv): libcurl's sockets as
 -- poll handles, its timer as a uv timer, and a waiting call as a
 -- coroutine resumed from a uv callback.
-return function(uv)
-  assert(type(uv) == "table" and uv.new_timer, "stackone.loop.luv: pass the luv module (require('luv') or vim.uv)")
+return function(uv) -- stackone.loop.luv checked it
   local adapter = {}
   local polls = {}  -- fd -> poll handle
   local timer       -- libcurl's one timer
