@@ -2,12 +2,17 @@
 # Memory checks of stackone.core; `make check-memory` builds what they need
 # and runs all three:
 #
-#   valgrind  the whole busted suite under valgrind memcheck, run on the
-#             lua5.4 process itself (not through busted --lua=, which would
-#             re-exec); children (the local server, `sh`) are not traced
-#   asan      the whole suite against build/asan/stackone/core.so, built
-#             with -fsanitize=address,undefined; lua5.4 is not instrumented,
-#             so the ASan runtime is LD_PRELOADed; LeakSanitizer is on
+#   valgrind  the whole busted suite under valgrind memcheck, once for each
+#             Lua of MEMCHECK_LUAS (default: lua5.4 and luajit), each
+#             against that Lua's build (build/, build/luajit/), run on the
+#             interpreter's process itself (not through busted --lua=,
+#             which would re-exec); children (the local server, `sh`) are
+#             not traced
+#   asan      the whole suite, for each Lua of MEMCHECK_LUAS, against a
+#             build of the module with -fsanitize=address,undefined for that
+#             Lua (build/asan/ for 5.4, build/asan-<lua>/ for the others);
+#             the interpreter is not instrumented, so the ASan runtime is
+#             LD_PRELOADed; LeakSanitizer is on
 #   embed     examples/embed/host (two lua_States, coroutines) and
 #             examples/embed/poll_host (the engine in a C poll(2) loop)
 #             under valgrind, each against a local server this script
@@ -16,18 +21,37 @@
 # The suite runs get STACKONE_SLOW=1: specs that assert timing (the loop
 # specs) then check their counts but not the clock.
 #
+# Under LuaJIT: Debian's luajit is built without its valgrind support, but
+# needs none here. Its GC heap comes from its own allocator on mmap()ed
+# pages, which memcheck sees as defined memory and never as leaks, so
+# LuaJIT's own objects are not checked (under either tool) while every
+# malloc of the module, libcurl and lua-cjson is; its JIT stays on (what
+# users run), and --smc-check=all-non-file (amd64's default, made explicit)
+# has valgrind notice the machine code the JIT writes and rewrites. No
+# report comes from LuaJIT itself, so no suppression is needed for it.
+#
 # usage: sh scripts/check-memory.sh [valgrind] [asan] [embed]   (default: all)
-# Each part prints a summary line (embed: one per program) and the details
-# of any error; logs are in build/memory/. Exits non-zero when any part
-# found an error.
+#   valgrind-<lua> / asan-<lua> run that part for one Lua alone, e.g.
+#   valgrind-luajit; MEMCHECK_LUAS="lua5.4" limits valgrind and asan to 5.4.
+# Each part prints a summary line per Lua (embed: one per program) and the
+# details of any error; logs are in build/memory/. Exits non-zero when any
+# part found an error.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
 OUT=build/memory
 TIMEOUT=${MEMCHECK_TIMEOUT:-600}
 SAN_CC=${SAN_CC:-cc}
-ASAN_MODULE=build/asan/stackone/core.so
+MEMCHECK_LUAS=${MEMCHECK_LUAS:-lua5.4 luajit}
 SUPP=spec/support/valgrind.supp
+
+# where a Lua's build of the module lives, as the Makefile builds it: its
+# directory (for STACKONE_BUILD, see spec/helper.lua), and its ASan build
+build_dir() { if [ "$1" = lua5.4 ]; then echo ./build; else echo "./build/$1"; fi; }
+asan_module() {
+  if [ "$1" = lua5.4 ]; then echo build/asan/stackone/core.so
+  else echo "build/asan-$1/stackone/core.so"; fi
+}
 
 mkdir -p "$OUT"
 
@@ -47,7 +71,7 @@ VALGRIND="valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
   --show-leak-kinds=definite,indirect,possible
   --errors-for-leak-kinds=definite,indirect --track-origins=yes
   --num-callers=30 --keep-debuginfo=yes --trace-children=no
-  --child-silent-after-fork=yes"
+  --child-silent-after-fork=yes --smc-check=all-non-file"
 if [ -f "$SUPP" ]; then
   VALGRIND="$VALGRIND --suppressions=$SUPP"
 fi
@@ -88,11 +112,17 @@ show_tap_failures() {
   fi
 }
 
-# a report with each run of lua5.4 interpreter frames folded into one line
+# a report with each run of interpreter frames (lua5.4's or LuaJIT's, the
+# executable or its shared library, named by valgrind "(in /usr/bin/luajit-
+# 2.1.0-beta3)" or by ASan "(/usr/bin/lua5.4+0x...)") folded into one line;
+# "???" frames in between are LuaJIT's machine code, folded with them
 fold_interpreter_frames() {
   awk '/\(in \/usr\/bin\/lua5\.4\)|\(\/usr\/bin\/lua5\.4\+0x|liblua5\.4\.so/ {
-         if (!inlua) print "      ... lua5.4 interpreter frames"; inlua = 1; next }
-       { inlua = 0; print }'
+         if (which != "lua5.4") print "      ... lua5.4 interpreter frames"; which = "lua5.4"; next }
+       /\(in \/usr\/bin\/luajit[^)]*\)|\(\/usr\/bin\/luajit[^+]*\+0x|libluajit-5\.1\.so/ {
+         if (which != "luajit") print "      ... luajit interpreter frames"; which = "luajit"; next }
+       which == "luajit" && /: \?\?\?$|\(<unknown module>\)/ { next }
+       { which = ""; print }'
 }
 
 # the number before "bytes" on a valgrind LEAK SUMMARY line, 0 if absent
@@ -124,30 +154,36 @@ show_valgrind_errors() {
     fold_interpreter_frames | head -n 150
 }
 
+# part_valgrind LUA: the suite under valgrind, run by that interpreter
 part_valgrind() {
+  lua=$1
   start=$(now)
-  log=$OUT/valgrind-suite.log
-  tap=$OUT/valgrind-suite.tap
+  log=$OUT/valgrind-suite-$lua.log
+  tap=$OUT/valgrind-suite-$lua.tap
   rm -f "$log"
+  if [ ! -f "$(build_dir "$lua")/stackone/core.so" ]; then
+    echo "check-memory valgrind $lua: $(build_dir "$lua")/stackone/core.so is missing (make module-$lua)"
+    return 1
+  fi
   # shellcheck disable=SC2086
-  bounded env STACKONE_SLOW=1 $VALGRIND --log-file="$log" \
-    lua5.4 "$RUNNER" -o TAP > "$tap" 2>&1
+  bounded env STACKONE_SLOW=1 STACKONE_BUILD="$(build_dir "$lua")" $VALGRIND --log-file="$log" \
+    "$lua" "$RUNNER" -o TAP > "$tap" 2>&1
   status=$?
   tap_counts "$tap"
   ok=1
   check_valgrind_log "$log" || ok=0
   [ "$status" -eq 124 ] && vg_summary="timed out after ${TIMEOUT} s; $vg_summary"
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then ok=0; fi
-  echo "check-memory valgrind: $passed passed, $failed failed, $skipped skipped; $vg_summary; exit $status; $(since "$start")"
+  echo "check-memory valgrind $lua: $passed passed, $failed failed, $skipped skipped; $vg_summary; exit $status; $(since "$start")"
   if [ "$ok" -ne 1 ]; then
     show_tap_failures "$tap"
     show_valgrind_errors "$log"
-    echo "check-memory valgrind: FAILED (log: $log, TAP: $tap)"
+    echo "check-memory valgrind $lua: FAILED (log: $log, TAP: $tap)"
     return 1
   fi
 }
 
-# the ASan runtime of SAN_CC, to LD_PRELOAD into the uninstrumented lua5.4
+# the ASan runtime of SAN_CC, to LD_PRELOAD into the uninstrumented Lua
 asan_runtime() {
   if "$SAN_CC" --version 2>/dev/null | head -n 1 | grep -q clang; then
     name="libclang_rt.asan-$(uname -m).so"
@@ -162,31 +198,34 @@ asan_runtime() {
   return 1
 }
 
+# part_asan LUA: the suite, run by that interpreter, against its ASan build
 part_asan() {
+  lua=$1
   start=$(now)
-  tap=$OUT/asan-suite.tap
-  err=$OUT/asan-suite.stderr
-  logs=$OUT/asan-reports
+  tap=$OUT/asan-suite-$lua.tap
+  err=$OUT/asan-suite-$lua.stderr
+  logs=$OUT/asan-reports-$lua
+  asan_module=$(asan_module "$lua")
   rm -rf "$logs"
   mkdir -p "$logs"
-  if [ ! -f "$ASAN_MODULE" ]; then
-    echo "check-memory asan: $ASAN_MODULE is missing (make asan)"
+  if [ ! -f "$asan_module" ]; then
+    echo "check-memory asan $lua: $asan_module is missing (make asan LUA=$lua)"
     return 1
   fi
   rt=$(asan_runtime) || return 1
-  # Run by busted (-e) before spec/helper.lua puts ./build/?.so first on
-  # the cpath:
+  # Run by busted (-e) before spec/helper.lua puts that Lua's build first
+  # on the cpath:
   # - a package.preload entry makes every require of stackone.core load the
   #   instrumented build, and fails loudly if it cannot be loaded;
   # - commands the specs run (sh, the local server, Prism's node) start
   #   without the ASan runtime: only the test process is instrumented;
   # - the pid it writes tells the test process's reports from others'.
-  setup=$OUT/asan-setup.lua
-  pidfile=$OUT/asan-suite.pid
+  setup=$OUT/asan-setup-$lua.lua
+  pidfile=$OUT/asan-suite-$lua.pid
   rm -f "$pidfile"
   cat > "$setup" <<LUA
 package.preload["stackone.core"] =
-  assert(package.loadlib("$PWD/$ASAN_MODULE", "luaopen_stackone_core"))
+  assert(package.loadlib("$PWD/$asan_module", "luaopen_stackone_core"))
 local unset = "unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS; "
 local popen, execute = io.popen, os.execute
 io.popen = function(cmd, ...) return popen(unset .. cmd, ...) end
@@ -196,17 +235,19 @@ os.execute = function(cmd, ...)
 end
 local stat = io.open("/proc/self/stat")
 if stat then
-  assert(io.open("$pidfile", "w")):write(stat:read("n")):close()
+  local f = assert(io.open("$pidfile", "w")) -- (5.1's write returns no file)
+  f:write(stat:read("*n"))
+  f:close()
   stat:close()
 end
 LUA
-  # Lua frees everything at lua_close (lua5.4 closes its state at exit,
-  # busted exits with os.exit(code, true)), so LeakSanitizer needs no
-  # suppressions: any leak it reports is real.
-  bounded env STACKONE_SLOW=1 LD_PRELOAD="$rt" \
+  # Lua frees everything at lua_close (lua5.4 and luajit close their state
+  # at exit, busted exits with os.exit(code, true)), so LeakSanitizer needs
+  # no suppressions: any leak it reports is real.
+  bounded env STACKONE_SLOW=1 STACKONE_BUILD="$(build_dir "$lua")" LD_PRELOAD="$rt" \
     ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:log_path=$PWD/$logs/asan" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    lua5.4 "$RUNNER" -o TAP -e "dofile('$setup')" > "$tap" 2> "$err"
+    "$lua" "$RUNNER" -o TAP -e "dofile('$setup')" > "$tap" 2> "$err"
   status=$?
   tap_counts "$tap"
   # gcc's UBSan runtime ignores log_path: its reports are on stderr
@@ -215,7 +256,7 @@ LUA
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ] || [ "$reports" -ne 0 ]; then ok=0; fi
   extra=""
   [ "$status" -eq 124 ] && extra=" (timed out after ${TIMEOUT} s)"
-  echo "check-memory asan: $passed passed, $failed failed, $skipped skipped; $reports sanitizer reports; exit $status$extra; $SAN_CC, $(basename "$rt"); $(since "$start")"
+  echo "check-memory asan $lua: $passed passed, $failed failed, $skipped skipped; $reports sanitizer reports; exit $status$extra; $SAN_CC, $(basename "$rt"); $(since "$start")"
   if [ "$ok" -ne 1 ]; then
     show_tap_failures "$tap"
     fold_interpreter_frames < "$err" | head -n 80
@@ -227,7 +268,7 @@ LUA
       esac
       fold_interpreter_frames < "$f" | head -n 80
     done
-    echo "check-memory asan: FAILED (reports: $logs, stderr: $err, TAP: $tap)"
+    echo "check-memory asan $lua: FAILED (reports: $logs, stderr: $err, TAP: $tap)"
     return 1
   fi
 }
@@ -331,10 +372,15 @@ trap '[ -n "$bounded_pid" ] && kill -TERM "-$bounded_pid" 2>/dev/null; exit 130'
 failures=""
 for part in "$@"; do
   case $part in
-    valgrind) part_valgrind || failures="$failures $part" ;;
-    asan) part_asan || failures="$failures $part" ;;
+    valgrind | asan)
+      for lua in $MEMCHECK_LUAS; do
+        "part_$part" "$lua" || failures="$failures $part-$lua"
+      done ;;
+    valgrind-?* | asan-?*)
+      lua=${part#*-}
+      "part_${part%%-*}" "$lua" || failures="$failures $part" ;;
     embed) part_embed || failures="$failures $part" ;;
-    *) echo "usage: $0 [valgrind] [asan] [embed]" >&2; exit 2 ;;
+    *) echo "usage: $0 [valgrind] [asan] [embed] [valgrind-<lua>] [asan-<lua>]" >&2; exit 2 ;;
   esac
 done
 if [ -n "$failures" ]; then
