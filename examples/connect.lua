@@ -1,10 +1,18 @@
 -- Shared by the examples: a client for StackOne when STACKONE_API_KEY and
 -- STACKONE_ACCOUNT_ID are set (STACKONE_BASE_URL may point elsewhere),
 -- otherwise for the bundled local server, started here and stopped when
--- the returned guard is closed.
+-- the returned guard is closed. It runs on every Lua from 5.1, so the
+-- examples use no `<close>` (Lua 5.4 only):
 --
 --   package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
---   local client, guard <close> = require("connect")()
+--   require("connect").run(function(client, server) ... end)
+--
+-- run() closes the client and stops the server however the function ends;
+-- an error it raises is printed and the script exits with 1 (server.
+-- local_server says whether the local server is in use). By hand:
+--
+--   local client, server = require("connect")(opts)
+--   ... client:close(); server:close()   -- (on 5.4 `server <close>` works too)
 --
 -- Run from a checkout, it also makes the in-tree build of the Lua running
 -- it loadable: build/ for 5.4 (`make`), build/<lua>/ for the others (`make
@@ -22,9 +30,12 @@ local function start_local_server()
   local out = os.tmpname()
   local server = here .. "/../server/stackone_server.lua"
   local script = io.open(server)
-  if script then
+  if script then -- a checkout: the server runs on the Lua running this
     script:close()
-    server = "lua5.4 " .. server
+    local i = 0
+    while arg and arg[i - 1] do i = i - 1 end
+    local lua = arg and i < 0 and arg[i] or "lua5.4"
+    server = "'" .. lua:gsub("'", "'\\''") .. "' '" .. server:gsub("'", "'\\''") .. "'"
   else
     server = "stackone-server" -- the rock's command
   end
@@ -41,14 +52,20 @@ local function start_local_server()
   end
   os.remove(out)
   assert(port, "the local server did not start")
-  local guard = setmetatable({ local_server = true },
-    { __close = function() os.execute("kill " .. pid .. " 2>/dev/null") end })
+  local stopped = false
+  local function stop()
+    if not stopped then os.execute("kill " .. pid .. " 2>/dev/null") end
+    stopped = true
+  end
+  local guard = setmetatable({ local_server = true, close = stop }, { __close = stop })
   return "http://127.0.0.1:" .. port, guard
 end
 
-return function(opts)
+local function nothing() end
+
+local function connect(opts)
   opts = opts or {}
-  local guard = setmetatable({}, { __close = function() end })
+  local guard = setmetatable({ close = nothing }, { __close = nothing })
   local real = os.getenv("STACKONE_API_KEY") and os.getenv("STACKONE_ACCOUNT_ID")
   if not real and not os.getenv("STACKONE_BASE_URL") then
     local url
@@ -58,5 +75,28 @@ return function(opts)
   else
     opts.base_url = opts.base_url or os.getenv("STACKONE_BASE_URL")
   end
-  return assert(stackone.new(opts)), guard
+  local client, err = stackone.new(opts)
+  if not client then
+    guard:close()
+    error(err, 2)
+  end
+  return client, guard
 end
+
+-- runs main(client, server) on a client from connect(opts) and closes
+-- both however it ends; an error is printed (with the script's name) and
+-- the process exits with 1
+local function run(main, opts)
+  local client, server = connect(opts)
+  local ok, err = pcall(main, client, server)
+  client:close()
+  server:close()
+  if not ok then
+    io.stderr:write((arg and arg[0] or "example"):match("[^/\\]*$"), ": ", tostring(err), "\n")
+    os.exit(1)
+  end
+end
+
+return setmetatable({ connect = connect, run = run }, {
+  __call = function(_, opts) return connect(opts) end,
+})

@@ -277,8 +277,7 @@ end
 local client, server = require("connect")(client_opts)
 local done, err = pcall(import, client)
 client:close()
-local stop = getmetatable(server).__close
-if stop then stop(server) end
+server:close()
 if not done then
   io.stderr:write("import_contacts.lua: ", tostring(err), "\n")
   os.exit(1)

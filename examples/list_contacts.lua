@@ -3,22 +3,22 @@
 --
 --   lua5.4 examples/list_contacts.lua [2024-01-01T00:00:00Z]
 package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
-local client, server <close> = require("connect")()
-local since = arg[1] or "2024-01-01T00:00:00Z"
+require("connect").run(function(client, server)
+  local since = arg[1] or "2024-01-01T00:00:00Z"
 
-if server.local_server then -- give the empty local server something to list
-  for i = 1, 7 do assert(client.crm.contacts.create{ first_name = "Contact " .. i }) end
-end
+  if server.local_server then -- give the empty local server something to list
+    for i = 1, 7 do assert(client.crm.contacts.create{ first_name = "Contact " .. i }) end
+  end
 
-local query = { filter = { updated_after = since }, page_size = 3, fields = { "id", "first_name", "updated_at" } }
+  local query = { filter = { updated_after = since }, page_size = 3, fields = { "id", "first_name", "updated_at" } }
 
-local page = assert(client.crm.contacts.list(query))
-print(("first page: %d contacts, next cursor: %s"):format(#page.data, page.next or "none"))
+  local page = assert(client.crm.contacts.list(query))
+  print(("first page: %d contacts, next cursor: %s"):format(#page.data, page.next or "none"))
 
-local n = 0
-for contact in client.crm.contacts.each(query) do
-  n = n + 1
-  print(("%3d  %-38s %-12s %s"):format(n, contact.id, contact.first_name or "", contact.updated_at or ""))
-end
-print(("%d contacts updated after %s"):format(n, since))
-client:close()
+  local n = 0
+  for contact in client.crm.contacts.each(query) do
+    n = n + 1
+    print(("%3d  %-38s %-12s %s"):format(n, contact.id, contact.first_name or "", contact.updated_at or ""))
+  end
+  print(("%d contacts updated after %s"):format(n, since))
+end)
