@@ -1,0 +1,310 @@
+--- What the editor types and the reference say that neither the module's
+-- exports (stackone.operations, core.options, core.custom_field_fields)
+-- nor the vendored OpenAPI spec hold: the Lua types and meaning of
+-- options, of the error object and of the response, and the module's own
+-- functions. This is the one table of such knowledge: describe/model.lua
+-- fails when the exports name something it does not describe (a new
+-- client option, a new field of an operation) or when it describes
+-- something the exports no longer have.
+--
+-- Types are LuaCATS expressions. In those of `args`, `calls`, `bulk_roles`,
+-- `bulk_result` and `page`, {body}, {query}, {record}, {page}, {item},
+-- {result} and {iterator} stand for the types the generator makes for the
+-- operation at hand.
+local K = {}
+
+-- one entry: { name, type, doc }; `opt` marks a field that may be absent
+local function f(name, type, doc, opt) return { name = name, type = type, doc = doc, opt = opt } end
+
+--- the options tables, by core.options key: class name, intro, and one
+-- entry per option name (the order is core.options')
+K.options = {
+  client = { class = "stackone.ClientOptions", title = "Client options: `stackone.new{...}`", fields = {
+    api_key = f("api_key", "string", "The API key, sent as Basic auth (the key as user, an empty password). "
+      .. "Default: the `STACKONE_API_KEY` environment variable; required"),
+    account_id = f("account_id", "string", "The `x-account-id` header of every request (can be set per call). "
+      .. "Default: `STACKONE_ACCOUNT_ID`"),
+    base_url = f("base_url", "string", "Default `https://api.stackone.com`. `http://` only to loopback hosts, "
+      .. "unless `allow_insecure_http`"),
+    timeout = f("timeout", "number", "Seconds for each attempt of a request (default 120)"),
+    connect_timeout = f("connect_timeout", "number", "Seconds to connect (default 10)"),
+    insecure = f("insecure", "boolean", "`true` turns TLS peer and host verification off (don't)"),
+    ca_file = f("ca_file", "string", "An extra CA bundle (a PEM file)"),
+    proxy = f("proxy", "string", "A proxy URL such as `http://proxy:3128`; without it libcurl's `http_proxy`, "
+      .. "`https_proxy` and `no_proxy` variables apply"),
+    allow_insecure_http = f("allow_insecure_http", "boolean", "`true` allows `http://` to hosts other than loopback"),
+    max_response_bytes = f("max_response_bytes", "integer", "Bigger responses fail with kind `too_large` "
+      .. "(default 64 MiB)"),
+    headers = f("headers", "table<string, string>", "Headers sent on every request"),
+    retry = f("retry", "stackone.RetryOptions|boolean", "The retry policy; `false` turns retrying off "
+      .. "(one request on the wire)"),
+    rate_limit = f("rate_limit", "stackone.RateLimitOptions|boolean", "At most `requests` per `per` seconds, "
+      .. "shared by the clients of one API key (default 1000 per 60); `false` turns it off"),
+    sleep = f("sleep", "fun(seconds: number)", "How to wait between attempts (default: block the thread); "
+      .. "it may yield. Not with `loop`"),
+    debug = f("debug", "fun(text: string)", "Gets each attempt's request and response headers, "
+      .. "Authorization redacted; an error it raises comes back as `debug_error`"),
+    loop = f("loop", "stackone.LoopAdapter", "Run calls in the host's event loop, from coroutines "
+      .. "(`stackone.loop.luv(uv)`, `stackone.loop.cqueues(cq)`)"),
+  } },
+  call = { class = "stackone.CallOptions", title = "Per-call options: the last argument of every call",
+    fields = {
+      account_id = f("account_id", "string", "The `x-account-id` of this call"),
+      timeout = f("timeout", "number", "Seconds for each attempt of this call"),
+      headers = f("headers", "table<string, string>", "Headers of this call; one replaces a client header of "
+        .. "the same name. `Authorization`, `x-account-id`, `Host`, `Content-Length`, `Transfer-Encoding`, "
+        .. "`Connection` and `Expect` cannot be set"),
+      retry = f("retry", "stackone.RetryOptions|boolean", "The retry policy of this call; `false`: one request"),
+    } },
+  bulk = { class = "stackone.BulkOptions", parent = "stackone.CallOptions",
+    title = "Bulk options: `create_many` and `update_many` (the per-call options apply to every record)",
+    fields = {
+      concurrency = f("concurrency", "integer", "Transfers in flight, 1 to 64 (default 8)"),
+      on_progress = f("on_progress", "fun(done: integer, total: integer, failed: integer, wait?: stackone.BulkWait)",
+        "Called as results arrive, and once with `wait` when the batch starts waiting; an error it raises "
+        .. "is `summary.progress_error`"),
+    } },
+  retry = { class = "stackone.RetryOptions", title = "Retry options: `retry = {...}` of the client or a call",
+    fields = {
+      max_attempts = f("max_attempts", "integer", "Attempts at most, 1 to 100 (default 4)"),
+      base_delay = f("base_delay", "number", "Seconds: before attempt n+1 the client waits a random time in "
+        .. "[0, min(max_delay, base_delay * factor^(n-1))] (default 0.5)"),
+      factor = f("factor", "number", "The backoff's growth, >= 1 (default 2)"),
+      max_delay = f("max_delay", "number", "The longest wait in seconds (default 30); a `Retry-After` asking "
+        .. "for more fails the call at once with `retry_after` set"),
+      max_wait = f("max_wait", "number", "Seconds of waiting in all, at most (default 120)"),
+      maybe_applied = f("maybe_applied", "boolean", "`true` retries a POST even when the server may have "
+        .. "acted on it (408, 5xx, a connection lost after sending): it may then be applied twice"),
+    } },
+  rate_limit = { class = "stackone.RateLimitOptions", title = "Rate limit options: `rate_limit = {...}`",
+    fields = {
+      requests = f("requests", "integer", "Requests at most in any window of `per` seconds, 1 to 1000000 "
+        .. "(default 1000)"),
+      per = f("per", "number", "The window in seconds (default 60)"),
+    } },
+}
+
+--- the arguments of operations, by the names in op.args
+K.args = {
+  id = { type = "string", doc = "The record's id (percent-encoded into the path; \"\", \".\" and \"..\" are "
+    .. "refused)" },
+  fields = { type = "{body}", doc = "The fields to send, checked against the spec's types before sending" },
+  query = { type = "{query}", opt = true, doc = "Query parameters" },
+  opts = { type = "stackone.CallOptions", opt = true, doc = "Per-call options" },
+}
+
+--- what each form of call returns ({ type, name, doc }), and what the
+-- added forms do
+K.calls = {
+  single = { returns = { { "{record}?", "record", "The decoded record, or nil on failure" },
+    { "stackone.Response|stackone.Error", "res", "The response, or the error object when the record is nil" } } },
+  page = { returns = { { "{page}?", "page", "One page of records, or nil on failure" },
+    { "stackone.Response|stackone.Error", "res", "The response, or the error object when the page is nil" } } },
+  each = { doc = "Every record of every page, for a generic `for`: follows `next` until it is empty, with the "
+      .. "same parameters on every page, one page in memory at a time",
+    returns = { { "{iterator}", "iterator", "Gives each record (and its index in its page); raises the error "
+      .. "object when a page fails" } } },
+  many = { doc = "Many records at once, over reused connections: each item is checked first, and one bad item "
+      .. "never stops the others",
+    items = { "items", "{item}[]", "A sequence 1..n" },
+    opts = { "opts?", "stackone.BulkOptions", "Bulk and per-call options" },
+    returns = { { "{result}[]?", "results", "`results[i]` is the outcome of `items[i]`; nil when the items are "
+      .. "refused as a whole" },
+    { "stackone.BulkSummary|stackone.Error", "summary", "The counts, or the error object when results is nil" } } },
+  refresh = { doc = "Forgets the definitions read for custom fields by name (for `opts.account_id`, or every "
+      .. "account) and reads them again",
+    returns = { { "{record}[]?", "definitions", "Every definition" },
+      { "stackone.Error?", "err", "The error object when they could not be read" } } },
+}
+
+--- the iterator `each` returns
+K.iterator = "fun(): {record}?, integer?"
+
+--- how each wire style puts a parameter in the query string
+K.styles = { form = "`%s=...`", deepObject = "`%s[key]=...`" }
+
+--- the bulk forms' item roles (the keys of op.bulk besides public_name)
+K.bulk_roles = {
+  id = { type = "string", doc = "The id of the record to change" },
+  fields = { type = "{body}", doc = "The fields to send for it" },
+}
+
+--- the keys of stackone.operations entries, their parameters and body fields
+K.description = {
+  { class = "stackone.Operation", title = "An operation, as `stackone.operations[i]`", fields = {
+    f("index", "integer", "Its position in `stackone.operations`"),
+    f("group", "string", "The group under `client.crm` (`\"contacts\"`)"),
+    f("name", "string", "The function's name in its group (`\"create\"`)"),
+    f("public_name", "string", "`crm.<group>.<name>`, the name errors give"),
+    f("operation_id", "string", "The spec's operationId"),
+    f("method", "string", "The HTTP method"),
+    f("path", "string", "The URL path, with `{id}`"),
+    f("kind", "\"create\"|\"get\"|\"update\"|\"list\"", "The call shape"),
+    f("args", "string[]", "The positional arguments: `id`, `fields`, `query`, `opts`"),
+    f("page", "boolean", "Whether it returns a page `{ data, next }`"),
+    f("query", "string[]", "The names of its query parameters"),
+    f("parameters", "stackone.OperationParameter[]", "Its query parameters"),
+    f("fields", "string[]", "The names of its body fields", true),
+    f("body", "stackone.OperationField[]", "Its body fields", true),
+    f("body_schema", "string", "The spec schema of its body", true),
+    f("returns", "string", "The spec schema of its 200 response"),
+    f("bulk", "stackone.OperationBulk", "Its `_many` form", true),
+    f("custom_fields", "string", "The operationId of the list that defines custom fields by name", true),
+    f("each", "string", "The public name of its `each` (list operations)", true),
+    f("refresh", "string", "The public name of its `refresh` (the definitions list)", true),
+  } },
+  { class = "stackone.OperationParameter", title = "A query parameter of an operation", fields = {
+    f("name", "string", "Its name"),
+    f("type", "string", "The spec's type"),
+    f("format", "string", "The spec's format", true),
+    f("style", "\"form\"|\"deepObject\"", "How it goes on the wire"),
+    f("accepts", "string", "The Lua values it takes, as a LuaCATS type (nil for filter)", true),
+    f("minimum", "integer", "The least value", true),
+    f("maximum", "integer", "The greatest value", true),
+    f("keys", "stackone.OperationParameter[]", "The keys of a filter", true),
+  } },
+  { class = "stackone.OperationField", title = "A body field of an operation", fields = {
+    f("name", "string", "Its name"),
+    f("type", "string", "The spec's type", true),
+    f("items", "string", "The spec's type of its items", true),
+    f("accepts", "string", "The Lua values it takes, as a LuaCATS type"),
+  } },
+  { class = "stackone.OperationBulk", title = "The `_many` form of an operation", fields = {
+    f("id", "string", "The key of an item's id (update_many)", true),
+    f("fields", "string", "The key of an item's fields (update_many)", true),
+    f("public_name", "string", "`crm.<group>.<name>_many`"),
+  } },
+}
+
+--- the kinds of error object, as `err.kind`
+K.error_kinds = {
+  { "http", "The server answered with a status >= 300" },
+  { "network", "The connection failed or was lost (`code` names libcurl's error)" },
+  { "timeout", "An attempt took longer than `timeout`" },
+  { "tls", "The TLS handshake or the certificate failed" },
+  { "decode", "A 2xx whose body is not the expected JSON" },
+  { "too_large", "The response is larger than `max_response_bytes`" },
+  { "invalid", "Bad content in the call (a wrong field type, an unknown query key): nothing was sent" },
+  { "closed", "The client was closed while the call was waiting" },
+  { "interrupted", "A `sleep` function or the loop raised while the call was waiting" },
+}
+
+--- the result tables: the response, the error object, bulk outcomes
+K.results = {
+  { class = "stackone.Response", title = "The response: the second value of a success", fields = {
+    f("status", "integer", "The HTTP status (any 2xx)"),
+    f("headers", "table<string, string>", "The response headers, by lower-case name"),
+    f("raw", "stackone.RawResponse[]", "The provider calls, with the query parameter `raw = true`", true),
+    f("attempts", "integer", "How many requests were made"),
+    f("debug_error", "any", "The first error the `debug` function raised", true),
+  } },
+  { class = "stackone.Error", title = "The error object: `nil, err`; `tostring(err)` is one line", fields = {
+    f("kind", "stackone.ErrorKind", "What failed"),
+    f("code", "string", "A stable code: `\"HTTP_422\"`, libcurl's name such as `\"COULDNT_CONNECT\"`, "
+      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`"),
+    f("message", "string", "The server's `message`, or what went wrong"),
+    f("method", "string", "The request's HTTP method"),
+    f("path", "string", "The operation's path"),
+    f("url", "string", "The request's URL (it never holds credentials)", true),
+    f("status", "integer", "The HTTP status, when a response came", true),
+    f("headers", "table<string, string>", "The response headers, when a response came", true),
+    f("body", "stackone.ErrorBody", "The decoded error JSON", true),
+    f("text", "string", "The start of a body that was not JSON", true),
+    f("curl_code", "integer", "libcurl's numeric code, for transport failures", true),
+    f("attempts", "integer", "How many requests were made (0 when nothing was sent)"),
+    f("maybe_applied", "boolean", "True when the server may have acted on the request although the call failed "
+      .. "(a 408 or 5xx, a timeout or a connection lost after sending)", true),
+    f("retry_after", "number", "The seconds a `Retry-After` header asked for", true),
+    f("results", "stackone.BulkResult[]", "An interrupted bulk call's results so far", true),
+    f("summary", "stackone.BulkSummary", "An interrupted bulk call's summary", true),
+    f("cause", "any", "What the `sleep` function or the loop raised (kind `interrupted`)", true),
+    f("debug_error", "any", "The first error the `debug` function raised", true),
+  } },
+  { class = "stackone.BulkSummary", title = "The summary of a bulk call", fields = {
+    f("ok", "integer", "Records that succeeded"),
+    f("failed", "integer", "Records that failed"),
+    f("attempts", "integer", "Requests made in all"),
+    f("elapsed", "number", "Seconds the batch took"),
+    f("stopped", "boolean", "True when the batch was stopped early", true),
+    f("progress_error", "any", "The error `on_progress` raised", true),
+    f("debug_error", "any", "The first error the `debug` function raised", true),
+  } },
+  { class = "stackone.BulkWait", title = "Why a bulk call waits (`on_progress`'s fourth argument)", fields = {
+    f("reason", "\"rate_limit\"|\"retry_after\"", "The rate limiter, or a `Retry-After` pause"),
+    f("seconds", "number", "How long"),
+  } },
+}
+
+--- the fields of one bulk outcome, `results[i]`; {record}: the operation's
+K.bulk_result = {
+  f("record", "{record}", "The record, when it succeeded", true),
+  f("err", "stackone.Error", "The error object, when it failed", true),
+}
+
+--- a page of a list: `{ data, next }` (the C core builds it)
+K.page = {
+  f("data", "{record}[]", "The records of this page"),
+  f("next", "string", "The cursor of the next page; absent on the last one", true),
+}
+
+--- retries by status (src/retry.c): 429 for every method; the others for
+-- every method but POST, unless `retry = { maybe_applied = true }`
+K.retried = {
+  always = { [429] = true },
+  unless_post = { [408] = true, [500] = true, [502] = true, [503] = true, [504] = true },
+  post = "no: `err.maybe_applied = true` (retried with `retry = { maybe_applied = true }`)",
+  yes = "yes",
+  yes_always = "yes (the request was not processed)",
+  no = "no",
+}
+
+--- the module's members: a field { type, doc } or a function
+-- { params = { { name, type, doc } }, returns = { { type, name, doc } }, doc }
+K.module = {
+  _VERSION = { type = "string", doc = "The SDK's version" },
+  null = { type = "stackone.null", doc = "Send an explicit JSON null: `{ first_name = stackone.null }`" },
+  operations = { type = "stackone.Operation[]", doc = "Every operation of the API, as data" },
+  loop = { type = "stackone.loop", doc = "Adapters for the client option `loop`" },
+  new = { doc = "Makes a client. Programmer errors (an unknown option, no API key) raise; bad content gives "
+      .. "nil, err",
+    params = { { "opts", "stackone.ClientOptions", "The client's options" } },
+    returns = { { "stackone.Client?", "client" }, { "stackone.Error?", "err" } } },
+  is_error = { doc = "Whether x is an error object",
+    params = { { "x", "any" } }, returns = { { "boolean" } } },
+  array = { doc = "Marks a table as a JSON array, so that an empty one goes out as `[]`",
+    generic = "T: table", params = { { "t?", "T", "The table (default: a new one)" } }, returns = { { "T" } } },
+  custom_field = { doc = "The value of a returned record's custom field, by id or name",
+    params = { { "record", "table" }, { "name_or_id", "string" } }, returns = { { "any" } } },
+  custom_fields = { doc = "A returned record's custom fields as `{ [name] = value }`",
+    params = { { "record", "table" } }, returns = { { "table<string, any>" } } },
+}
+
+--- stackone.loop's adapters
+K.loop = {
+  luv = { doc = "An adapter for luv and Neovim's `vim.uv`", params = { { "uv", "table", "require(\"luv\")" } },
+    returns = { { "stackone.LoopAdapter" } } },
+  cqueues = { doc = "An adapter for cqueues: calls are made from coroutines the controller runs",
+    params = { { "controller?", "table", "A cqueues controller" } }, returns = { { "stackone.LoopAdapter" } } },
+}
+
+--- a loop adapter's methods (README "Event loops"), called by the engine
+K.adapter = {
+  { name = "io", doc = "Start, change or stop watching a socket; call `on_ready` from the loop when it is ready",
+    params = { { "fd", "integer" }, { "events", "\"r\"|\"w\"|\"rw\"|nil", "nil: stop" },
+      { "on_ready", "fun(fd: integer, readable: boolean?, writable: boolean?)" } } },
+  { name = "timer", doc = "Arm the engine's one timer; nil cancels it",
+    params = { { "seconds", "number?" }, { "on_timeout", "fun()" } } },
+  { name = "wait", doc = "Called in the call's coroutine: suspend it until `wake` or until `seconds` pass",
+    params = { { "co", "thread" }, { "seconds", "number?", "nil: no limit" } } },
+  { name = "wake", doc = "End `co`'s wait: resume it soon, preferably from the loop",
+    params = { { "co", "thread" } } },
+}
+
+--- the client: its members besides the groups
+K.client = {
+  doc = "A client, made by `stackone.new`. A handle in the style of Lua's files: close it with `client:close()`, "
+    .. "`<close>` (5.4) or let the garbage collector do it",
+  close = { doc = "Frees the client's connections; calls in flight end with kind `closed`. Idempotent" },
+}
+
+return K

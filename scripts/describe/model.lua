@@ -1,0 +1,304 @@
+--- The model both outputs are rendered from: the module's description
+-- (stackone.operations, core.options, core.custom_field_fields), the
+-- vendored spec and describe/known.lua, checked against each other. Every
+-- name the exports give must be described (by known.lua or the spec), and
+-- every entry of known.lua must still be exported: model() raises naming
+-- what is missing.
+local known = require("describe.known")
+
+local M = {}
+
+local function fail(fmt, ...)
+  error("scripts/describe: " .. fmt:format(...), 0)
+end
+
+function M.sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out, function(a, b) return tostring(a) < tostring(b) end)
+  return out
+end
+local sorted_keys = M.sorted_keys
+
+--- "contact_custom_field_definitions" -> "ContactCustomFieldDefinitions"
+function M.pascal(s)
+  return (s:gsub("^%l", string.upper):gsub("_(%w)", string.upper))
+end
+local pascal = M.pascal
+
+--- one line of text: whitespace runs become one space
+function M.line(s)
+  if type(s) ~= "string" then return nil end
+  return (s:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
+end
+
+local function is_null(v) return type(v) == "userdata" or v == nil end
+
+-- the set of `names` must be the set of keys of `described`
+local function same_names(what, names, described)
+  local seen = {}
+  for _, name in ipairs(names) do
+    seen[name] = true
+    if described[name] == nil then
+      fail("%s '%s' is exported but not described: add it to scripts/describe/known.lua", what, tostring(name))
+    end
+  end
+  for _, name in ipairs(sorted_keys(described)) do
+    if not seen[name] then
+      fail("%s '%s' is described in scripts/describe/known.lua but no longer exported", what, name)
+    end
+  end
+end
+
+local function field_map(list)
+  local out = {}
+  for _, e in ipairs(list) do out[e.name] = e end
+  return out
+end
+
+-- the keys a table of the description has must be described fields
+local function check_keys(what, t, fields)
+  for _, k in ipairs(sorted_keys(t)) do
+    if not fields[k] then
+      fail("%s has a key '%s' that is not described: add it to scripts/describe/known.lua", what, tostring(k))
+    end
+  end
+end
+
+--- the LuaCATS type of a spec schema; enum_alias(schema) names an alias
+-- for a property with `enum`
+function M.spec_type(s, enum_alias)
+  if type(s) ~= "table" then return "any" end
+  if s["$ref"] then return "stackone." .. s["$ref"]:match("([^/]+)$") end
+  if s.allOf and #s.allOf == 1 then return M.spec_type(s.allOf[1]) end
+  if s.enum and enum_alias then return enum_alias end
+  local alts = s.oneOf or s.anyOf
+  if alts then
+    local out, seen = {}, {}
+    for _, a in ipairs(alts) do
+      local t = M.spec_type(a)
+      if not seen[t] then seen[t] = true; out[#out + 1] = t end
+    end
+    return table.concat(out, "|")
+  end
+  local t = s.type
+  if t == "string" or t == "number" or t == "integer" or t == "boolean" then return t end
+  if t == "array" then
+    local items = type(s.items) == "table" and next(s.items) ~= nil and M.spec_type(s.items) or "any"
+    if items:find("|", 1, true) then items = "(" .. items .. ")" end
+    return items .. "[]"
+  end
+  if t == "object" then return "table<string, any>" end
+  return "any"
+end
+
+local function ref_of(s)
+  s = type(s) == "table" and (s["$ref"] and s or (s.allOf and s.allOf[1])) or nil
+  return s and s["$ref"] and s["$ref"]:match("([^/]+)$")
+end
+
+-- the spec's operations by operationId
+local function spec_operations(spec)
+  local out = {}
+  for _, path in ipairs(sorted_keys(spec.paths)) do
+    for _, method in ipairs(sorted_keys(spec.paths[path])) do
+      local o = spec.paths[path][method]
+      if type(o) == "table" and o.operationId then out[o.operationId] = o end
+    end
+  end
+  return out
+end
+
+--- the properties of a spec schema, sorted by name: { name, schema, type,
+-- doc, opt, example, enum } (enum: the values, for an alias)
+function M.properties(spec, schema_name)
+  local s = spec.components.schemas[schema_name]
+  if not s then fail("the spec has no schema '%s'", schema_name) end
+  local required = {}
+  for _, r in ipairs(s.required or {}) do required[r] = true end
+  local out = {}
+  for _, name in ipairs(sorted_keys(s.properties or {})) do
+    local p = s.properties[name]
+    local alias, enum
+    if p.enum then
+      alias = "stackone." .. schema_name .. pascal(name)
+      enum = {}
+      for _, v in ipairs(p.enum) do if not is_null(v) then enum[#enum + 1] = v end end
+    end
+    local doc = M.line(p.description) or ""
+    if p.format then doc = doc .. (doc ~= "" and " " or "") .. "(" .. p.format .. ")" end
+    if p.deprecated then doc = "Deprecated. " .. doc end
+    out[#out + 1] = { name = name, schema = p, type = M.spec_type(p, alias), doc = doc, example = p.example,
+      opt = not required[name] or p.nullable == true, alias = alias, enum = enum,
+      open = p["x-speakeasy-unknown-values"] == "allow" }
+  end
+  return out
+end
+
+local function check_options(options)
+  same_names("options table", sorted_keys(options), known.options)
+  for _, which in ipairs(sorted_keys(options)) do
+    same_names(which .. " option", options[which], known.options[which].fields)
+  end
+end
+
+local function check_module(module)
+  same_names("module member stackone.", sorted_keys(module), known.module)
+  same_names("stackone.loop member", sorted_keys(module.loop), known.loop)
+end
+
+-- the spec's query parameter of an operation, by name
+local function spec_parameter(so, name, public)
+  for _, p in ipairs(so.parameters or {}) do
+    if p["in"] == "query" and p.name == name then return p end
+  end
+  fail("query parameter '%s' of %s is not in the spec's %s", name, public, so.operationId)
+end
+
+local function view(op, spec, so, description)
+  local public = op.public_name
+  local v = { op = op, spec = so, public = public }
+  check_keys(public, op, description["stackone.Operation"])
+  for _, a in ipairs(op.args) do
+    if not known.args[a] then fail("argument '%s' of %s is not described in known.args", a, public) end
+  end
+  local returns = spec.components.schemas[op.returns]
+  if not returns then fail("%s returns '%s', which the spec does not have", public, op.returns) end
+  local data = returns.properties and returns.properties.data
+  local record = ref_of(op.page and data and data.items or data)
+  if not record then fail("the spec's %s has no data of a schema", op.returns) end
+  v.record_schema, v.record = record, "stackone." .. record
+  if op.page then
+    v.page = "stackone." .. op.returns:gsub("Paginated$", "") .. "Page"
+    v.iterator = v.record .. "Iterator"
+  end
+  local stem = "stackone." .. pascal(op.group) .. pascal(op.name)
+  -- query parameters, with the spec's words
+  v.params = {}
+  for _, p in ipairs(op.parameters) do
+    check_keys(public .. " parameter " .. p.name, p, description["stackone.OperationParameter"])
+    local sp = spec_parameter(so, p.name, public)
+    local entry = { p = p, doc = M.line(sp.description) or "", example = sp.schema and sp.schema.example,
+      deprecated = sp.deprecated, type = p.accepts, opt = not sp.required }
+    if not known.styles[p.style] then fail("style '%s' of %s is not described", tostring(p.style), public) end
+    if p.minimum and p.maximum then
+      entry.doc = entry.doc .. (" (%d to %d)"):format(p.minimum, p.maximum)
+    end
+    if p.keys then
+      entry.type = stem .. pascal(p.name)
+      entry.keys = {}
+      local props = sp.schema and sp.schema.properties or {}
+      for _, key in ipairs(p.keys) do
+        local s = props[key.name]
+        if not s then fail("key '%s' of %s's %s is not in the spec", key.name, public, p.name) end
+        entry.keys[#entry.keys + 1] = { name = key.name, type = key.accepts, doc = M.line(s.description) or "",
+          example = s.example, opt = true, p = key }
+      end
+    elseif not p.accepts then
+      fail("parameter '%s' of %s has no accepts", p.name, public)
+    end
+    v.params[#v.params + 1] = entry
+  end
+  if #v.params > 0 then v.query = stem .. "Query" end
+  -- the body, with the spec's words
+  if op.body then
+    v.body = "stackone." .. op.body_schema
+    local props = {}
+    for _, p in ipairs(M.properties(spec, op.body_schema)) do props[p.name] = p end
+    v.fields = {}
+    for _, fld in ipairs(op.body) do
+      check_keys(public .. " body field " .. fld.name, fld, description["stackone.OperationField"])
+      local p = props[fld.name]
+      if not p then
+        fail("body field '%s' of %s is not in the spec's %s: add it there too", fld.name, public, op.body_schema)
+      end
+      v.fields[#v.fields + 1] = { f = fld, name = fld.name, type = fld.accepts, spec_type = p.type, doc = p.doc,
+        example = p.example, opt = p.opt }
+    end
+  end
+  if op.bulk then
+    check_keys(public .. " bulk", op.bulk, description["stackone.OperationBulk"])
+    v.bulk_result = "stackone." .. record .. "BulkResult"
+    if op.bulk.fields or op.bulk.id then
+      v.item = stem .. "Item"
+      v.item_fields = {}
+      for _, role in ipairs({ "id", "fields" }) do
+        if op.bulk[role] then
+          v.item_fields[#v.item_fields + 1] = { name = op.bulk[role], type = known.bulk_roles[role].type,
+            doc = known.bulk_roles[role].doc }
+        end
+      end
+    end
+  end
+  -- the statuses the spec lists, but 2xx
+  v.statuses = {}
+  for _, code in ipairs(sorted_keys(so.responses or {})) do
+    if not tostring(code):match("^2") then
+      local r = so.responses[code]
+      local schema = r.content and r.content["application/json"] and ref_of(r.content["application/json"].schema)
+      v.statuses[#v.statuses + 1] = { code = tonumber(code), doc = M.line(r.description) or "", schema = schema }
+    end
+  end
+  return v
+end
+
+--- the model: { ops, groups, schemas, error_bodies, known, ... }
+-- input: { operations, options, custom_field_fields, module, spec }
+function M.model(input)
+  local spec = input.spec
+  check_options(input.options)
+  check_module(input.module)
+  local description = {}
+  for _, d in ipairs(known.description) do description[d.class] = field_map(d.fields) end
+  local so_by_id = spec_operations(spec)
+  local m = { known = known, spec = spec, ops = {}, groups = {}, input = input }
+  local group_of, skip = {}, {}
+  for _, op in ipairs(input.operations) do
+    local so = so_by_id[op.operation_id]
+    if not so then fail("operation %s is not in the spec", tostring(op.operation_id)) end
+    local v = view(op, spec, so, description)
+    m.ops[#m.ops + 1] = v
+    skip[op.returns] = true
+    if op.body_schema then skip[op.body_schema] = true end
+    local g = group_of[op.group]
+    if not g then
+      g = { name = op.group, class = "stackone.crm." .. op.group, ops = {} }
+      group_of[op.group], m.groups[#m.groups + 1] = g, g
+    end
+    g.ops[#g.ops + 1] = v
+  end
+  -- a custom_fields entry as one sends it, with the spec's words
+  local props = {}
+  for _, p in ipairs(M.properties(spec, "CustomFields")) do props[p.name] = p end
+  m.custom_field_fields = {}
+  for _, fld in ipairs(input.custom_field_fields) do
+    local p = props[fld.name]
+    if not p then fail("custom field entry key '%s' is not in the spec's CustomFields", fld.name) end
+    m.custom_field_fields[#m.custom_field_fields + 1] = { name = fld.name, type = fld.accepts, doc = p.doc,
+      example = p.example, opt = true }
+  end
+  -- the record types: every schema of the spec but the envelopes and bodies
+  m.schemas = {}
+  for _, name in ipairs(sorted_keys(spec.components.schemas)) do
+    if not skip[name] then m.schemas[#m.schemas + 1] = name end
+  end
+  -- the error bodies: the schemas of every non-2xx answer
+  local bodies = {}
+  for _, v in ipairs(m.ops) do
+    for _, st in ipairs(v.statuses) do if st.schema then bodies[st.schema] = true end end
+  end
+  m.error_bodies = sorted_keys(bodies)
+  return m
+end
+
+--- a type of known.lua with its placeholders filled for operation view v
+function M.fill(type_text, v)
+  return (type_text:gsub("{(%a+)}", function(k)
+    local out = ({ body = v.body, query = v.query, record = v.record, page = v.page, item = v.item or v.body,
+      result = v.bulk_result, iterator = v.iterator })[k]
+    if not out then fail("no {%s} for %s", k, v.public) end
+    return out
+  end))
+end
+
+return M
