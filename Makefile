@@ -65,6 +65,12 @@ lint:
 demo: deps all
 	@sh scripts/demo.sh
 
+# regenerates types/stackone.lua and docs/reference.md from the description
+# (scripts/describe.lua; `lua5.4 scripts/describe.lua --check` only checks)
+.PHONY: describe
+describe: module-lua5.4
+	lua5.4 scripts/describe.lua
+
 # the suite's own summary ("N passed, N failed") is the last line
 test: deps npm-deps
 	$(MAKE) --no-print-directory check-warnings

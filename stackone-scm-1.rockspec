@@ -90,8 +90,9 @@ build = {
       ["stackone-server"] = "server/stackone_server.lua",
     },
   },
-  -- into the rock's directory: `luarocks show stackone` prints where
-  copy_directories = { "examples" },
+  -- into the rock's directory: `luarocks show stackone` prints where;
+  -- types/ holds the editor types (LuaCATS), docs/ the API reference
+  copy_directories = { "examples", "types", "docs" },
 }
 -- the busted suite for the Lua that runs `luarocks test`, against the
 -- local server; nothing else (no apt, npm, valgrind or fuzzers)

@@ -100,7 +100,7 @@ describe("the rockspecs", function()
     assert.same(lines("ls lua/stackone/*.lua lua/stackone/*/*.lua | sort"), sorted(sdk))
     assert.same(lines("ls server/*.lua | grep -v '/stackone_server.lua$' | sort"), sorted(server))
     assert.same({ ["stackone-server"] = "server/stackone_server.lua" }, spec.build.install.bin)
-    assert.same({ "examples" }, spec.build.copy_directories)
+    assert.same({ "examples", "types", "docs" }, spec.build.copy_directories)
   end)
 
   it("keep the real dependencies for users, and any Lua from 5.1 to 5.4", function()
@@ -250,7 +250,9 @@ client:close()
       assert.is_truthy(tree, "luarocks --lua-version=" .. version .. " make failed:\n" .. tostring(log))
       for _, file in ipairs({ "/lib/lua/" .. version .. "/stackone/core.so", "/share/lua/" .. version ..
           "/stackone/init.lua", "/share/lua/" .. version .. "/stackone/server/json.lua", "/bin/stackone-server",
-          "/lib/luarocks/rocks-" .. version .. "/stackone/scm-1/examples/import_contacts.lua" }) do
+          "/lib/luarocks/rocks-" .. version .. "/stackone/scm-1/examples/import_contacts.lua",
+          "/lib/luarocks/rocks-" .. version .. "/stackone/scm-1/types/stackone.lua",
+          "/lib/luarocks/rocks-" .. version .. "/stackone/scm-1/docs/reference.md" }) do
         assert.is_truthy(io.open(tree .. file), file)
       end
 
