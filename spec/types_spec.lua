@@ -309,6 +309,7 @@ describe("the editor types and the reference", function()
           assert.truthy(section:find("| `" .. f.name .. "` |", 1, true), op.public_name .. " " .. f.name)
         end
         if op.bulk then assert.truthy(section:find(op.bulk.public_name:match("[^.]+$") .. "(", 1, true)) end
+        if op.custom_fields then assert.truthy(section:find("**Custom fields by name**", 1, true)) end
         if op.page then assert.truthy(section:find(op.each:match("[^.]+$"), 1, true)) end
         assert.truthy(section:find("| 422 | Validation error. |", 1, true), op.public_name)
         assert.truthy(section:find("**Example**", 1, true), op.public_name)

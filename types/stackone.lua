@@ -452,8 +452,8 @@ function crm_contact_custom_field_definitions.refresh(opts) end
 ---@field kind stackone.ErrorKind What failed
 ---@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`
 ---@field message string The server's `message`, or what went wrong
----@field method string The request's HTTP method
----@field path string The operation's path
+---@field method? string The request's HTTP method (absent on the errors of `stackone.new`)
+---@field path? string The operation's path (absent on the errors of `stackone.new`)
 ---@field url? string The request's URL (it never holds credentials)
 ---@field status? integer The HTTP status, when a response came
 ---@field headers? table<string, string> The response headers, when a response came

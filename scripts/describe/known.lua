@@ -117,6 +117,13 @@ K.calls = {
       { "stackone.Error?", "err", "The error object when they could not be read" } } },
 }
 
+--- custom fields by name, on operations whose description names a list of
+-- definitions (op.custom_fields): %s is that list, %s its refresh
+K.custom_fields = "`custom_fields` may also be a map `{ [name or id] = value }`: it is resolved against the "
+  .. "account's definitions from %s (read once per client and account; %s reads them again). A value is "
+  .. "checked against its definition's type and options, and an unknown name is `nil, err` (kind `invalid`) "
+  .. "before anything is sent. An entry of the array form:"
+
 --- the iterator `each` returns
 K.iterator = "fun(): {record}?, integer?"
 
@@ -203,8 +210,8 @@ K.results = {
     f("code", "string", "A stable code: `\"HTTP_422\"`, libcurl's name such as `\"COULDNT_CONNECT\"`, "
       .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`"),
     f("message", "string", "The server's `message`, or what went wrong"),
-    f("method", "string", "The request's HTTP method"),
-    f("path", "string", "The operation's path"),
+    f("method", "string", "The request's HTTP method (absent on the errors of `stackone.new`)", true),
+    f("path", "string", "The operation's path (absent on the errors of `stackone.new`)", true),
     f("url", "string", "The request's URL (it never holds credentials)", true),
     f("status", "integer", "The HTTP status, when a response came", true),
     f("headers", "table<string, string>", "The response headers, when a response came", true),

@@ -48,6 +48,12 @@ local function literal(v, indent)
   return "{ " .. table.concat(items, ", ") .. " }"
 end
 
+-- a type that may be absent: T?, (A|B)?
+local function optional(t, opt)
+  if not opt then return t end
+  return (t:find("|", 1, true) and "(" .. t .. ")" or t) .. "?"
+end
+
 -- "CustomFieldDefinition" -> "custom_field_definition"
 local function snake(s) return (s:gsub("(%l)(%u)", "%1_%2"):lower()) end
 
@@ -74,7 +80,7 @@ end
 function W:fields(list, v)
   local rows = {}
   for _, e in ipairs(list) do
-    rows[#rows + 1] = { code(e.name), code((v and fill(e.type, v) or e.type) .. (e.opt and "?" or "")), cell(e.doc) }
+    rows[#rows + 1] = { code(e.name), code(optional(v and fill(e.type, v) or e.type, e.opt)), cell(e.doc) }
   end
   self:table({ "field", "type", "meaning" }, rows)
 end
@@ -266,7 +272,7 @@ function W:operation(v)
   local rows = {}
   for _, a in ipairs(op.args) do
     local k = K.args[a]
-    rows[#rows + 1] = { code(a), code(fill(k.type, v) .. (k.opt and "?" or "")), cell(k.doc) }
+    rows[#rows + 1] = { code(a), code(optional(fill(k.type, v), k.opt)), cell(k.doc) }
   end
   self:add("**Arguments**", "")
   self:table({ "argument", "type", "meaning" }, rows)
@@ -291,6 +297,13 @@ function W:operation(v)
     end
     self:add("**Body fields** (`" .. v.body .. "`, the spec's `" .. op.body_schema .. "`)", "")
     self:table({ "field", "Lua values", "spec type", "meaning" }, rows)
+  end
+  if op.custom_fields then
+    local list
+    for _, w in ipairs(self.m.ops) do if w.op.operation_id == op.custom_fields then list = w.op end end
+    self:add("**Custom fields by name**", "", K.custom_fields:format(("[%s](%s)"):format(list.public_name,
+      anchor(list.public_name)), "`" .. list.refresh .. "`"), "")
+    self:fields(self.m.custom_field_fields)
   end
   if v.item then
     self:add("**Items of `" .. op.bulk.public_name:match("[^.]+$") .. "`** (`" .. v.item .. "`)", "")
@@ -332,7 +345,7 @@ function W:records()
     self:add("### stackone." .. name, "")
     local rows, enums = {}, {}
     for _, p in ipairs(model.properties(m.spec, name)) do
-      rows[#rows + 1] = { code(p.name), code(p.type .. (p.opt and "?" or "")), cell(p.doc),
+      rows[#rows + 1] = { code(p.name), code(optional(p.type, p.opt)), cell(p.doc),
         p.example ~= nil and code(literal(p.example)) or "" }
       if p.enum then enums[#enums + 1] = p end
     end
