@@ -24,7 +24,10 @@ FUZZ_LIBS = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) \
             $(CURL_LIBS) -lm -ldl
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
            -fno-omit-frame-pointer
-FUZZ_CFLAGS = -g -O1 $(FUZZ_SAN) $(WARN) -I$(LUA_INCDIR) $(CURL_CFLAGS) -Isrc
+# the targets link Lua 5.4 (fuzz/luastack.c wraps its API), whatever LUA says
+FUZZ_LUA_INCDIR ?= $(shell pkg-config --cflags-only-I lua5.4 2>/dev/null | sed 's/-I//' | grep . || \
+  echo /usr/include/lua5.4)
+FUZZ_CFLAGS = -g -O1 $(FUZZ_SAN) $(WARN) -I$(FUZZ_LUA_INCDIR) $(CURL_CFLAGS) -Isrc
 # the sources whose functions the targets call, and what those call
 FUZZ_SRC = buffer luax ops retry url transport json bigint errors
 FUZZ_OBJ = $(FUZZ_SRC:%=$(FUZZ_OUT)/obj/%.o) $(FUZZ_OUT)/obj/common.o \

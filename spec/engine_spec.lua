@@ -191,12 +191,7 @@ describe("the engine", function()
       c:close()
       assert.equal(3, summary.ok)
       assert.is_true(#results == 3)
-      -- the job stops asking once the sleep comes back within 1 ms three
-      -- times; under valgrind (STACKONE_SLOW) a round trip through the
-      -- driver can take longer, and each such one is asked again: still a
-      -- handful, where a spinning job would ask thousands of times
-      local most = os.getenv("STACKONE_SLOW") and 40 or 4
-      assert.is_true(calls >= 1 and calls <= most, "calls " .. calls)
+      assert.is_true(calls >= 1 and calls <= fx.EARLY_SLEEPS, "calls " .. calls)
       assert.is_true(socket.gettime() - t0 >= 1)
     end)
   end)

@@ -26,6 +26,13 @@ function M.client(server, extra)
   return assert(stackone.new(opts))
 end
 
+-- How often a sleep function that returns at once may be asked during one
+-- wait: the job stops asking once it comes back within 1 ms three times.
+-- Under valgrind (STACKONE_SLOW) a round trip through the driver can take
+-- longer, and each such one is asked again: still a handful, where a job
+-- that spun would ask thousands of times.
+M.EARLY_SLEEPS = os.getenv("STACKONE_SLOW") and 40 or 4
+
 --- whether x is an integer: a Lua integer on 5.3+, an integral number
 -- before (5.1, LuaJIT and 5.2 have only doubles)
 function M.is_integer(x)
