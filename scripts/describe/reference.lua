@@ -312,7 +312,8 @@ function W:operation(v)
   self:add("**Returns**", "")
   local function returns(call, name)
     for _, r in ipairs(call.returns) do
-      self:add(("- `%s` of `%s` (`%s`): %s"):format(r[2], name:match("[^.]+$"), cell(fill(r[1], v)), cell(r[3])))
+      local t = r[1] == "{iterator}" and K.iterator or r[1] -- (a list item: no escaped pipes)
+      self:add(("- `%s` of `%s` (`%s`): %s"):format(r[2], name:match("[^.]+$"), fill(t, v), r[3]))
     end
   end
   returns(single, op.name)
