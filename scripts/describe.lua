@@ -12,7 +12,9 @@
 --
 -- The module comes from STACKONE_BUILD (default <checkout>/build: `make`)
 -- and <checkout>/lua. It runs on Lua 5.1 to 5.4 and LuaJIT.
-local root = (arg and arg[0] or ""):match("^(.*)/scripts/[^/]*$") or "."
+-- the checkout: the directory above this script's
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local root = here == "scripts" and "." or here .. "/.."
 local build = os.getenv("STACKONE_BUILD") or (root .. "/build")
 package.path = ("%s/scripts/?.lua;%s/lua/?.lua;%s/lua/?/init.lua;"):format(
   root, root, root) .. package.path
