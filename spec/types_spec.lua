@@ -284,6 +284,7 @@ describe("the editor types and the reference", function()
     it("types: every error field the README lists", function()
       local readme = read("README.md")
       local section = readme:match("## Results and errors: one rule(.-)\n## ")
+      assert(section, "README.md has no section 'Results and errors: one rule'")
       local n = 0
       for row in section:gmatch("\n%s*| ([^|\n]+) |") do
         for name in row:gmatch("`([%w_]+)`") do
