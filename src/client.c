@@ -296,11 +296,9 @@ static void push_limiter(lua_State *L, const char *key, double requests,
   }
   lua_pop(L, 1);
   b = lua_newuserdatauv(L, sizeof(so_limiter) + (size_t)(n - 1) * sizeof(double), 0);
-  b->capacity = n;
-  b->count = b->head = 0;
   /* a margin for the way to the server: requests sent one window apart
      may arrive a little closer together */
-  b->per = per * 1.02;
+  so_limiter_init(b, n, per * 1.02);
   lua_pushfstring(L, "%p:%d/%f", (void *)(uintptr_t)h, n, per);
   lua_pushvalue(L, -2);
   lua_rawset(L, -4);

@@ -115,6 +115,7 @@ so_slot *so_engine_acquire(so_engine *e, const so_client *c) {
   } else {
     s = calloc(1, sizeof(*s));
     if (s == NULL) return NULL;
+    s->x.place = -1;
     s->x.curl = curl_easy_init();
     if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
         curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, (void *)s) != CURLE_OK ||
@@ -136,6 +137,7 @@ so_slot *so_engine_acquire(so_engine *e, const so_client *c) {
 /* a finished or cancelled handle goes back to the pool; an orphan (its
    client closed) is freed */
 void so_engine_release(so_engine *e, so_slot *s) {
+  so_exchange_unsent(&s->x);
   curl_easy_setopt(s->x.curl, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(s->x.curl, CURLOPT_POSTFIELDS, NULL);
   s->job = NULL;

@@ -6,6 +6,7 @@
 ** for, so the Lua layer can yield on every Lua version. All C memory
 ** lives in the job userdata, so an error anywhere frees it.
 */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -361,13 +362,17 @@ static int pick(so_job *j, double now) {
   return fresh_left(j) ? -1 : -2;
 }
 
-static void launch(lua_State *L, so_job *j, int self, int i) {
+/* starts item i; place: the rate limiter place it took, or -1 */
+static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   so_client *c = j->client;
   item *it = &j->items[i];
   const char *body = NULL, *url;
   size_t body_len = 0;
   so_slot *s = so_engine_acquire(&c->eng, c);
-  if (s == NULL) luaL_error(L, "stackone: could not set up a transfer");
+  if (s == NULL) {
+    if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
+    luaL_error(L, "stackone: could not set up a transfer");
+  }
   lua_getiuservalue(L, self, UV_URLS);
   lua_rawgeti(L, -1, i + 1);
   url = lua_tostring(L, -1);
@@ -375,6 +380,8 @@ static void launch(lua_State *L, so_job *j, int self, int i) {
   if (lua_rawgeti(L, -1, i + 1) == LUA_TSTRING)
     body = lua_tolstring(L, -1, &body_len);
   /* the job's tables keep both strings alive while the transfer runs */
+  s->x.limiter = j->limiter; /* the send time goes in its place */
+  s->x.place = place;
   if (so_prepare(&s->x, j->r.op->method, url, j->r.headers, body, body_len,
                  j->r.timeout_ms, j->r.verbose) != CURLE_OK ||
       !so_engine_add(&c->eng, s)) {
@@ -396,10 +403,10 @@ static void launch(lua_State *L, so_job *j, int self, int i) {
 static void start_ready(lua_State *L, so_job *j, int self, double now) {
   j->limit_until = 0;
   while (j->nflying < j->concurrency && now >= j->pause_until) {
-    int k = pick(j, now), i;
+    int k = pick(j, now), i, place = -1;
     if (k == -2) break;
     if (j->limiter) {
-      double wait = so_limiter_take(j->limiter, now);
+      double wait = so_limiter_take(j->limiter, now, &place);
       if (wait > 0) {
         j->limit_until = now + wait;
         break;
@@ -411,7 +418,7 @@ static void start_ready(lua_State *L, so_job *j, int self, double now) {
       i = j->waiting[k];
       j->waiting[k] = j->waiting[--j->nwaiting];
     }
-    launch(L, j, self, i);
+    launch(L, j, self, i, place);
   }
 }
 

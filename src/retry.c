@@ -114,15 +114,29 @@ int so_parse_retry_after(const char *value, size_t len, time_t now,
   }
 }
 
-/* takes a place in the window for a request sent now, or says how long
-   until the oldest of the last `capacity` requests leaves the window */
-double so_limiter_take(so_limiter *b, double now) {
-  if (b->count < b->capacity) {
-    b->times[(b->head + b->count++) % b->capacity] = now;
-    return 0;
+void so_limiter_init(so_limiter *b, int capacity, double per) {
+  int i;
+  b->capacity = capacity;
+  b->per = per;
+  for (i = 0; i < capacity; i++) b->times[i] = -HUGE_VAL;
+}
+
+/* takes a place for a request about to start (*place; 0 returned), or
+   says how long to wait. Why this keeps every window of `per` to
+   `capacity` sends: of any capacity + 1 sends in one window, the last to
+   start found the other capacity ones unsent or sent within `per`, all
+   still holding their places (a place is given up only once its send is
+   `per` old), so it found no place and did not start. */
+double so_limiter_take(so_limiter *b, double now, int *place) {
+  int i, oldest = 0;
+  for (i = 1; i < b->capacity; i++)
+    if (b->times[i] < b->times[oldest]) oldest = i;
+  if (b->times[oldest] + b->per > now) {
+    /* all unsent: each goes on the wire now or later */
+    if (b->times[oldest] == HUGE_VAL) return b->per;
+    return b->times[oldest] + b->per - now;
   }
-  if (b->times[b->head] + b->per > now) return b->times[b->head] + b->per - now;
-  b->times[b->head] = now;
-  b->head = (b->head + 1) % b->capacity;
+  b->times[oldest] = HUGE_VAL;
+  *place = oldest;
   return 0;
 }

@@ -182,10 +182,13 @@ typedef struct so_retry {
   int maybe_applied; /* retry even what the server may have applied */
 } so_retry;
 
-/* at most `capacity` requests in any window of `per` seconds: the send
-   times of the last `capacity` requests, oldest at `head` */
+/* at most `capacity` requests in any window of `per` seconds, counted
+   when they go on the wire: `capacity` places, each free (-HUGE_VAL),
+   taken by a request not sent yet (HUGE_VAL), or holding the time its
+   request was sent. A request may start when some place was sent from
+   `per` ago or more (or is free); it takes that place. */
 typedef struct so_limiter {
-  int capacity, count, head;
+  int capacity;
   double per;
   double times[1]; /* capacity entries */
 } so_limiter;
@@ -199,7 +202,8 @@ SO_HIDDEN int so_retryable(const char *method, CURLcode rc, long status,
 SO_HIDDEN double so_backoff(const so_retry *r, int attempt, uint64_t *rng);
 SO_HIDDEN int so_parse_retry_after(const char *value, size_t len, time_t now,
                                    double *seconds);
-SO_HIDDEN double so_limiter_take(so_limiter *b, double now);
+SO_HIDDEN void so_limiter_init(so_limiter *b, int capacity, double per);
+SO_HIDDEN double so_limiter_take(so_limiter *b, double now, int *place);
 SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
                                      size_t *len);
 SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r);
@@ -219,6 +223,8 @@ typedef struct so_exchange {
   int resend_refused;    /* libcurl wanted to send it again: refused */
   int stream_refused;    /* HTTP/2 said the stream was never processed */
   unsigned long stream_id, goaway_last; /* HTTP/2, from libcurl's text */
+  so_limiter *limiter;   /* the rate limiter place the request holds: */
+  int place;             /* its send time is written there; -1 none */
   int goaway;
   char errbuf[CURL_ERROR_SIZE];
 } so_exchange;
@@ -363,6 +369,7 @@ SO_HIDDEN CURLcode so_prepare(so_exchange *x, const char *method,
                               const char *body, size_t body_len,
                               long timeout_ms, int want_trace);
 SO_HIDDEN void so_exchange_free(so_exchange *x);
+SO_HIDDEN void so_exchange_unsent(so_exchange *x);
 SO_HIDDEN void so_push_headers(lua_State *L, const so_buf *head);
 
 #endif

@@ -4,6 +4,7 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -123,6 +124,10 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port,
     return CURL_PREREQFUNC_ABORT;
   }
   x->requests++;
+  if (x->place >= 0) { /* it goes out now: its place counts from here */
+    x->limiter->times[x->place] = so_now();
+    x->place = -1;
+  }
   return CURL_PREREQFUNC_OK;
 }
 
@@ -200,7 +205,15 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   return rc;
 }
 
+/* the request never went on the wire: the rate limiter place it held is
+   free again */
+void so_exchange_unsent(so_exchange *x) {
+  if (x->place >= 0) x->limiter->times[x->place] = -HUGE_VAL;
+  x->place = -1;
+}
+
 void so_exchange_free(so_exchange *x) {
+  so_exchange_unsent(x);
   if (x->curl) curl_easy_cleanup(x->curl);
   x->curl = NULL;
   so_buf_free(&x->body);
