@@ -60,7 +60,7 @@ check-warnings:
 	done
 
 lint:
-	luacheck lua spec examples server bench
+	luacheck lua spec examples server bench scripts
 
 demo: deps all
 	@sh scripts/demo.sh

@@ -19,6 +19,14 @@ local stackone = {}
 ---@return T
 function stackone.array(t) end
 
+---`assert(call(...))` on every Lua: the call's results when it succeeded, else raises its error object itself (Lua 5.1 and 5.2's own `assert` takes only a string message)
+---@generic T
+---@param value T? A call's first result
+---@param err any Its second: the response, or the error object
+---@return T
+---@return any second
+function stackone.assert(value, err) end
+
 ---The value of a returned record's custom field, by id or name
 ---@param record table
 ---@param name_or_id string

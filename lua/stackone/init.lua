@@ -28,6 +28,17 @@ local stackone = {
   loop = require("stackone.loop"),
 }
 
+--- assert(call(...)) on every Lua: a call's results when it succeeded,
+-- else raises its error object itself (Lua 5.1 and 5.2's own assert
+-- takes only a string message, and raises about that instead)
+function stackone.assert(value, err, ...)
+  if value == nil or value == false then
+    if err == nil then err = "assertion failed!" end
+    error(err, 2)
+  end
+  return value, err, ...
+end
+
 --- marks a table as a JSON array, so that an empty one goes out as `[]`
 function stackone.array(t)
   if t ~= nil and type(t) ~= "table" then

@@ -276,6 +276,11 @@ K.module = {
       .. "nil, err",
     params = { { "opts", "stackone.ClientOptions", "The client's options" } },
     returns = { { "stackone.Client?", "client" }, { "stackone.Error?", "err" } } },
+  assert = { doc = "`assert(call(...))` on every Lua: the call's results when it succeeded, else raises its "
+      .. "error object itself (Lua 5.1 and 5.2's own `assert` takes only a string message)",
+    generic = "T", params = { { "value", "T?", "A call's first result" }, { "err", "any", "Its second: the "
+      .. "response, or the error object" } },
+    returns = { { "T" }, { "any", "second" } } },
   is_error = { doc = "Whether x is an error object",
     params = { { "x", "any" } }, returns = { { "boolean" } } },
   array = { doc = "Marks a table as a JSON array, so that an empty one goes out as `[]`",
