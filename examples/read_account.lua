@@ -1,7 +1,10 @@
 -- Reads the CRM accounts: the first page, then one account in full.
 package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
-require("connect").run(function(client)
-  local page = assert(client.crm.accounts.list{ page_size = 10, fields = { "id", "name" } })
+local connect = require("connect") -- (it puts the in-tree stackone on the path)
+local stackone = require("stackone")
+
+connect.run(function(client)
+  local page = stackone.assert(client.crm.accounts.list{ page_size = 10, fields = { "id", "name" } })
   for _, account in ipairs(page.data) do print(account.id, account.name) end
 
   local first = page.data[1]
