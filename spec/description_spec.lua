@@ -9,10 +9,7 @@ local cjson = require("cjson")
 local SPEC_FILE = "spec/data/stackone-crm.openapi.json"
 
 local function read_spec()
-  local f = assert(io.open(SPEC_FILE, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return cjson.decode(text)
+  return cjson.decode((assert(require("support.shell").read(SPEC_FILE))))
 end
 
 local function names(list, key)

@@ -19,13 +19,7 @@ local function write(path, text)
   f:close()
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = require("support.shell").read
 
 describe("import_contacts.lua", function()
   local server, base, files

@@ -12,10 +12,7 @@ local shell = require("support.shell")
 local SCM, RELEASE = "stackone-scm-1.rockspec", "stackone-0.1.0-1.rockspec"
 
 local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
+  return (assert(shell.read(path), path))
 end
 
 -- a rockspec's globals, as LuaRocks reads it (a chunk run in an empty environment)

@@ -17,13 +17,7 @@ local core = require("stackone.core")
 
 local TYPES, REFERENCE = "types/stackone.lua", "docs/reference.md"
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = shell.read
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

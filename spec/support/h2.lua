@@ -19,13 +19,7 @@ local M = {}
 local H2 = {}
 H2.__index = H2
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("support.shell").read
 
 --- a word for sh, in single quotes
 function M.quote(s)

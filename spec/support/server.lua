@@ -9,13 +9,7 @@ local cjson = require("cjson")
 
 local M = {}
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("support.shell").read
 
 local Server = {}
 Server.__index = Server

@@ -1,6 +1,18 @@
--- os.execute the same on every Lua: 5.1 and LuaJIT return the wait
--- status, 5.2+ return true|nil, "exit"|"signal", code.
+-- What the specs need of the system, the same on every Lua: running a
+-- command, reading a file.
 local M = {}
+
+--- the whole file at path, or nil when it cannot be opened
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- os.execute: 5.1 and LuaJIT return the wait status, 5.2+ return
+-- true|nil, "exit"|"signal", code
 
 --- runs cmd; returns whether it exited 0, and its exit code
 function M.run(cmd)
