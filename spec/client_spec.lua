@@ -3,10 +3,11 @@
 local stackone = require("stackone")
 local fx = require("support.fixtures")
 
+-- runs code in a child of the suite's Lua, with the environment env
 local function lua_with_env(env, code)
-  local cmd = string.format("%s lua5.4 -e %q 2>&1", env,
+  local cmd = string.format("%s %s -e %q 2>&1", env, fx.LUA,
     'package.path="./lua/?.lua;./lua/?/init.lua;"..package.path; ' ..
-    'package.cpath="./build/?.so;"..package.cpath; ' .. code)
+    'package.cpath="' .. fx.BUILD .. '/?.so;"..package.cpath; ' .. code)
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
   p:close()

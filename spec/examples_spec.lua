@@ -1,9 +1,7 @@
 -- Every example runs against the bundled local server and does what it says,
 -- under the Lua that runs the suite (each example uses that Lua's in-tree
 -- build and runs the local server on it too: see examples/connect.lua).
-local i = 0
-while arg and arg[i - 1] do i = i - 1 end
-local LUA = arg and i < 0 and arg[i] or "lua5.4"
+local LUA = require("support.fixtures").LUA
 
 local function run(cmd)
   local p = assert(io.popen("env -u STACKONE_API_KEY -u STACKONE_ACCOUNT_ID -u STACKONE_BASE_URL " ..

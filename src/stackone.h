@@ -8,6 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+/* a missing libcurl header says which package brings it */
+#if defined(__has_include)
+#if !__has_include(<curl/curl.h>)
+#error "curl/curl.h not found: install libcurl's development files (Debian, Ubuntu: libcurl4-openssl-dev; Fedora: libcurl-devel; macOS: the Xcode Command Line Tools or brew install curl), or pass CURL_DIR / CURL_INCDIR to luarocks"
+#endif
+#endif
 #include <curl/curl.h>
 #include <lua.h>
 #include <lauxlib.h>

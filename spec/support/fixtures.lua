@@ -9,6 +9,13 @@ M.API_KEY = "sk_test_SECRET_d41d8cd98f00b204"
 M.ACCOUNT = "acc-123"
 M.SERVER_ARGS = "--api-key " .. M.API_KEY
 
+-- the interpreter running the suite (busted --lua=X runs X), and the
+-- build of the module for it (spec/helper.lua), for child processes
+local i = 0
+while arg and arg[i - 1] do i = i - 1 end
+M.LUA = arg and i < 0 and arg[i] or "lua5.4"
+M.BUILD = os.getenv("STACKONE_BUILD") or "./build"
+
 function M.contact()
   return {
     first_name = "Steve", last_name = "Wozniak", company_name = "Apple Inc.",
