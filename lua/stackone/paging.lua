@@ -18,25 +18,28 @@ end
 -- first job may be given already started (job, err). A page that gives
 -- the cursor of the one before is returned, and the walk then ends with
 -- an error: a server repeating itself would never end.
-function paging.walk(list, query, opts, job, err)
-  local q, started, stop = query, job ~= nil or err ~= nil, nil
+function paging.walk(list, query, opts, first, first_err)
+  local q, given, stop = query, first ~= nil or first_err ~= nil, nil
   return function()
     if stop ~= nil then
       local e = stop or nil
       stop = false
       return nil, e
     end
-    if not started then job, err = list.start(q, opts) end
-    started = false
+    local job, err
+    if given then
+      job, err, given, first, first_err = first, first_err, false, nil, nil
+    else
+      job, err = list.start(q, opts)
+    end
     if not job then
       stop = false
       return nil, err
     end
-    local page
-    page, err = list.run(job)
+    local page, perr = list.run(job)
     if not page then
       stop = false
-      return nil, err
+      return nil, perr
     end
     if page.next == nil then
       stop = false
