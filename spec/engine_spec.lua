@@ -278,6 +278,38 @@ describe("the engine", function()
     end)
   end)
 
+  describe("the rate limiter's places", function()
+    it("a request that never went on the wire gives its place back", function()
+      -- 2 places a minute (limits of its own: limiters are shared per key
+      -- and limits); 6 creates that cannot connect send nothing, so none
+      -- keeps a place and the batch never waits for the limiter
+      local limit = { requests = 2, per = 61 }
+      local dead = fx.client(server, { base_url = "http://127.0.0.1:" .. fx.closed_port(), retry = false,
+        rate_limit = limit })
+      local records, waits = {}, {}
+      for i = 1, 6 do records[i] = { first_name = "Unsent" .. i } end
+      local results, summary = dead.crm.contacts.create_many(records, { concurrency = 1,
+        on_progress = function(_, _, _, wait)
+          if wait then waits[#waits + 1] = wait.reason; dead:close() end -- a wait would be a minute: stop
+        end })
+      dead:close()
+      assert.same({}, waits)
+      assert.equal(6, summary.failed)
+      assert.equal("network", results[6].err.kind)
+      assert.is_false(results[6].err.maybe_applied)
+      -- the same limiter still has both places for requests that go out
+      local live = fx.client(server, { retry = false, rate_limit = limit })
+      results, summary = live.crm.contacts.create_many({ { first_name = "Sent1" }, { first_name = "Sent2" },
+        { first_name = "Sent3" } }, { concurrency = 1, on_progress = function(_, _, _, wait)
+          if wait then waits[#waits + 1] = wait.reason; live:close() end -- the third must wait: stop there
+        end })
+      assert.equal(2, summary.ok)
+      assert.equal("Sent2", results[2].record.first_name)
+      assert.same({ "rate_limit" }, waits)
+      assert.equal(2, count(server, "POST"))
+    end)
+  end)
+
   describe("over HTTP/2", function()
     local h2 = require("support.h2")
     local tls, client
