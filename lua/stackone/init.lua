@@ -1,8 +1,9 @@
 --- stackone: the public Lua module of the StackOne CRM client.
 -- The C core (stackone.core) owns the wire: transport, auth, URLs, JSON and
 -- errors. This layer builds `client.crm.<group>.<name>` from the core's
--- operation table and adds the ergonomics: `each` iterators and custom
--- fields by name.
+-- description of the API (core.operations), owns the public names and the
+-- frames programmer errors are reported at (with public.lua), and adds the
+-- ergonomics: `each` iterators and custom fields by name.
 local core = require("stackone.core")
 local engine = require("stackone.engine")
 local paging = require("stackone.paging")
