@@ -58,11 +58,11 @@ $(ASAN_MODULE): $(SRC) $(HDR) Makefile mk/memory.mk $(ASAN_STAMP)
 
 embed: $(EMBED_HOST) $(EMBED_POLL_HOST)
 
-$(EMBED_HOST): examples/embed/host.c mk/memory.mk
+$(EMBED_HOST): examples/embed/host.c examples/embed/embed.h mk/memory.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(WARN) -I$(EMBED_INCDIR) -o $@ examples/embed/host.c $(LUA_LIBS)
 
-$(EMBED_POLL_HOST): examples/embed/poll_host.c mk/memory.mk
+$(EMBED_POLL_HOST): examples/embed/poll_host.c examples/embed/embed.h mk/memory.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(WARN) -I$(EMBED_INCDIR) -o $@ examples/embed/poll_host.c $(LUA_LIBS)
 

@@ -9,19 +9,10 @@
 ** Exits 0 when every request succeeded and both states gave back all
 ** their memory at lua_close, 1 otherwise. See README.md.
 */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <lua.h>
-#include <lauxlib.h>
 #include <lualib.h>
 
-/* every allocation of a state goes through here, so that the host can
-   tell that lua_close gave back everything the state ever took */
-typedef struct state_mem {
-  size_t in_use, peak;
-} state_mem;
+#define EMBED_NAME "host"
+#include "embed.h"
 
 typedef struct state {
   const char *label;
@@ -69,60 +60,9 @@ static const char chunk[] =
   "end\n"
   "return { create = create, worker = worker, close = close }\n";
 
-static void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("host: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
-
-static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  state_mem *m = (state_mem *)ud;
-  void *p;
-  if (ptr == NULL) osize = 0; /* then osize is a type tag, not a size */
-  if (nsize == 0) {
-    free(ptr);
-    m->in_use -= osize;
-    return NULL;
-  }
-  p = realloc(ptr, nsize);
-  if (p != NULL) {
-    m->in_use = m->in_use - osize + nsize;
-    if (m->in_use > m->peak) m->peak = m->in_use;
-  }
-  return p;
-}
-
-/* message handler: error objects (stackone's have __tostring) as text,
-   with a traceback */
-static int traceback(lua_State *L) {
-  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
-  return 1;
-}
-
 /* calls the function under the arguments on top of s's stack */
 static void call(state *s, int nargs, int nresults, const char *what) {
-  int base = lua_gettop(s->L) - nargs;
-  lua_pushcfunction(s->L, traceback);
-  lua_insert(s->L, base);
-  if (lua_pcall(s->L, nargs, nresults, base) != LUA_OK)
-    fail("%s: %s", what, lua_tostring(s->L, -1));
-  lua_remove(s->L, base);
-}
-
-/* prepends dir/suffix to package[field] */
-static void prepend_path(lua_State *L, const char *field, const char *dir,
-                         const char *suffix) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, field);
-  lua_pushfstring(L, suffix, dir, dir);
-  lua_insert(L, -2);
-  lua_concat(L, 2);
-  lua_setfield(L, -2, field);
-  lua_pop(L, 1);
+  protected_call(s->L, nargs, nresults, what);
 }
 
 static void open_state(state *s, const char *label, const char *root,

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,9 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
+
+#define EMBED_NAME "poll_host"
+#include "embed.h"
 
 /* a game-style loop: it never sleeps longer than one frame, whatever the
    engine waits for, so that frames keep coming while requests are out */
@@ -232,10 +234,6 @@ static const char *const chunk[] = {
   NULL
 };
 
-typedef struct state_mem {
-  size_t in_use, peak;
-} state_mem;
-
 typedef struct host {
   lua_State *L;
   state_mem mem;
@@ -249,33 +247,6 @@ typedef struct host {
   int max_waits;       /* the most calls suspended at once */
 } host;
 
-static void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("poll_host: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
-
-static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  state_mem *m = (state_mem *)ud;
-  void *p;
-  if (ptr == NULL) osize = 0; /* then osize is a type tag, not a size */
-  if (nsize == 0) {
-    free(ptr);
-    m->in_use -= osize;
-    return NULL;
-  }
-  p = realloc(ptr, nsize);
-  if (p != NULL) {
-    m->in_use = m->in_use - osize + nsize;
-    if (m->in_use > m->peak) m->peak = m->in_use;
-  }
-  return p;
-}
-
 static double monotonic(void) {
   struct timespec ts;
   if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) fail("clock_gettime failed");
@@ -288,19 +259,9 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
-static int traceback(lua_State *L) {
-  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
-  return 1;
-}
-
 /* calls the function under the nargs arguments on top of the stack */
 static void call(host *h, int nargs, int nresults, const char *what) {
-  int base = lua_gettop(h->L) - nargs;
-  lua_pushcfunction(h->L, traceback);
-  lua_insert(h->L, base);
-  if (lua_pcall(h->L, nargs, nresults, base) != LUA_OK)
-    fail("%s: %s", what, lua_tostring(h->L, -1));
-  lua_remove(h->L, base);
+  protected_call(h->L, nargs, nresults, what);
 }
 
 /* pushes api[name]() */
@@ -318,17 +279,6 @@ static const char *read_chunk(lua_State *L, void *ud, size_t *size) {
   (*piece)++;
   *size = strlen(s);
   return s;
-}
-
-static void prepend_path(lua_State *L, const char *field, const char *dir,
-                         const char *suffix) {
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, field);
-  lua_pushfstring(L, suffix, dir, dir);
-  lua_insert(L, -2);
-  lua_concat(L, 2);
-  lua_setfield(L, -2, field);
-  lua_pop(L, 1);
 }
 
 /*
