@@ -48,18 +48,19 @@ function stackone.array(t)
   return setmetatable(t or {}, core.array_mt)
 end
 
--- The public names: crm.<group>.<name>, its _many form and each, named
--- here once and kept in the description.
+-- The public names: crm.<group>.<name>, its _many form, each and refresh,
+-- named here once and kept in the description.
+local by_id = {}
 for _, op in ipairs(core.operations) do
   local prefix = "crm." .. op.group .. "."
   op.public_name = prefix .. op.name
   if op.bulk then op.bulk.public_name = op.public_name .. "_many" end
   if op.page then op.each = prefix .. "each" end
+  by_id[op.operation_id] = op
 end
 for _, op in ipairs(core.operations) do
-  for _, list in ipairs(core.operations) do
-    if list.operation_id == op.custom_fields then list.refresh = "crm." .. list.group .. ".refresh" end
-  end
+  local list = by_id[op.custom_fields]
+  if list then list.refresh = "crm." .. list.group .. ".refresh" end
 end
 
 local function position_of(op, arg)
@@ -190,50 +191,48 @@ local function strict(t, what)
   })
 end
 
+-- group.refresh(opts) of a list of definitions: forgets what was read
+-- for custom fields by name (for opts.account_id, or all accounts) and
+-- reads it again
+local function bind_refresh(handle, list_op, definitions, driver, group)
+  local name, check, index = list_op.refresh, handle._check, list_op.index
+  return function(opts, ...)
+    if rawequal(opts, group) then opts = ... end
+    local why = driver.check()
+    if why then fail(name, why) end
+    if opts ~= nil and type(opts) ~= "table" then -- its argument #1, the list's #2
+      public.raise(name, "table of options expected, got " .. type(opts), 1)
+    end
+    local ok, err = pcall(check, handle, index, nil, opts)
+    if not ok then fail(name, err) end
+    return definitions.refresh(opts)
+  end
+end
+
 local function build_crm(handle, driver)
-  local crm, lists = {}, {}
+  local crm, lists, definitions = {}, {}, {}
   for _, op in ipairs(core.operations) do
     crm[op.group] = crm[op.group] or {}
     if op.page then lists[op.operation_id] = lister(handle, op, driver, crm[op.group]) end
   end
-  local cache = {}
+  -- one cache per list of definitions, read through that list's pages
+  for id, list in pairs(lists) do
+    if by_id[id].refresh then
+      definitions[id] = custom_fields.cache(function(opts) return paging.all(list, { page_size = 100 }, opts) end)
+      crm[by_id[id].group].refresh = bind_refresh(handle, by_id[id], definitions[id], driver, list.group)
+    end
+  end
   for _, op in ipairs(core.operations) do
-    local group = crm[op.group]
-    local prepare
-    if op.custom_fields then
-      local definitions = cache[op.custom_fields]
-      if not definitions then
-        local list = lists[op.custom_fields]
-        definitions = custom_fields.cache(function(opts) return paging.all(list, { page_size = 100 }, opts) end)
-        cache[op.custom_fields] = definitions
-        list.definitions = definitions
-      end
+    local group, prepare = crm[op.group], nil
+    local defs = definitions[op.custom_fields]
+    if defs then
       local index = op.index
-      prepare = custom_fields.preparer(position_of(op, "fields"), definitions.get,
+      prepare = custom_fields.preparer(position_of(op, "fields"), defs.get,
         function(message) return core.invalid_error(index, message) end)
-      if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, definitions, driver, group) end
+      if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group) end
     end
     group[op.name] = bind(handle, op, driver, prepare, group)
-    if op.page then
-      group.each = paging.each(lists[op.operation_id])
-      local definitions = lists[op.operation_id].definitions
-      if definitions then
-        local name, check, index = op.refresh, handle._check, op.index
-        --- forgets the definitions read for custom fields by name (for
-        -- opts.account_id, or all accounts) and reads them again
-        group.refresh = function(opts, ...)
-          if rawequal(opts, group) then opts = ... end
-          local why = driver.check()
-          if why then fail(name, why) end
-          if opts ~= nil and type(opts) ~= "table" then
-            public.raise(name, "table of options expected, got " .. type(opts), 1)
-          end
-          local ok, err = pcall(check, handle, index, nil, opts)
-          if not ok then fail(name, err) end
-          return definitions.refresh(opts)
-        end
-      end
-    end
+    if op.page then group.each = paging.each(lists[op.operation_id]) end
   end
   for group_name, group in pairs(crm) do
     strict(group, { name = "crm." .. group_name, member = "operation" })
