@@ -58,6 +58,7 @@ build = {
     ["stackone.loop"] = "lua/stackone/loop/init.lua",
     ["stackone.loop.luv"] = "lua/stackone/loop/luv.lua",
     ["stackone.loop.cqueues"] = "lua/stackone/loop/cqueues.lua",
+    ["stackone.loop.check"] = "lua/stackone/loop/check.lua",
     ["stackone.core"] = {
       sources = {
         "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",

@@ -487,6 +487,7 @@ void so_client_metatable(lua_State *L) {
     {"_io_changes", so_client_io_changes},
     {"_io_action", so_client_io_action},
     {"_io_done", so_client_io_done},
+    {"_io_gather", so_client_io_gather},
     {"_on_close", client_on_close},
     {NULL, NULL}
   };

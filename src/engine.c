@@ -12,15 +12,91 @@
 
 #include "stackone.h"
 
+#ifdef __linux__
+#include <errno.h>
+#include <sys/epoll.h>
+#endif
+
+static void record_change(so_engine *e, int fd, int what) {
+  int record[2];
+  record[0] = fd;
+  record[1] = what;
+  so_buf_append(&e->changes, record, sizeof(record)); /* oom: changes.oom */
+}
+
+/* Gathered: libcurl's sockets live in one epoll set, and the host loop
+   watches only the set's descriptor, while the set is not empty. The
+   loop then never holds a socket that libcurl closes, nor one that
+   fails (luv 1.44 prints an error for a failed socket it polls). */
+#ifdef __linux__
+static void gather_count(so_engine *e, int delta) {
+  int before = e->gathered;
+  e->gathered += delta;
+  if (before == 0 && e->gathered > 0) record_change(e, e->gather_fd, CURL_POLL_IN);
+  if (before > 0 && e->gathered == 0) record_change(e, e->gather_fd, CURL_POLL_REMOVE);
+}
+
+static void gather_remove(so_engine *e, int fd) {
+  if (epoll_ctl(e->gather_fd, EPOLL_CTL_DEL, fd, NULL) == 0) gather_count(e, -1);
+}
+
+static void gather_socket(so_engine *e, int fd, int what) {
+  struct epoll_event ev;
+  if (what == CURL_POLL_REMOVE) {
+    gather_remove(e, fd);
+    return;
+  }
+  memset(&ev, 0, sizeof(ev));
+  ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+  ev.data.fd = fd;
+  if (epoll_ctl(e->gather_fd, EPOLL_CTL_MOD, fd, &ev) == 0) return;
+  if (errno == ENOENT && epoll_ctl(e->gather_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+    gather_count(e, 1);
+    return;
+  }
+  e->gather_errno = errno;
+}
+
+/* the set's descriptor is ready: each ready socket, as libcurl's events */
+static void gather_action(so_engine *e) {
+  struct epoll_event evs[16];
+  int still, k, n, rounds = 0;
+  do {
+    n = epoll_wait(e->gather_fd, evs, 16, 0);
+    for (k = 0; k < n; k++) {
+      int bits = (evs[k].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                 (evs[k].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                 (evs[k].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+      curl_multi_socket_action(e->multi, evs[k].data.fd, bits, &still);
+    }
+  } while (n == 16 && ++rounds < 8);
+}
+#endif
+
+/* gathers libcurl's sockets into one descriptor (epoll, on Linux);
+   0 where the platform has none: each socket is watched on its own */
+int so_engine_gather(so_engine *e) {
+#ifdef __linux__
+  if (e->gather_fd < 0 && e->loop) e->gather_fd = epoll_create1(EPOLL_CLOEXEC);
+  return e->gather_fd >= 0;
+#else
+  (void)e;
+  return 0;
+#endif
+}
+
 /* loop mode: what to watch, recorded in order for the Lua driver */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
                      void *socketp) {
   so_engine *e = userp;
-  int record[2];
   (void)easy, (void)socketp;
-  record[0] = (int)fd;
-  record[1] = what;
-  so_buf_append(&e->changes, record, sizeof(record)); /* oom: changes.oom */
+#ifdef __linux__
+  if (e->gather_fd >= 0) {
+    gather_socket(e, (int)fd, what);
+    return 0;
+  }
+#endif
+  record_change(e, (int)fd, what);
   return 0;
 }
 
@@ -38,6 +114,13 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp) {
 static int close_socket_later(void *engine, curl_socket_t fd) {
   so_engine *e = engine;
   int record = (int)fd;
+#ifdef __linux__
+  if (e->gather_fd >= 0) { /* the loop never watched it */
+    gather_remove(e, (int)fd);
+    close(fd);
+    return 0;
+  }
+#endif
   if (!so_buf_append(&e->closing, &record, sizeof(record))) close(fd);
   return 0;
 }
@@ -52,6 +135,7 @@ void so_engine_close_sockets(so_engine *e) {
 int so_engine_init(so_engine *e, int loop) {
   memset(e, 0, sizeof(*e));
   e->timer_ms = -1;
+  e->gather_fd = -1;
   e->loop = loop;
   e->multi = curl_multi_init();
   if (e->multi == NULL) return 0;
@@ -103,6 +187,11 @@ void so_engine_close(so_engine *e) {
   if (e->multi) curl_multi_cleanup(e->multi);
   e->multi = NULL;
   so_buf_free(&e->changes);
+  if (e->gather_fd >= 0) { /* closed once the loop has let go of it */
+    int record = e->gather_fd;
+    if (!so_buf_append(&e->closing, &record, sizeof(record))) close(record);
+    e->gather_fd = -1;
+  }
   /* e->closing stays for the client's close to finish (client.c) */
 }
 
@@ -199,6 +288,10 @@ void so_engine_run(so_engine *e, double max_wait) {
    fired); returns how many transfers finished */
 int so_engine_action(so_engine *e, curl_socket_t fd, int events) {
   int still, before = e->completions;
+#ifdef __linux__
+  if (e->gather_fd >= 0 && fd == e->gather_fd) gather_action(e);
+  else
+#endif
   curl_multi_socket_action(e->multi, fd, events, &still);
   drain(e);
   return e->completions - before;

@@ -262,6 +262,10 @@ typedef struct so_engine {
                             the host loop has stopped watching them */
   long timer_ms;         /* loop: libcurl's timer, -1 none */
   int timer_changed;
+  int gather_fd;         /* loop: one descriptor (epoll) standing for all
+                            of libcurl's sockets, -1 when not gathered */
+  int gathered;          /* sockets in gather_fd's set */
+  int gather_errno;      /* the set could not be changed (epoll_ctl) */
   int completions;       /* transfers finished since the last drive */
 } so_engine;
 
@@ -274,6 +278,7 @@ SO_HIDDEN void so_engine_cancel(so_engine *e, so_slot *s);
 SO_HIDDEN void so_engine_run(so_engine *e, double max_wait);
 SO_HIDDEN int so_engine_action(so_engine *e, curl_socket_t fd, int events);
 SO_HIDDEN void so_engine_close_sockets(so_engine *e);
+SO_HIDDEN int so_engine_gather(so_engine *e);
 
 /* ---- client.c ---- */
 struct so_client {
@@ -365,6 +370,7 @@ SO_HIDDEN int so_client_check_many(lua_State *L);
 SO_HIDDEN int so_client_io_changes(lua_State *L);
 SO_HIDDEN int so_client_io_action(lua_State *L);
 SO_HIDDEN int so_client_io_done(lua_State *L);
+SO_HIDDEN int so_client_io_gather(lua_State *L);
 SO_HIDDEN int so_invalid_error(lua_State *L);
 SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *name);
 SO_HIDDEN int so_collect_headers(lua_State *L, int headers, int into,

@@ -293,6 +293,8 @@ int so_client_io_changes(lua_State *L) {
   const int *rec = (const int *)(void *)e->changes.data;
   size_t k, n = e->changes.len / (2 * sizeof(int));
   if (e->changes.oom) return luaL_error(L, "not enough memory");
+  if (e->gather_errno)
+    return luaL_error(L, "stackone: cannot watch a socket (%s)", strerror(e->gather_errno));
   lua_createtable(L, (int)(2 * n), 0);
   for (k = 0; k < 2 * n; k++) {
     lua_pushinteger(L, rec[k]);
@@ -312,6 +314,14 @@ int so_client_io_done(lua_State *L) {
   so_client *c = so_check_client(L, 1);
   so_engine_close_sockets(&c->eng);
   return 0;
+}
+
+/* client:_io_gather() -> whether the engine now gives the loop one
+   descriptor for all of libcurl's sockets (an adapter's `one_descriptor`) */
+int so_client_io_gather(lua_State *L) {
+  so_client *c = so_check_client(L, 1);
+  lua_pushboolean(L, so_engine_gather(&c->eng));
+  return 1;
 }
 
 /* client:_io_action(fd, readable, writable) or client:_io_action() for

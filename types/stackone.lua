@@ -66,6 +66,10 @@ function loop.cqueues(controller) end
 ---@return stackone.LoopAdapter
 function loop.luv(uv) end
 
+---An adapter for Neovim's own loop (`vim.uv`, or `vim.loop` before 0.10): calls resume through `vim.schedule`, so the code after a call may use `vim.api`
+---@return stackone.LoopAdapter
+function loop.neovim() end
+
 ---What the option `loop` takes: a table with these four methods (README, "Writing an adapter")
 ---@class stackone.LoopAdapter
 local LoopAdapter = {}
@@ -86,9 +90,12 @@ function LoopAdapter:timer(seconds, on_timeout) end
 ---@param seconds number? nil: no limit
 function LoopAdapter:wait(co, seconds) end
 
----End `co`'s wait: resume it soon, preferably from the loop
+---End `co`'s wait: resume it soon, preferably from the loop; nothing when it already ended
 ---@param co thread
 function LoopAdapter:wake(co) end
+
+---Optional: the client closed; free what the adapter made for it (its timers)
+function LoopAdapter:close() end
 
 ---A client, made by `stackone.new`. A handle in the style of Lua's files: close it with `client:close()`, `<close>` (5.4) or let the garbage collector do it
 ---@class stackone.Client
@@ -274,7 +281,7 @@ function crm_contact_custom_field_definitions.refresh(opts) end
 ---@field rate_limit? stackone.RateLimitOptions|boolean At most `requests` per `per` seconds, shared by the clients of one API key (default 1000 per 60); `false` turns it off
 ---@field sleep? fun(seconds: number) How to wait between attempts (default: block the thread); it may yield. Not with `loop`
 ---@field debug? fun(text: string) Gets each attempt's request and response headers, Authorization redacted; an error it raises comes back as `debug_error`
----@field loop? stackone.LoopAdapter Run calls in the host's event loop, from coroutines (`stackone.loop.luv(uv)`, `stackone.loop.cqueues(cq)`)
+---@field loop? stackone.LoopAdapter Run calls in the host's event loop, from coroutines (`stackone.loop.luv(uv)`, `stackone.loop.neovim()`, `stackone.loop.cqueues(cq)`)
 
 ---Per-call options: the last argument of every call
 ---@class stackone.CallOptions

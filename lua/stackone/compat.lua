@@ -16,8 +16,12 @@ function compat.in_coroutine()
   return co ~= nil and not main
 end
 
--- the coroutines compat.pcall made, each to the one its yields reach
-local owner = setmetatable({}, { __mode = "k" })
+-- the coroutines compat.pcall made, each to the one its yields reach.
+-- Weak both ways: the owner holds its inner coroutine on its stack, and
+-- before 5.2 (no ephemerons) a value that refers back to its weak key
+-- would keep the pair, and an abandoned call's client, forever. While
+-- the owner lives, so does the inner coroutine, and the pair stays.
+local owner = setmetatable({}, { __mode = "kv" })
 
 --- the running coroutine a host resumes: compat.pcall's own are passed
 -- through, so a loop adapter is given the coroutine it can resume

@@ -31,25 +31,36 @@ end
 local EVENTS = { [1] = "r", [2] = "w", [3] = "rw", [4] = false }
 
 
+-- the adapters that serve a client, so that one is not given to two
+local serving = setmetatable({}, { __mode = "k" })
+
 --- the driver of a client whose option `loop` is a host loop adapter.
 -- handle: the core client; adapter: see stackone.loop. Returns a function
 -- run(job) and a function to call when the client closes.
+--
+-- The adapter keeps the driver's callbacks in the loop (a luv handle's
+-- callback lives in the registry), so they hold the client weakly: a
+-- dropped client is collected, and its close lets go of the loop.
 function engine.loop_driver(handle, adapter)
+  local client = setmetatable({ handle }, { __mode = "v" })
   local waiting = {}   -- job -> the coroutine waiting in it
   local watched = {}   -- fd -> events, as the adapter was told
   local closed = false
   local on_ready, on_timeout
+  serving[adapter] = true
+  -- one descriptor for all of libcurl's sockets, where the platform has it
+  if adapter.one_descriptor then handle:_io_gather() end
 
   -- what libcurl asked to watch, handed to the adapter in order
-  local function sync()
-    local changes, timer = handle:_io_changes()
+  local function sync(h)
+    local changes, timer = h:_io_changes()
     for i = 1, #changes, 2 do
       local fd, events = changes[i], EVENTS[changes[i + 1]]
       watched[fd] = events or nil
       adapter:io(fd, events or nil, on_ready)
     end
     if timer ~= nil then adapter:timer(timer or nil, on_timeout) end
-    handle:_io_done() -- the loop let go: libcurl's closed sockets close now
+    h:_io_done() -- the loop let go: libcurl's closed sockets close now
   end
 
   -- resumes the calls that have something to do; collected first, since
@@ -68,9 +79,10 @@ function engine.loop_driver(handle, adapter)
   end
 
   local function act(fd, readable, writable)
-    if closed then return end
-    local finished = handle:_io_action(fd, readable, writable)
-    sync()
+    local h = client[1]
+    if closed or not h then return end
+    local finished = h:_io_action(fd, readable, writable)
+    sync(h)
     if finished > 0 then wake() end
   end
   on_ready = act
@@ -80,7 +92,7 @@ function engine.loop_driver(handle, adapter)
     local co = compat.running() -- the coroutine the loop resumes
     while true do
       local what, seconds = job:step()
-      if not closed then sync() end
+      if not closed then sync(handle) end
       if what == "done" then return job:result() end
       waiting[job] = co
       local ok, err = protected(adapter.wait, adapter, co, seconds)
@@ -89,19 +101,27 @@ function engine.loop_driver(handle, adapter)
     end
   end
 
-  -- the client closed: the adapter lets go of every watcher, and every
-  -- waiting call wakes to find its outcome (kind "closed")
+  -- the client closed (also from its __gc, when dropped or as Lua
+  -- closes): the adapter lets go of every watcher and of its own handles,
+  -- and every waiting call wakes to find its outcome (kind "closed")
   local function on_close()
     closed = true
+    serving[adapter] = nil
     for fd in pairs(watched) do adapter:io(fd, nil, on_ready) end
     watched = {}
     adapter:timer(nil, on_timeout)
+    if adapter.close then adapter:close() end
     local cos = {}
     for job, co in pairs(waiting) do cos[#cos + 1] = co; waiting[job] = nil end
     for _, co in ipairs(cos) do adapter:wake(co) end
   end
 
   return run, on_close
+end
+
+--- whether adapter already serves an open client
+function engine.serving(adapter)
+  return serving[adapter] == true
 end
 
 return engine

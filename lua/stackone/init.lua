@@ -9,6 +9,7 @@ local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
 local public = require("stackone.public")
+local loop_check = require("stackone.loop.check")
 local unpack = require("stackone.compat").unpack
 
 local fail = public.fail
@@ -25,7 +26,7 @@ local stackone = {
   custom_field = custom_fields.value,
   --- { [name] = value } of a returned record's custom fields
   custom_fields = custom_fields.map,
-  --- adapters for the client option `loop`: stackone.loop.luv(uv), stackone.loop.cqueues()
+  --- adapters for the client option `loop`: stackone.loop.luv(uv), .neovim(), .cqueues()
   loop = require("stackone.loop"),
 }
 
@@ -245,13 +246,16 @@ function stackone.new(opts)
   if type(opts) ~= "table" then
     public.raise("stackone.new", "table expected, got " .. type(opts), 1)
   end
+  local adapter = rawget(opts, "loop")
+  local problem = adapter ~= nil and loop_check.problem(adapter)
+  if problem then public.raise("stackone.new", problem) end
   local members = {}
   local ok, handle, err = pcall(core.new, opts, members)
   if not ok then fail("stackone.new", handle) end
   if not handle then
     return nil, err
   end
-  members.crm = build_crm(handle, new_driver(handle, rawget(opts, "loop")))
+  members.crm = build_crm(handle, new_driver(handle, adapter))
   return handle
 end
 

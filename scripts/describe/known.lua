@@ -45,7 +45,7 @@ K.options = {
     debug = f("debug", "fun(text: string)", "Gets each attempt's request and response headers, "
       .. "Authorization redacted; an error it raises comes back as `debug_error`"),
     loop = f("loop", "stackone.LoopAdapter", "Run calls in the host's event loop, from coroutines "
-      .. "(`stackone.loop.luv(uv)`, `stackone.loop.cqueues(cq)`)"),
+      .. "(`stackone.loop.luv(uv)`, `stackone.loop.neovim()`, `stackone.loop.cqueues(cq)`)"),
   } },
   call = { class = "stackone.CallOptions", title = "Per-call options: the last argument of every call",
     fields = {
@@ -295,11 +295,14 @@ K.module = {
 K.loop = {
   luv = { doc = "An adapter for luv and Neovim's `vim.uv`", params = { { "uv", "table", "require(\"luv\")" } },
     returns = { { "stackone.LoopAdapter" } } },
+  neovim = { doc = "An adapter for Neovim's own loop (`vim.uv`, or `vim.loop` before 0.10): calls resume "
+    .. "through `vim.schedule`, so the code after a call may use `vim.api`", params = {},
+    returns = { { "stackone.LoopAdapter" } } },
   cqueues = { doc = "An adapter for cqueues: calls are made from coroutines the controller runs",
     params = { { "controller?", "table", "A cqueues controller" } }, returns = { { "stackone.LoopAdapter" } } },
 }
 
---- a loop adapter's methods (README "Event loops"), called by the engine
+--- a loop adapter's methods (docs/hosts.md), called by the engine
 K.adapter = {
   { name = "io", doc = "Start, change or stop watching a socket; call `on_ready` from the loop when it is ready",
     params = { { "fd", "integer" }, { "events", "\"r\"|\"w\"|\"rw\"|nil", "nil: stop" },
@@ -308,8 +311,10 @@ K.adapter = {
     params = { { "seconds", "number?" }, { "on_timeout", "fun()" } } },
   { name = "wait", doc = "Called in the call's coroutine: suspend it until `wake` or until `seconds` pass",
     params = { { "co", "thread" }, { "seconds", "number?", "nil: no limit" } } },
-  { name = "wake", doc = "End `co`'s wait: resume it soon, preferably from the loop",
+  { name = "wake", doc = "End `co`'s wait: resume it soon, preferably from the loop; nothing when it already ended",
     params = { { "co", "thread" } } },
+  { name = "close", doc = "Optional: the client closed; free what the adapter made for it (its timers)",
+    params = {} },
 }
 
 --- the client: its members besides the groups
