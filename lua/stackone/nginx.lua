@@ -46,16 +46,23 @@ end
 
 -- one semaphore per thread pool and worker: at most `threads` calls of
 -- this worker in that pool at once, the others wait in the worker (each
--- call in flight holds a thread VM and its client's connections)
+-- call in flight holds a thread VM and its client's connections). It is
+-- made at the first call, in a worker: a client made in init_by_lua (in
+-- the master, before the fork) makes none.
 local places = {}
 
 local function place_for(pool, threads)
   local place = places[pool]
   if not place then
-    place = { semaphore = require("ngx.semaphore").new(threads), threads = threads }
+    place = { threads = threads }
     places[pool] = place
   end
   return place
+end
+
+local function semaphore_of(place)
+  if not place.semaphore then place.semaphore = require("ngx.semaphore").new(place.threads) end
+  return place.semaphore
 end
 
 local Client = {}
@@ -81,7 +88,7 @@ local function run(self, name, level, ...)
     error(("%s: %s: only tables, strings, numbers, booleans and stackone.null cross to nginx's thread VM")
       :format(name, (problem:gsub("^argument%[(%d+)%]", "argument #%1"))), level)
   end
-  local semaphore = self._place.semaphore
+  local semaphore = semaphore_of(self._place)
   local waited, werr = semaphore:wait(self._queue_timeout)
   if not waited then
     return nil, error_object{ kind = "busy", code = "QUEUE_TIMEOUT",
@@ -214,10 +221,8 @@ local function make(opts, level)
     error(("%s: thread pool '%s' was given threads = %d before, now %d"):format(name, pool, place.threads, threads),
       level)
   end
-  local self = setmetatable({ _pool = pool, _client = client, _place = place,
+  return setmetatable({ _pool = pool, _client = client, _place = place,
     _queue_timeout = option("queue_timeout", "number", 60) }, Client)
-  self.crm = build_crm(self)
-  return self
 end
 
 local function check_name(name)
@@ -230,6 +235,7 @@ end
 --   threads = 32, queue_timeout = 60 } -> a client whose calls run in the pool
 function nginx.new(opts)
   local client = make(opts, 3)
+  client.crm = build_crm(client)
   return client
 end
 
