@@ -117,6 +117,12 @@ function app.mistakes()
   try("client_function", function()
     local r = so.new{ pool = "stackone", threads = 4, client = { debug = print } }; return r
   end)
+  try("client_option", function()
+    local r = so.new{ pool = "stackone", threads = 4, client = { timout = 1 } }; return r
+  end)
+  try("client_value", function()
+    local r = so.new{ pool = "stackone", threads = 4, client = { timeout = "soon" } }.crm.contacts.get("x"); return r
+  end)
   try("pool", function() local r = so.new{ pool = "nope", threads = 4 }.crm.contacts.get("x"); return r end)
   local t = {}
   t.self = t
@@ -368,6 +374,11 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       .. "%(it has: create, create_many, each", out.operation)
     assert.matches("nginx_spec_app%.lua:%d+: stackone%.nginx%.new: client%.debug is a function", out.client_function)
     assert.matches("nginx_spec_app%.lua:%d+: crm%.contacts%.get: .*thread pool nope not found", out.pool)
+    assert.matches("nginx_spec_app%.lua:%d+: stackone%.nginx%.new: unknown client option 'timout' "
+      .. "%(stackone%.new takes: .*timeout", out.client_option)
+    -- a client option's value is checked in the thread VM, at the first call
+    assert.matches("nginx_spec_app%.lua:%d+: stackone%.new: option 'timeout' must be a positive number",
+      out.client_value)
     assert.equal("invalid", out.cycle.kind)
     assert.is_true(out.cycle.is_error)
     assert.equal(0, #server:requests())

@@ -19,6 +19,9 @@ local nginx = {
 
 local THREAD_MODULE = "stackone.nginx.thread"
 
+local CLIENT_OPTIONS = {}
+for _, key in ipairs(core.options.client) do CLIENT_OPTIONS[key] = true end
+
 -- where ngx.run_worker_thread may be called: it yields the request
 local YIELDING_PHASES = { rewrite = true, access = true, content = true }
 
@@ -211,7 +214,14 @@ local function make(opts, level)
   if not pool then error(name .. ": option 'pool' (a thread_pool's name in nginx.conf) is required", level) end
   local threads = option("threads", "number", 32)
   if threads < 1 or threads % 1 ~= 0 then error(name .. ": option 'threads' must be a positive integer", level) end
-  local client, problem = crossing.pack(option("client", "table", {}), "client")
+  local client_opts = option("client", "table", {})
+  for key in pairs(client_opts) do
+    if not CLIENT_OPTIONS[key] then
+      error(("%s: unknown client option '%s' (stackone.new takes: %s)"):format(name, tostring(key),
+        table.concat(core.options.client, ", ")), level)
+    end
+  end
+  local client, problem = crossing.pack(client_opts, "client")
   if problem then
     error(("%s: %s: only tables, strings, numbers and booleans cross to nginx's thread VM"):format(name, problem),
       level)
