@@ -131,6 +131,21 @@ function app.mistakes()
   reply(out)
 end
 
+-- two calls at once on a pool of one thread whose turn comes within 0.1 s
+function app.busy()
+  local c = so.new{ pool = "spec_one", threads = 1, queue_timeout = 0.1,
+    client = { base_url = os.getenv("STACKONE_BASE_URL") } }
+  local function create(name)
+    local contact, err = c.crm.contacts.create{ first_name = name }
+    return { name = contact and contact.first_name, err = fields(err) }
+  end
+  local a = ngx.thread.spawn(create, "First")
+  local b = ngx.thread.spawn(create, "Second")
+  local _, first = ngx.thread.wait(a)
+  local _, second = ngx.thread.wait(b)
+  reply{ first = first, second = second }
+end
+
 -- a call where nginx does not let a request yield: its message
 function app.in_set()
   local ok, e = pcall(function() local r = client("http://127.0.0.1:1").crm.contacts.get("x"); return r end)
@@ -215,6 +230,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     local extra = { "location = /refused { content_by_lua_block { require('nginx_spec_app').refused() } }",
       "location = /bulk { content_by_lua_block { require('nginx_spec_app').bulk() } }",
       "location = /mistakes { content_by_lua_block { require('nginx_spec_app').mistakes() } }",
+      "location = /busy { content_by_lua_block { require('nginx_spec_app').busy() } }",
       "location = /phase { set_by_lua_block $phase_error { return require('nginx_spec_app').in_set() } "
         .. "return 200 $phase_error; }" }
     for i, example in ipairs(d.examples) do
@@ -227,6 +243,8 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       return "\n" .. indent .. table.concat(extra, "\n" .. indent) .. "\n" .. indent .. loc
     end)
     assert(found == 1, "the doc's nginx.conf lost its /health location")
+    conf, found = conf:gsub("\nevents {}", "\nthread_pool spec_one threads=1;\n%0")
+    assert(found == 1, "the doc's nginx.conf lost its events block")
     write(app .. "/nginx.conf", conf)
     write(app .. "/contacts.lua", d.handler)
     write(app .. "/nginx_spec_app.lua", TEST_APP)
@@ -382,6 +400,18 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.equal("invalid", out.cycle.kind)
     assert.is_true(out.cycle.is_error)
     assert.equal(0, #server:requests())
+  end)
+
+  it("a call that waits longer than queue_timeout for its turn is a busy error; the other is made", function()
+    local status, body = fetch(port, "GET", "/busy")
+    assert.equal(200, status, body)
+    local out = cjson.decode(body)
+    assert.equal("First", out.first.name)
+    assert.same({ is_error = true, kind = "busy", code = "QUEUE_TIMEOUT", maybe_applied = false, attempts = 0,
+      message = "no room in thread pool 'spec_one' within 0.1 s (timeout)",
+      text = "stackone: busy error QUEUE_TIMEOUT: no room in thread pool 'spec_one' within 0.1 s (timeout)" },
+      out.second.err)
+    assert.equal(1, #creates(server))
   end)
 
   it("a call where nginx cannot yield raises, naming the phases that can", function()
