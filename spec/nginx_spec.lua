@@ -146,6 +146,21 @@ function app.busy()
   reply{ first = first, second = second }
 end
 
+-- a call whose light thread is killed while it is in the pool of one
+-- thread: once the collector has found its coroutine, the next call runs
+function app.killed()
+  local c = so.new{ pool = "spec_one", threads = 1, queue_timeout = 2,
+    client = { base_url = os.getenv("STACKONE_BASE_URL") } }
+  local t = ngx.thread.spawn(function() local r = c.crm.contacts.create{ first_name = "Killed" }; return r end)
+  ngx.sleep(0.1)
+  local killed, kill_error = ngx.thread.kill(t)
+  t = nil -- luacheck: ignore 311
+  collectgarbage()
+  collectgarbage()
+  local contact, err = c.crm.contacts.create{ first_name = "After" }
+  reply{ killed = killed, kill_error = kill_error, after = contact and contact.first_name, err = fields(err) }
+end
+
 -- a call where nginx does not let a request yield: its message
 function app.in_set()
   local ok, e = pcall(function() local r = client("http://127.0.0.1:1").crm.contacts.get("x"); return r end)
@@ -231,6 +246,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       "location = /bulk { content_by_lua_block { require('nginx_spec_app').bulk() } }",
       "location = /mistakes { content_by_lua_block { require('nginx_spec_app').mistakes() } }",
       "location = /busy { content_by_lua_block { require('nginx_spec_app').busy() } }",
+      "location = /killed { content_by_lua_block { require('nginx_spec_app').killed() } }",
       "location = /phase { set_by_lua_block $phase_error { return require('nginx_spec_app').in_set() } "
         .. "return 200 $phase_error; }" }
     for i, example in ipairs(d.examples) do
@@ -412,6 +428,17 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       text = "stackone: busy error QUEUE_TIMEOUT: no room in thread pool 'spec_one' within 0.1 s (timeout)" },
       out.second.err)
     assert.equal(1, #creates(server))
+  end)
+
+  it("a call killed in the pool gives its place back (the next call on a pool of one runs)", function()
+    local status, body = fetch(port, "GET", "/killed")
+    assert.equal(200, status, body)
+    local out = cjson.decode(body)
+    assert.truthy(out.killed, out.kill_error)
+    assert.equal("After", out.after, body)
+    local names = {}
+    for _, r in ipairs(creates(server)) do names[#names + 1] = cjson.decode(r.body).first_name end
+    assert.same({ "Killed", "After" }, names)
   end)
 
   it("a call where nginx cannot yield raises, naming the phases that can", function()

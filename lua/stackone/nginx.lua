@@ -68,6 +68,27 @@ local function semaphore_of(place)
   return place.semaphore
 end
 
+-- takes a place in the semaphore: a function that gives it back (once),
+-- and a guard to keep alive until then. nginx can end a request's
+-- coroutine while its call is in the pool (ngx.thread.kill, ngx.exit in
+-- another light thread, a client abort with lua_check_client_abort on);
+-- the code after the call then never runs, and the collector gives the
+-- place back when it finds the guard unreachable.
+local function take(semaphore, timeout)
+  local ok, err = semaphore:wait(timeout)
+  if not ok then return nil, err end
+  local held = true
+  local function release()
+    if held then
+      held = false
+      semaphore:post()
+    end
+  end
+  local guard = newproxy(true)
+  getmetatable(guard).__gc = release
+  return release, guard
+end
+
 local Client = {}
 Client.__index = Client
 
@@ -91,15 +112,14 @@ local function run(self, name, level, ...)
     error(("%s: %s: only tables, strings, numbers, booleans and stackone.null cross to nginx's thread VM")
       :format(name, (problem:gsub("^argument%[(%d+)%]", "argument #%1"))), level)
   end
-  local semaphore = semaphore_of(self._place)
-  local waited, werr = semaphore:wait(self._queue_timeout)
-  if not waited then
+  local release, guard = take(semaphore_of(self._place), self._queue_timeout)
+  if not release then
     return nil, error_object{ kind = "busy", code = "QUEUE_TIMEOUT",
-      message = ("no room in thread pool '%s' within %s s (%s)"):format(self._pool, self._queue_timeout, werr) }
+      message = ("no room in thread pool '%s' within %s s (%s)"):format(self._pool, self._queue_timeout, guard) }
   end
   local done, ran, status, value, second = pcall(ngx.run_worker_thread, self._pool, THREAD_MODULE, "run",
     self._client, name, args)
-  semaphore:post()
+  release(guard) -- (the guard stays alive until here)
   if not done then error(name .. ": " .. tostring(ran), level) end
   if not ran then
     if NO_ROOM[status] then
