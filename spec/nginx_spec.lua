@@ -161,6 +161,17 @@ function app.killed()
   reply{ killed = killed, kill_error = kill_error, after = contact and contact.first_name, err = fields(err) }
 end
 
+-- every contact through each, three a page
+function app.each()
+  local c = client(os.getenv("STACKONE_BASE_URL"))
+  local records = {}
+  for i = 1, 7 do records[i] = { first_name = "Page" .. i } end
+  local _, summary = c.crm.contacts.create_many(records)
+  local names = {}
+  for contact in c.crm.contacts.each{ page_size = 3 } do names[#names + 1] = contact.first_name end
+  reply{ created = summary.ok, names = names }
+end
+
 -- a call where nginx does not let a request yield: its message
 function app.in_set()
   local ok, e = pcall(function() local r = client("http://127.0.0.1:1").crm.contacts.get("x"); return r end)
@@ -247,6 +258,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       "location = /mistakes { content_by_lua_block { require('nginx_spec_app').mistakes() } }",
       "location = /busy { content_by_lua_block { require('nginx_spec_app').busy() } }",
       "location = /killed { content_by_lua_block { require('nginx_spec_app').killed() } }",
+      "location = /each { content_by_lua_block { require('nginx_spec_app').each() } }",
       "location = /phase { set_by_lua_block $phase_error { return require('nginx_spec_app').in_set() } "
         .. "return 200 $phase_error; }" }
     for i, example in ipairs(d.examples) do
@@ -439,6 +451,19 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     local names = {}
     for _, r in ipairs(creates(server)) do names[#names + 1] = cjson.decode(r.body).first_name end
     assert.same({ "Killed", "After" }, names)
+  end)
+
+  it("each walks every page, one list call in the pool per page", function()
+    local status, body = fetch(port, "GET", "/each")
+    assert.equal(200, status, body)
+    local out = cjson.decode(body)
+    assert.equal(7, out.created)
+    assert.same({ "Page1", "Page2", "Page3", "Page4", "Page5", "Page6", "Page7" }, out.names)
+    local pages = {}
+    for _, r in ipairs(server:requests()) do
+      if r.method == "GET" then pages[#pages + 1] = r.query.page_size .. (r.query.next and "+next" or "") end
+    end
+    assert.same({ "3", "3+next", "3+next" }, pages)
   end)
 
   it("a call where nginx cannot yield raises, naming the phases that can", function()
