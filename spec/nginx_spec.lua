@@ -51,6 +51,10 @@ local function doc()
     end
   end
   assert(d.conf and d.handler, "docs/nginx.md lost its nginx.conf or its handler block")
+  for _, line in ipairs(d.sh) do
+    assert(line:match("^make ") or line:match("^nginx ") or line:match("^curl "),
+      "docs/nginx.md has a command the spec does not run: " .. line)
+  end
   return d
 end
 
@@ -242,7 +246,9 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     d = doc()
     local make = sh_line(d, "make ")
     assert(shell.run(make .. " >/dev/null"), "the doc's build failed: " .. make)
-    local checkout = assert(io.popen("pwd")):read("*l")
+    local pwd = assert(io.popen("pwd"))
+    local checkout = pwd:read("*l")
+    pwd:close()
     app = os.tmpname()
     os.remove(app)
     assert(shell.run("mkdir -p " .. quote(app)))
@@ -250,7 +256,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     port = fx.closed_port()
 
     local function paths(s)
-      return (s:gsub("/opt/stackone%-lua", checkout):gsub("/opt/app", app))
+      return (s:gsub("/opt/stackone%-lua", (checkout:gsub("%%", "%%%%"))):gsub("/opt/app", (app:gsub("%%", "%%%%"))))
     end
     -- the spec's locations, beside the doc's
     local extra = { "location = /refused { content_by_lua_block { require('nginx_spec_app').refused() } }",
