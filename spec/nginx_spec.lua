@@ -279,6 +279,11 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert(found == 1, "the doc's nginx.conf lost its /health location")
     conf, found = conf:gsub("\nevents {}", "\nthread_pool spec_one threads=1;\n%0")
     assert(found == 1, "the doc's nginx.conf lost its events block")
+    -- as root, nginx's workers would run as nobody, who may not read a
+    -- checkout under /root: they run as the user running the test
+    local id = assert(io.popen("id -u"))
+    if id:read("*l") == "0" then conf = "user root;\n" .. conf end
+    id:close()
     write(app .. "/nginx.conf", conf)
     write(app .. "/contacts.lua", d.handler)
     write(app .. "/nginx_spec_app.lua", TEST_APP)
