@@ -60,6 +60,9 @@ build = {
     ["stackone.loop.luv"] = "lua/stackone/loop/luv.lua",
     ["stackone.loop.cqueues"] = "lua/stackone/loop/cqueues.lua",
     ["stackone.loop.check"] = "lua/stackone/loop/check.lua",
+    ["stackone.nginx"] = "lua/stackone/nginx.lua",
+    ["stackone.nginx.thread"] = "lua/stackone/nginx/thread.lua",
+    ["stackone.nginx.crossing"] = "lua/stackone/nginx/crossing.lua",
     ["stackone.core"] = {
       sources = {
         "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
