@@ -23,7 +23,7 @@ StackOne-compatible server to test scripts against (it needs LuaSocket).
   labels = { "stackone", "crm", "http", "libcurl", "api" },
 }
 dependencies = {
-  "lua >= 5.1, < 5.5",
+  "lua >= 5.1, < 5.6",
   "lua-cjson >= 2.1.0",
 }
 -- busted runs the suite; LuaSocket runs the local server (stackone-server)

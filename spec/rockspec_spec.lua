@@ -100,8 +100,8 @@ describe("the rockspecs", function()
     assert.same({ "examples", "types", "docs" }, spec.build.copy_directories)
   end)
 
-  it("keep the real dependencies for users, and any Lua from 5.1 to 5.4", function()
-    assert.same({ "lua >= 5.1, < 5.5", "lua-cjson >= 2.1.0" }, spec.dependencies)
+  it("keep the real dependencies for users, and any Lua from 5.1 to 5.5", function()
+    assert.same({ "lua >= 5.1, < 5.6", "lua-cjson >= 2.1.0" }, spec.dependencies)
     -- busted and the local server's LuaSocket are for tests only
     assert.same({ "busted", "luasocket" }, spec.test_dependencies)
   end)
