@@ -89,7 +89,7 @@ build_cjson() {
 apt_src() {
   conf=$ROOT/apt
   if [ ! -d "$conf/lists" ]; then
-    mkdir -p "$conf/parts" "$conf/lists/partial"
+    mkdir -p "$conf/parts" "$conf/lists/partial" "$conf/cache/archives/partial"
     : > "$conf/empty.list"
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
       [ -f "$f" ] && sed -n 's/^deb /deb-src /p' "$f"
@@ -103,7 +103,8 @@ apt_src() {
 apt_get() {
   apt-get -o Dir::Etc::SourceList="$ROOT/apt/empty.list" \
     -o Dir::Etc::SourceParts="$ROOT/apt/parts" \
-    -o Dir::State::Lists="$ROOT/apt/lists" -o APT::Sandbox::User=root "$@"
+    -o Dir::State::Lists="$ROOT/apt/lists" -o Dir::Cache="$ROOT/apt/cache" \
+    -o APT::Sandbox::User=root "$@"
 }
 
 # unpacks Debian's source of package $1 (its upstream tarball) into

@@ -257,7 +257,7 @@ client:close()
       pending(name .. " (the installed LuaRocks does not know Lua " .. version .. "; 3.13.0 does)")
     end
     it(("builds and installs for %s (%s), and a create works through the installed rock and " ..
-        "its stackone-server"):format(lua, version), function()
+        "its stackone-server"):format(lua:match("[^/]+$"), version), function()
       local tree, log = built(version)
       assert.is_truthy(tree, "luarocks --lua-version=" .. version .. " make failed:\n" .. tostring(log))
       for _, file in ipairs({ "/lib/lua/" .. version .. "/stackone/core.so", "/share/lua/" .. version ..
