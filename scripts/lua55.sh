@@ -39,7 +39,7 @@ OUT=build/lua5.5
 ROOT=$PWD/$OUT
 LUA_TAR=lua-5.5.0.tar.gz
 CJSON_TAR=lua-cjson-2.1.0.19.tar.gz
-# Debian source package, and the directory of its upstream tarball
+# the Debian source packages of the other C modules
 DEBIAN_SOURCES="lua-filesystem luasocket lua-term lua-cqueues"
 CC=${CC:-cc}
 # their warnings are theirs (a 5.5 API they miss fails at load: RTLD_NOW)
@@ -92,10 +92,10 @@ apt_src() {
     mkdir -p "$conf/parts" "$conf/lists/partial" "$conf/cache/archives/partial"
     : > "$conf/empty.list"
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-      [ -f "$f" ] && sed -n 's/^deb /deb-src /p' "$f"
+      if [ -f "$f" ]; then sed -n 's/^deb /deb-src /p' "$f"; fi
     done > "$conf/parts/src.list"
     for f in /etc/apt/sources.list.d/*.sources; do
-      [ -f "$f" ] && sed 's/^Types: *deb *$/Types: deb-src/' "$f" > "$conf/parts/$(basename "$f")"
+      if [ -f "$f" ]; then sed 's/^Types: *deb *$/Types: deb-src/' "$f" > "$conf/parts/$(basename "$f")"; fi
     done
     apt_get update -qq >&2 || say "apt-get update (deb-src) had errors"
   fi
@@ -121,8 +121,11 @@ debian_source() {
     say "apt-get source $1 failed: Debian's source package is needed to build it for 5.5"
     return 1
   fi
+  rm -rf "$dest.tmp"
   mkdir -p "$dest.tmp"
-  tar -xf "$(ls "$dl"/*.orig.tar.* | head -n 1)" -C "$dest.tmp" --strip-components=1
+  for tarball in "$dl"/*.orig.tar.*; do
+    tar -xf "$tarball" -C "$dest.tmp" --strip-components=1
+  done
   mv "$dest.tmp" "$dest"
 }
 
