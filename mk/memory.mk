@@ -15,11 +15,11 @@
 #                        LUA=luajit)
 #
 # MEMCHECK_LUAS picks the interpreters the suite runs under in both checks:
-# lua5.4 and luajit; with LUA given (make test LUA=luajit), that one of the
-# three of lua5.4, luajit and lua5.5 alone, or lua5.4 for the other versions
-# (the slow checks are not repeated on every version); e.g. make
-# check-valgrind MEMCHECK_LUAS=luajit. `make check-memory-lua5.5` runs both
-# under Lua 5.5 (its own target: `make test` would take ~N min longer).
+# lua5.4, luajit and lua5.5 (the one `make lua5.5` builds; under it each
+# check takes 1 to 2 minutes); with LUA given (make test LUA=luajit), that
+# one of the three alone, or lua5.4 for the other versions (the slow checks
+# are not repeated on every version); e.g. make check-valgrind
+# MEMCHECK_LUAS=lua5.5.
 # The embedding host is Lua 5.4's whatever LUA says. SAN_CC picks the
 # sanitizer compiler (gcc or clang, default $(CC)); MEMCHECK_TIMEOUT
 # bounds each run in seconds (default 600).
@@ -31,7 +31,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # -z nodelete keeps the module mapped after lua_close has dlclose()d it, so
 # that LeakSanitizer's exit-time reports can name its functions
 SAN_LINK = $(if $(findstring clang,$(shell $(SAN_CC) --version 2>/dev/null | head -n 1)),-shared-libasan)
-MEMCHECK_LUAS ?= $(if $(filter command line,$(origin LUA)),$(or $(filter lua5.4 luajit lua5.5,$(LUA)),lua5.4),lua5.4 luajit)
+MEMCHECK_LUAS ?= $(if $(filter command line,$(origin LUA)),$(or $(filter lua5.4 luajit lua5.5,$(LUA)),lua5.4),lua5.4 luajit lua5.5)
 ASAN_DIR = $(if $(filter lua5.4,$(LUA)),build/asan,build/asan-$(LUA))
 ASAN_MODULE = $(ASAN_DIR)/stackone/core.so
 # names the compiler of the ASan build, so that changing SAN_CC rebuilds it
@@ -44,7 +44,7 @@ EMBED_HOST = build/embed/host
 EMBED_POLL_HOST = build/embed/poll_host
 
 .PHONY: check-memory check-valgrind check-asan check-embed embed asan \
-        memcheck-modules memcheck-asan-modules check-memory-lua5.5
+        memcheck-modules memcheck-asan-modules
 
 asan: $(ASAN_MODULE)
 
@@ -86,7 +86,3 @@ check-asan: memcheck-asan-modules
 
 check-embed: module-lua5.4 $(EMBED_HOST) $(EMBED_POLL_HOST)
 	@sh scripts/check-memory.sh embed
-
-# valgrind and ASan under Lua 5.5 (not part of `make test`, see above)
-check-memory-lua5.5:
-	@$(MAKE) --no-print-directory check-valgrind check-asan MEMCHECK_LUAS=lua5.5

@@ -3,9 +3,9 @@
 # and runs all three:
 #
 #   valgrind  the whole busted suite under valgrind memcheck, once for each
-#             Lua of MEMCHECK_LUAS (default: lua5.4 and luajit), each
-#             against that Lua's build (build/, build/luajit/), run on the
-#             interpreter's process itself (not through busted --lua=,
+#             Lua of MEMCHECK_LUAS (default: lua5.4, luajit and lua5.5),
+#             each against that Lua's build (build/, build/luajit/...),
+#             run on the interpreter's process itself (not busted --lua=,
 #             which would re-exec); children (the local server, `sh`) are
 #             not traced
 #   asan      the whole suite, for each Lua of MEMCHECK_LUAS, against a
@@ -32,10 +32,9 @@
 #
 # usage: sh scripts/check-memory.sh [valgrind] [asan] [embed]   (default: all)
 #   valgrind-<lua> / asan-<lua> run that part for one Lua alone, e.g.
-#   valgrind-luajit; MEMCHECK_LUAS="lua5.4" limits valgrind and asan to 5.4,
-#   MEMCHECK_LUAS=lua5.5 runs them under the Lua 5.5 of build/lua5.5/
-#   (make lua5.5), whose interpreter is built with -g: its frames are
-#   named, not folded, where it has debug information.
+#   valgrind-luajit; MEMCHECK_LUAS="lua5.4" limits valgrind and asan to 5.4.
+#   lua5.5 is the Lua 5.5 of build/lua5.5/ (make lua5.5), built with -g:
+#   its frames are named, not folded, where it has debug information.
 # Each part prints a summary line per Lua (embed: one per program) and the
 # details of any error; logs are in build/memory/. Exits non-zero when any
 # part found an error.
@@ -45,7 +44,7 @@ cd "$(dirname "$0")/.." || exit 2
 OUT=build/memory
 TIMEOUT=${MEMCHECK_TIMEOUT:-600}
 SAN_CC=${SAN_CC:-cc}
-MEMCHECK_LUAS=${MEMCHECK_LUAS:-lua5.4 luajit}
+MEMCHECK_LUAS=${MEMCHECK_LUAS:-lua5.4 luajit lua5.5}
 SUPP=spec/support/valgrind.supp
 
 # where a Lua's build of the module lives, as the Makefile builds it: its
@@ -248,7 +247,7 @@ if stat then
   stat:close()
 end
 LUA
-  # Lua frees everything at lua_close (lua5.4 and luajit close their state
+  # Lua frees everything at lua_close (lua5.4, luajit and lua5.5 close their state
   # at exit, busted exits with os.exit(code, true)), so LeakSanitizer needs
   # no suppressions: any leak it reports is real.
   bounded env STACKONE_SLOW=1 STACKONE_BUILD="$(build_dir "$lua")" LD_PRELOAD="$rt" \
