@@ -2,13 +2,17 @@
 # `make demo` and `make test` also install what is missing first.
 
 # LUA picks the interpreter to build and test for: lua5.1, luajit, lua5.2,
-# lua5.3 or lua5.4 (the default). `make test` runs the suite under all five;
-# `make test LUA=lua5.3` under that one alone.
+# lua5.3, lua5.4 (the default) or lua5.5. `make test` runs the suite under
+# all six; `make test LUA=lua5.3` under that one alone. Lua 5.5 is not in
+# Debian: `make lua5.5` builds it into build/lua5.5/ (mk/lua55.mk).
 LUA ?= lua5.4
-LUA_VERSIONS = lua5.1 luajit lua5.2 lua5.3 lua5.4
+LUA_VERSIONS = lua5.1 luajit lua5.2 lua5.3 lua5.4 lua5.5
+LUA55 = build/lua5.5/bin/lua5.5
+LUA55_INCDIR = build/lua5.5/include
 LUA_PKG = $(if $(filter luajit,$(LUA)),luajit,$(LUA))
-LUA_INCDIR ?= $(shell pkg-config --cflags-only-I $(LUA_PKG) 2>/dev/null | sed 's/-I//' | grep . || \
-  echo /usr/include/$(if $(filter luajit,$(LUA)),luajit-2.1,$(LUA)))
+LUA_INCDIR ?= $(if $(filter lua5.5,$(LUA)),$(LUA55_INCDIR),$(shell \
+  pkg-config --cflags-only-I $(LUA_PKG) 2>/dev/null | sed 's/-I//' | grep . || \
+  echo /usr/include/$(if $(filter luajit,$(LUA)),luajit-2.1,$(LUA))))
 CURL_CFLAGS ?= $(shell curl-config --cflags 2>/dev/null)
 CURL_LIBS ?= $(shell curl-config --libs 2>/dev/null || echo -lcurl)
 CC ?= cc
@@ -41,7 +45,7 @@ module-%:
 modules:
 	@for v in $(TEST_LUAS); do $(MAKE) --no-print-directory LUA=$$v WERROR=$(WERROR) all || exit 1; done
 
-$(MODULE): $(SRC) $(HDR) Makefile
+$(MODULE): $(SRC) $(HDR) Makefile $(if $(filter lua5.5,$(LUA)),$(LUA55))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(SRC) $(LDFLAGS_ALL) $(CURL_LIBS)
 

@@ -9,7 +9,7 @@ description = {
   summary = "StackOne unified CRM API client: a libcurl C module with a thin Lua layer",
   detailed = [[
 Create, read, update and list StackOne CRM contacts, accounts, lists and
-custom field definitions from Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT.
+custom field definitions from Lua 5.1, 5.2, 5.3, 5.4, 5.5 and LuaJIT.
 Transport, auth, timeouts, URL and JSON handling live in a C module on
 libcurl (7.80 or newer, with its development files: libcurl4-openssl-dev
 on Debian and Ubuntu, libcurl-devel on Fedora); results are plain Lua
@@ -23,7 +23,7 @@ StackOne-compatible server to test scripts against (it needs LuaSocket).
   labels = { "stackone", "crm", "http", "libcurl", "api" },
 }
 dependencies = {
-  "lua >= 5.1, < 5.5",
+  "lua >= 5.1, < 5.6",
   "lua-cjson >= 2.1.0",
 }
 -- busted runs the suite; LuaSocket runs the local server (stackone-server)

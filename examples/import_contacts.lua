@@ -110,8 +110,8 @@ local function read_csv(text, delimiter)
           extra = extra + 1
         elseif LIST_FIELDS[name] then
           local list = {}
-          for item in value:gmatch("[^;,\r\n]+") do
-            item = trim(item)
+          for raw in value:gmatch("[^;,\r\n]+") do
+            local item = trim(raw)
             if item ~= "" then list[#list + 1] = item end
           end
           record[name] = list

@@ -3,9 +3,9 @@
 # and runs all three:
 #
 #   valgrind  the whole busted suite under valgrind memcheck, once for each
-#             Lua of MEMCHECK_LUAS (default: lua5.4 and luajit), each
-#             against that Lua's build (build/, build/luajit/), run on the
-#             interpreter's process itself (not through busted --lua=,
+#             Lua of MEMCHECK_LUAS (default: lua5.4, luajit and lua5.5),
+#             each against that Lua's build (build/, build/luajit/...),
+#             run on the interpreter's process itself (not busted --lua=,
 #             which would re-exec); children (the local server, `sh`) are
 #             not traced
 #   asan      the whole suite, for each Lua of MEMCHECK_LUAS, against a
@@ -33,6 +33,8 @@
 # usage: sh scripts/check-memory.sh [valgrind] [asan] [embed]   (default: all)
 #   valgrind-<lua> / asan-<lua> run that part for one Lua alone, e.g.
 #   valgrind-luajit; MEMCHECK_LUAS="lua5.4" limits valgrind and asan to 5.4.
+#   lua5.5 is the Lua 5.5 of build/lua5.5/ (make lua5.5), built with -g:
+#   its frames are named, not folded, where it has debug information.
 # Each part prints a summary line per Lua (embed: one per program) and the
 # details of any error; logs are in build/memory/. Exits non-zero when any
 # part found an error.
@@ -42,12 +44,14 @@ cd "$(dirname "$0")/.." || exit 2
 OUT=build/memory
 TIMEOUT=${MEMCHECK_TIMEOUT:-600}
 SAN_CC=${SAN_CC:-cc}
-MEMCHECK_LUAS=${MEMCHECK_LUAS:-lua5.4 luajit}
+MEMCHECK_LUAS=${MEMCHECK_LUAS:-lua5.4 luajit lua5.5}
 SUPP=spec/support/valgrind.supp
 
 # where a Lua's build of the module lives, as the Makefile builds it: its
 # directory (for STACKONE_BUILD, see spec/helper.lua), and its ASan build
 build_dir() { if [ "$1" = lua5.4 ]; then echo ./build; else echo "./build/$1"; fi; }
+# the interpreter: lua5.5 is the one `make lua5.5` builds (scripts/lua55.sh)
+interpreter() { if [ "$1" = lua5.5 ]; then echo ./build/lua5.5/bin/lua5.5; else echo "$1"; fi; }
 asan_module() {
   if [ "$1" = lua5.4 ]; then echo build/asan/stackone/core.so
   else echo "build/asan-$1/stackone/core.so"; fi
@@ -122,6 +126,8 @@ fold_interpreter_frames() {
        /\(in \/usr\/bin\/luajit[^)]*\)|\(\/usr\/bin\/luajit[^+]*\+0x|libluajit-5\.1\.so/ {
          if (which != "luajit") print "      ... luajit interpreter frames"; which = "luajit"; next }
        which == "luajit" && /: \?\?\?$|\(<unknown module>\)/ { next }
+       /build\/lua5\.5\/bin\/lua5\.5[)+]/ {
+         if (which != "lua5.5") print "      ... lua5.5 interpreter frames"; which = "lua5.5"; next }
        { which = ""; print }'
 }
 
@@ -167,7 +173,7 @@ part_valgrind() {
   fi
   # shellcheck disable=SC2086
   bounded env STACKONE_SLOW=1 STACKONE_BUILD="$(build_dir "$lua")" $VALGRIND --log-file="$log" \
-    "$lua" "$RUNNER" -o TAP > "$tap" 2>&1
+    "$(interpreter "$lua")" "$RUNNER" -o TAP > "$tap" 2>&1
   status=$?
   tap_counts "$tap"
   ok=1
@@ -241,13 +247,13 @@ if stat then
   stat:close()
 end
 LUA
-  # Lua frees everything at lua_close (lua5.4 and luajit close their state
+  # Lua frees everything at lua_close (lua5.4, luajit and lua5.5 close their state
   # at exit, busted exits with os.exit(code, true)), so LeakSanitizer needs
   # no suppressions: any leak it reports is real.
   bounded env STACKONE_SLOW=1 STACKONE_BUILD="$(build_dir "$lua")" LD_PRELOAD="$rt" \
     ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:log_path=$PWD/$logs/asan" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    "$lua" "$RUNNER" -o TAP -e "dofile('$setup')" > "$tap" 2> "$err"
+    "$(interpreter "$lua")" "$RUNNER" -o TAP -e "dofile('$setup')" > "$tap" 2> "$err"
   status=$?
   tap_counts "$tap"
   # gcc's UBSan runtime ignores log_path: its reports are on stderr

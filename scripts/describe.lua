@@ -11,7 +11,7 @@
 --                                         the checkout
 --
 -- The module comes from STACKONE_BUILD (default <checkout>/build: `make`)
--- and <checkout>/lua. It runs on Lua 5.1 to 5.4 and LuaJIT.
+-- and <checkout>/lua. It runs on Lua 5.1 to 5.5 and LuaJIT.
 -- the checkout: the directory above this script's
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local root = here == "scripts" and "." or here .. "/.."

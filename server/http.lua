@@ -109,8 +109,8 @@ local function parse_head(head)
   local req = { header_list = {}, headers = {} }
   local hl, hmap, nh = req.header_list, req.headers, 0
   local first = true
-  for line in head:gmatch("([^\n]*)\n") do
-    if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+  for raw in head:gmatch("([^\n]*)\n") do
+    local line = byte(raw, -1) == 13 and sub(raw, 1, -2) or raw
     if first then
       first = false
       local method, target, major, minor = match(line, "^(%S+) (%S+) HTTP/(%d)%.(%d)$")
@@ -145,8 +145,8 @@ local function frame_body(self, req)
   elseif cl then
     -- a repeated header was joined with ", "; all copies must agree
     local value
-    for v in cl:gmatch("[^,]+") do
-      v = match(v, "^%s*(.-)%s*$")
+    for copy in cl:gmatch("[^,]+") do
+      local v = match(copy, "^%s*(.-)%s*$")
       if not find(v, "^%d+$") or #v > 15 or (value and v ~= value) then
         return bad(400, "Invalid Content-Length")
       end

@@ -89,7 +89,7 @@ describe("stackone.new", function()
       assert.is_true(c:close())
       assert.is_true(c:close())
       assert.equal("stackone.client (closed)", tostring(c))
-      if _VERSION == "Lua 5.4" then -- to-be-closed variables are 5.4 syntax
+      if _VERSION >= "Lua 5.4" then -- to-be-closed variables are 5.4 syntax (5.5 too)
         c = assert(load([[
           local stackone = ...
           local scoped <close> = assert(stackone.new{ api_key = "k", base_url = "http://127.0.0.1:9" })

@@ -17,6 +17,16 @@ local function names(list)
   return table.concat(out, ",")
 end
 
+-- The Lua 5.5 that scripts/lua55.sh builds has no luv (Debian's archive
+-- serves no luv source to build it from): there, and only there, the luv
+-- cases are pending. Everywhere else a missing luv fails them.
+local function needs(module)
+  if _VERSION == "Lua 5.5" and not pcall(require, module) then
+    return function(name) pending(name .. " (no " .. module .. " built for Lua 5.5: scripts/lua55.sh)") end
+  end
+  return it
+end
+
 -- each host loop, behind one small interface for the tests: spawn a
 -- coroutine the loop runs, run the loop until nothing is left, a clock,
 -- and a ticker
@@ -72,6 +82,7 @@ describe("event loops", function()
 
   for name, make_host in pairs(HOSTS) do
     describe(name, function()
+      local it = needs(name)
       it("a 10 ms ticker keeps ticking while calls wait 0.5 s for the server", function()
         local host = make_host()
         local c = fx.client(slow, { loop = host.adapter })
@@ -253,7 +264,7 @@ describe("event loops", function()
     end)
   end
 
-  it("a call made outside any coroutine raises a clear error, and sends nothing", function()
+  needs("luv")("a call made outside any coroutine raises a clear error, and sends nothing", function()
     local c = fx.client(server, { loop = stackone.loop.luv(require("luv")) })
     local ok, msg = pcall(function() c.crm.contacts.create{ first_name = "Main" } end)
     assert.is_false(ok)
@@ -263,7 +274,7 @@ describe("event loops", function()
     assert.equal(0, #server:requests())
   end)
 
-  it("loop and sleep together are refused", function()
+  needs("luv")("loop and sleep together are refused", function()
     assert.has_error(function()
       fx.client(server, { loop = stackone.loop.luv(require("luv")), sleep = function() end })
     end, nil)

@@ -100,8 +100,8 @@ describe("the rockspecs", function()
     assert.same({ "examples", "types", "docs" }, spec.build.copy_directories)
   end)
 
-  it("keep the real dependencies for users, and any Lua from 5.1 to 5.4", function()
-    assert.same({ "lua >= 5.1, < 5.5", "lua-cjson >= 2.1.0" }, spec.dependencies)
+  it("keep the real dependencies for users, and any Lua from 5.1 to 5.5", function()
+    assert.same({ "lua >= 5.1, < 5.6", "lua-cjson >= 2.1.0" }, spec.dependencies)
     -- busted and the local server's LuaSocket are for tests only
     assert.same({ "busted", "luasocket" }, spec.test_dependencies)
   end)
@@ -163,6 +163,16 @@ local function luas_to_build()
   return out
 end
 
+-- LuaRocks knows Lua 5.5 from 3.13.0 on; Debian 12's is 3.8.0, which
+-- finds no 5.5 headers (it reads LUA_VERSION_NUM as a number in lua.h,
+-- which 5.5 computes)
+local function luarocks_knows(version)
+  if version ~= "5.5" then return true end
+  local major, minor = (lines("luarocks --version 2>/dev/null")[1] or ""):match(" (%d+)%.(%d+)")
+  major, minor = tonumber(major), tonumber(minor)
+  return major ~= nil and (major > 3 or major == 3 and minor >= 13)
+end
+
 -- the top directories the rockspec takes files from, to build from a copy:
 -- the checkout gets no *.o files, and builds for several Luas never share one
 local function source_dirs(spec)
@@ -192,10 +202,12 @@ describe("luarocks make, without CURL_INCDIR", function()
       if not seen[t.version] then
         seen[t.version] = true
         local dir = root .. "/" .. t.version
+        -- a Lua of a build tree (build/lua5.5/bin/lua5.5) is named by its path
+        local lua_dir = t.lua:find("/") and " --lua-dir=" .. q(t.lua:match("^(.*)/[^/]*/[^/]*$")) or ""
         jobs[#jobs + 1] = ("(mkdir -p %s/src && cp -R LICENSE %s %s %s/src/ && cd %s/src && " ..
-          "env -u CURL_DIR -u CURL_INCDIR -u CURL_LIBDIR luarocks --lua-version=%s make --tree %s " ..
+          "env -u CURL_DIR -u CURL_INCDIR -u CURL_LIBDIR luarocks --lua-version=%s%s make --tree %s " ..
           "--deps-mode=none %s > %s 2>&1; echo $? > %s) &"):format(q(dir), SCM,
-          table.concat(source_dirs(spec), " "), q(dir), q(dir), t.version, q(dir .. "/tree"), SCM,
+          table.concat(source_dirs(spec), " "), q(dir), q(dir), t.version, lua_dir, q(dir .. "/tree"), SCM,
           q(dir .. "/log"), q(dir .. "/status"))
       end
     end
@@ -241,8 +253,11 @@ client:close()
 
   for _, target in ipairs(targets) do
     local lua, version = target.lua, target.version
+    local it = luarocks_knows(version) and it or function(name)
+      pending(name .. " (the installed LuaRocks does not know Lua " .. version .. "; 3.13.0 does)")
+    end
     it(("builds and installs for %s (%s), and a create works through the installed rock and " ..
-        "its stackone-server"):format(lua, version), function()
+        "its stackone-server"):format(lua:match("[^/]+$"), version), function()
       local tree, log = built(version)
       assert.is_truthy(tree, "luarocks --lua-version=" .. version .. " make failed:\n" .. tostring(log))
       for _, file in ipairs({ "/lib/lua/" .. version .. "/stackone/core.so", "/share/lua/" .. version ..

@@ -109,8 +109,8 @@ local function used_names(text)
   for l in text:gmatch("[^\n]*") do
     n = n + 1
     if l:match("^%-%-%-[@|]") then
-      for name in l:gsub("`[^`]*`", ""):gmatch("stackone[%w_.]*") do
-        name = name:gsub("%.$", "")
+      for word in l:gsub("`[^`]*`", ""):gmatch("stackone[%w_.]*") do
+        local name = word:gsub("%.$", "")
         used[name] = used[name] or n
       end
     end

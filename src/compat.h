@@ -1,8 +1,9 @@
 /*
 ** compat.h: the Lua 5.4 API this module is written against, for Lua 5.1
-** (and LuaJIT 2.1), 5.2 and 5.3. Only what the module uses; each shim is
-** named so_compat_* and mapped by a macro, so that a Lua that already
-** has a function of that name (LuaJIT has some of 5.2's) sees no clash.
+** (and LuaJIT 2.1), 5.2 and 5.3, and what 5.5 no longer has. Only what
+** the module uses; each shim is named so_compat_* and mapped by a macro,
+** so that a Lua that already has a function of that name (LuaJIT has
+** some of 5.2's) sees no clash.
 */
 #ifndef STACKONE_COMPAT_H
 #define STACKONE_COMPAT_H
@@ -141,5 +142,18 @@ static inline int so_compat_setiuservalue(lua_State *L, int idx, int n) {
 #define lua_setiuservalue so_compat_setiuservalue
 
 #endif /* < 5.4 */
+
+#if LUA_VERSION_NUM >= 503 && !defined(lua_numbertointeger)
+/* 5.5 moved this luaconf.h macro into its private headers: a float with
+** an integral value to an integer, 0 when outside lua_Integer's range
+** (-(float)LUA_MININTEGER is 2^63, exact; LUA_MAXINTEGER as a float is not) */
+static inline int so_compat_numbertointeger(lua_Number n, lua_Integer *p) {
+  if (!(n >= (lua_Number)LUA_MININTEGER && n < -(lua_Number)LUA_MININTEGER))
+    return 0;
+  *p = (lua_Integer)n;
+  return 1;
+}
+#define lua_numbertointeger so_compat_numbertointeger
+#endif
 
 #endif

@@ -1,5 +1,5 @@
 --- What the Lua layer needs of Lua 5.2+ on every version it runs on
--- (5.1, LuaJIT, 5.2, 5.3, 5.4).
+-- (5.1, LuaJIT, 5.2, 5.3, 5.4, 5.5).
 local compat = {}
 
 compat.unpack = table.unpack or rawget(_G, "unpack")

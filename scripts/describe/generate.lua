@@ -70,8 +70,8 @@ function D.type_names(text)
       expr = l:match("^%-%-%-|%s*(.*)$")
     end
     if expr and expr ~= "" then
-      for name in expr:sub(1, type_end(expr, 1)):gmatch("stackone[%w_.]*") do
-        name = name:gsub("%.$", "")
+      for word in expr:sub(1, type_end(expr, 1)):gmatch("stackone[%w_.]*") do
+        local name = word:gsub("%.$", "")
         used[name] = used[name] or n
       end
     end
