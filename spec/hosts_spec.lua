@@ -9,6 +9,8 @@ local server_support = require("support.server")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
+local function needs(module) return fx.needs(module, it, pending) end
+
 local HOSTS_DOC = assert(shell.read("docs/hosts.md"), "docs/hosts.md is missing")
 
 -- the lua code block of docs/hosts.md that follows `marker`
@@ -108,7 +110,8 @@ describe("hosts", function()
   end
 
   describe("a process that ends without closing its client", function()
-    it("docs/hosts.md's luv example, as written: 50 contacts, every id printed, exit 0, nothing on stderr", function()
+    needs("luv")("docs/hosts.md's luv example, as written: 50 contacts, ids printed, exit 0, nothing on stderr",
+      function()
       local code, out, err = run_child(PRELUDE .. doc_block("<!-- example: luv -->"), server.url)
       assert.equal("", err)
       assert.equal(0, code)
@@ -126,7 +129,7 @@ describe("hosts", function()
       assert.equal(1, posts(server))
     end)
 
-    it("luv, with calls in flight at exit: exit 0, nothing on stderr", function()
+    needs("luv")("luv, with calls in flight at exit: exit 0, nothing on stderr", function()
       local code, out, err = run_child(PRELUDE .. [[
         local stackone = require("stackone")
         local uv = require("luv")
@@ -178,7 +181,7 @@ describe("hosts", function()
       assert.equal(5, done)
     end
 
-    it("a dropped luv client is collected and gives back every descriptor", function()
+    needs("luv")("a dropped luv client is collected and gives back every descriptor", function()
       require("luv").run() -- luv's own descriptors, opened at its first use, are not the client's
       collect() -- nor what earlier tests left to the collector
       local before = open_descriptors()
@@ -235,14 +238,14 @@ describe("hosts", function()
         local SPAWN = function(fn) cq:wrap(fn) end; local RUN = function() assert(cq:loop()) end]],
     }
     for name, source in pairs(LOOPS) do
-      it(name .. ": a refused connection, retried, prints nothing", function()
+      needs(name)(name .. ": a refused connection, retried, prints nothing", function()
         local code, out, err = child_with(source, "http://127.0.0.1:" .. fx.closed_port())
         assert.equal("", err)
         assert.equal(0, code)
         assert.equal("network\nnetwork\n", out)
       end)
 
-      it(name .. ": connections reset by the server print nothing", function()
+      needs(name)(name .. ": connections reset by the server print nothing", function()
         server:script("/unified/crm/contacts/c-1", { { close = "reset" }, { close = "reset" }, { close = "reset" } })
         local code, out, err = child_with(source, server.url)
         assert.equal("", err)
@@ -263,7 +266,7 @@ describe("hosts", function()
       assert.matches("hosts_spec.lua", msg, 1, true) -- at the user's line
     end
 
-    it("a module where an adapter is expected names the adapter to pass", function()
+    needs("luv")("a module where an adapter is expected names the adapter to pass", function()
       refused({ loop = require("luv") }, "stackone.new: option 'loop' must be a loop adapter, not the luv module "
         .. "itself: pass stackone.loop.luv(uv)")
       refused({ loop = require("cqueues") }, "not the cqueues module itself: pass stackone.loop.cqueues(controller)")
@@ -281,7 +284,7 @@ describe("hosts", function()
       assert.matches("hosts_spec.lua", msg, 1, true)
     end)
 
-    it("an adapter missing a method, or one that serves another client, is refused", function()
+    needs("luv")("an adapter missing a method, or one that serves another client, is refused", function()
       local adapter = stackone.loop.luv(require("luv"))
       local partial = { io = adapter.io, timer = adapter.timer, wait = adapter.wait }
       refused({ loop = partial }, "it has no method 'wake'")

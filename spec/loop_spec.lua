@@ -17,15 +17,7 @@ local function names(list)
   return table.concat(out, ",")
 end
 
--- The Lua 5.5 that scripts/lua55.sh builds has no luv (Debian's archive
--- serves no luv source to build it from): there, and only there, the luv
--- cases are pending. Everywhere else a missing luv fails them.
-local function needs(module)
-  if _VERSION == "Lua 5.5" and not pcall(require, module) then
-    return function(name) pending(name .. " (no " .. module .. " built for Lua 5.5: scripts/lua55.sh)") end
-  end
-  return it
-end
+local function needs(module) return fx.needs(module, it, pending) end
 
 -- each host loop, behind one small interface for the tests: spawn a
 -- coroutine the loop runs, run the loop until nothing is left, a clock,
