@@ -31,7 +31,8 @@ enum { QUEUED, WAITING, FLYING, DONE };
 
 typedef struct item {
   int state;
-  int attempts;
+  int tries;           /* attempts started: max_attempts bounds them */
+  int sent;            /* requests its attempts put on the wire */
   int maybe_applied;   /* an earlier attempt may have been processed */
   double waited;       /* seconds of retry waits so far */
   double not_before;   /* WAITING: may not start before this time */
@@ -53,7 +54,7 @@ struct so_job {
                              interrupted */
   so_limiter *limiter;
   double start, pause_until, limit_until;
-  lua_Integer attempts;
+  lua_Integer sent;       /* requests on the wire, every record's */
   double wait_until, wait_asked; /* the wait the driver was last asked for */
   double reported_wait;   /* the wait on_progress was last told of */
   int wait_early;         /* how often it came back at once */
@@ -261,7 +262,7 @@ static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
   o->has_retry_after = ra && so_parse_retry_after(ra, len, time(NULL),
                                                   &o->retry_after);
   if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
-  if (it->attempts >= r->max_attempts ||
+  if (it->tries >= r->max_attempts ||
       !so_retryable(j->r.op->method, o->rc, o->status, o->sent,
                     x->too_large, r))
     return 0;
@@ -270,7 +271,7 @@ static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
     if (o->retry_after > r->max_delay) return 0; /* not in an hour */
     *delay = o->retry_after;
   } else {
-    *delay = so_backoff(r, it->attempts, &j->client->rng);
+    *delay = so_backoff(r, it->tries, &j->client->rng);
   }
   if (it->waited + *delay > r->max_wait) return 0;
   it->waited += *delay;
@@ -304,7 +305,9 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   int top = lua_gettop(L), final = 1;
   memset(&o, 0, sizeof(o));
   o.op = j->r.op;
-  o.attempts = it->attempts;
+  it->sent += x->requests;
+  j->sent += x->requests;
+  o.attempts = it->sent;
   o.rc = s->rc;
   curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &o.status);
   classify(x, &o);
@@ -312,7 +315,7 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   remove_flying(j, i);
   if (s->closed) { /* the client closed under it */
     so_push_stop_error(L, o.op, "closed", "the client was closed while the "
-                       "request was in flight", it->attempts,
+                       "request was in flight", it->sent,
                        o.sent || it->maybe_applied);
   } else if (plan_retry(j, it, x, &o, &delay)) {
     final = 0;
@@ -393,8 +396,7 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   s->item = i;
   it->slot = s;
   it->state = FLYING;
-  it->attempts++;
-  j->attempts++;
+  it->tries++;
   j->flying[j->nflying++] = i;
 }
 
@@ -449,11 +451,13 @@ static void stop(lua_State *L, so_job *j, int self, const char *kind,
     if (it->state == DONE) continue;
     if (it->state == FLYING) {
       maybe |= it->slot->x.requests > 0;
+      it->sent += it->slot->x.requests;
+      j->sent += it->slot->x.requests;
       remove_flying(j, i);
       give_back(j, it);
     }
-    so_push_stop_error(L, j->r.op, kind, maybe || it->attempts
-                       ? sent_message : unsent_message, it->attempts, maybe);
+    so_push_stop_error(L, j->r.op, kind, maybe || it->tries
+                       ? sent_message : unsent_message, it->sent, maybe);
     store(L, j, self, i);
   }
   j->nwaiting = 0;
@@ -560,7 +564,7 @@ static void push_summary(lua_State *L, so_job *j, int self) {
   lua_setfield(L, -2, "ok");
   lua_pushinteger(L, j->failed);
   lua_setfield(L, -2, "failed");
-  lua_pushinteger(L, j->attempts);
+  lua_pushinteger(L, j->sent);
   lua_setfield(L, -2, "attempts");
   lua_pushnumber(L, so_now() - j->start);
   lua_setfield(L, -2, "elapsed");
@@ -611,7 +615,7 @@ static int job_interrupt(lua_State *L) {
   lua_getiuservalue(L, 1, UV_RESULTS);
   if (j->many) {
     so_push_stop_error(L, j->r.op, "interrupted", "the bulk call was "
-                       "interrupted: see results and summary", j->attempts,
+                       "interrupted: see results and summary", (int)j->sent,
                        0);
     lua_remove(L, -2); /* the nil */
     lua_pushvalue(L, 3);
