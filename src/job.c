@@ -60,16 +60,6 @@ struct so_job {
   int wait_early;         /* how often it came back at once */
 };
 
-static void free_headers(struct curl_slist *list) {
-  struct curl_slist *p;
-  /* the list holds a copy of the Authorization line: wiped first */
-  for (p = list; p; p = p->next) {
-    volatile char *v = p->data;
-    while (*v) *v++ = '\0';
-  }
-  curl_slist_free_all(list);
-}
-
 static void give_back(so_job *j, item *it) {
   so_engine *e = &j->client->eng;
   if (it->slot == NULL) return;
@@ -87,7 +77,7 @@ static void job_free(so_job *j) {
   free(j->flying);
   j->items = NULL;
   j->waiting = j->flying = NULL;
-  free_headers(j->r.headers);
+  so_free_headers(j->r.headers);
   j->r.headers = NULL;
 }
 
@@ -102,10 +92,11 @@ static so_job *check_job(lua_State *L) {
   return j;
 }
 
-/* a job for n records; the client userdata is at client_idx. Takes the
-   request's header list. Pushes the job. */
-so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
-                   int n, int many, int concurrency) {
+/* a job for n records; the client userdata is at client_idx. Pushes the
+   job. Its request is r without header lines: so_request_setup builds
+   them into so_job_request(j), where the job owns them. */
+so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
+                   const so_request *r, int n, int many, int concurrency) {
   so_job *j;
   int k;
   client_idx = lua_absindex(L, client_idx);
@@ -113,7 +104,7 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
   memset(j, 0, sizeof(*j));
   luaL_setmetatable(L, SO_JOB_MT);
   j->r = *r;
-  r->headers = NULL; /* the job's now */
+  j->r.headers = NULL;
   j->client = c;
   j->n = n;
   j->many = many;
@@ -135,6 +126,10 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
   j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
   lua_pop(L, 2);
   return j;
+}
+
+so_request *so_job_request(so_job *j) {
+  return &j->r;
 }
 
 /* record i (0-based) is sent to the URL at `url` with the body at
@@ -295,7 +290,10 @@ static void classify(so_exchange *x, so_outcome *o) {
   }
 }
 
-/* the attempt of item i is over: plan another one or keep the outcome */
+/* the attempt of item i is over: plan another one or keep the outcome.
+   Until its handle is back in the engine's pool, the item stays in flight
+   holding it, so that a Lua error (out of memory) on the way frees the
+   handle with the job. */
 static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   item *it = &j->items[i];
   so_slot *s = it->slot;
@@ -312,20 +310,12 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &o.status);
   classify(x, &o);
   o.earlier_maybe_applied = it->maybe_applied;
-  remove_flying(j, i);
   if (s->closed) { /* the client closed under it */
     so_push_stop_error(L, o.op, "closed", "the client was closed while the "
                        "request was in flight", it->sent,
                        o.sent || it->maybe_applied);
   } else if (plan_retry(j, it, x, &o, &delay)) {
     final = 0;
-    it->maybe_applied |= so_outcome_maybe_applied(&o);
-    it->state = WAITING;
-    it->not_before = so_now() + delay;
-    j->waiting[j->nwaiting++] = i;
-    if (o.status == 429 && o.has_retry_after &&
-        it->not_before > j->pause_until)
-      j->pause_until = it->not_before; /* the whole job waits */
   } else {
     lua_getiuservalue(L, self, UV_URLS);
     lua_rawgeti(L, -1, i + 1);
@@ -340,11 +330,20 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
     debug_hook(L, self, &x->trace);
     x->want_trace = 0;
   }
+  remove_flying(j, i);
   so_engine_release(&j->client->eng, s);
   it->slot = NULL;
   if (final) {
     store(L, j, self, i);
     report(L, j, self, NULL, 0);
+  } else {
+    it->maybe_applied |= so_outcome_maybe_applied(&o);
+    it->state = WAITING;
+    it->not_before = so_now() + delay;
+    j->waiting[j->nwaiting++] = i;
+    if (o.status == 429 && o.has_retry_after &&
+        it->not_before > j->pause_until)
+      j->pause_until = it->not_before; /* the whole job waits */
   }
   lua_settop(L, top);
 }
@@ -365,24 +364,27 @@ static int pick(so_job *j, double now) {
   return fresh_left(j) ? -1 : -2;
 }
 
-/* starts item i; place: the rate limiter place it took, or -1 */
+/* starts item i; place: the rate limiter place it took, or -1. The Lua
+   calls come first: once it has a handle, nothing here may raise before
+   the item holds it. */
 static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   so_client *c = j->client;
   item *it = &j->items[i];
   const char *body = NULL, *url;
   size_t body_len = 0;
-  so_slot *s = so_engine_acquire(&c->eng, c);
-  if (s == NULL) {
-    if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
-    luaL_error(L, "stackone: could not set up a transfer");
-  }
+  so_slot *s;
   lua_getiuservalue(L, self, UV_URLS);
   lua_rawgeti(L, -1, i + 1);
   url = lua_tostring(L, -1);
   lua_getiuservalue(L, self, UV_BODIES);
   if (lua_rawgeti(L, -1, i + 1) == LUA_TSTRING)
     body = lua_tolstring(L, -1, &body_len);
-  /* the job's tables keep both strings alive while the transfer runs */
+  lua_pop(L, 4); /* the job's tables keep both strings alive */
+  s = so_engine_acquire(&c->eng, c);
+  if (s == NULL) {
+    if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
+    luaL_error(L, "stackone: could not set up a transfer");
+  }
   s->x.limiter = j->limiter; /* the send time goes in its place */
   s->x.place = place;
   if (so_prepare(&s->x, j->r.op->method, url, j->r.headers, body, body_len,
@@ -391,7 +393,6 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
     so_engine_release(&c->eng, s);
     luaL_error(L, "stackone: could not start a transfer");
   }
-  lua_pop(L, 4);
   s->job = j;
   s->item = i;
   it->slot = s;
