@@ -83,16 +83,16 @@ describe("attempts", function()
     -- two tries: the first refused, the second sent
     local port = fx.closed_port()
     local tries = 0
-    local proxy -- a second server comes up on the refused port after the first try
+    local late -- a second server comes up on the refused port after the first try
     local client = fx.client({ url = "http://127.0.0.1:" .. port }, { retry = RETRY, sleep = function(s)
       tries = tries + 1
-      if not proxy then proxy = server_support.start{ args = fx.SERVER_ARGS .. " --port " .. port } end
+      if not late then late = server_support.start{ args = fx.SERVER_ARGS .. " --port " .. port } end
       socket.sleep(s)
     end })
     local contact, res = client.crm.contacts.create{ first_name = "Second try" }
     client:close()
-    local journal = proxy and proxy:requests() or {}
-    if proxy then proxy:stop() end
+    local journal = late and late:requests() or {}
+    if late then late:stop() end
     assert.is_truthy(contact, tostring(res))
     assert.equal(1, tries)
     assert.equal(1, res.attempts)
