@@ -79,6 +79,43 @@ describe("attempts", function()
     end
   end)
 
+  it("equals the requests the server received when sockets run out (ulimit -n 10)", function()
+    -- a child process whose bulk call finds no descriptor for most sockets
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local build, url, key = ...
+package.cpath = build .. "/?.so;" .. package.cpath
+package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+local stackone = require("stackone")
+local c = assert(stackone.new{ api_key = key, account_id = "acc-fd", base_url = url,
+  retry = { max_attempts = 2, base_delay = 0.001, max_delay = 0.001 } })
+local records = {}
+for i = 1, 40 do records[i] = { first_name = "fd " .. i } end
+local results, summary = c.crm.contacts.create_many(records, { concurrency = 8 })
+local per_record = 0
+for _, r in ipairs(results) do per_record = per_record + (r.err and r.err.attempts or 1) end
+print(summary.attempts, summary.failed, per_record)
+c:close()
+]])
+    f:close()
+    -- (no redirection after ulimit: sh would save the old descriptor above 10)
+    local p = assert(io.popen(("exec 2>&1; ulimit -n 10; %s %s %s %s %s"):format(fx.LUA, script, fx.BUILD, server.url,
+      fx.API_KEY)))
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    local attempts, failed, per_record = out:match("^(%d+)\t(%d+)\t(%d+)")
+    assert(attempts, out)
+    local posts = 0
+    for _, r in ipairs(server:requests()) do
+      if r.method == "POST" then posts = posts + 1 end
+    end
+    assert.is_true(tonumber(failed) > 0, "no socket ran out: " .. out)
+    assert.equal(posts, tonumber(attempts))
+    assert.equal(posts, tonumber(per_record))
+  end)
+
   it("counts only the tries that went out when some did not", function()
     -- two tries: the first refused, the second sent
     local port = fx.closed_port()
