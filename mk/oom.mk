@@ -3,8 +3,9 @@
 #   make oom-host        builds build/oom/oom_host (spec/support/oom_host.c,
 #                        ASan+UBSan, Lua 5.4) and the ASan build of
 #                        stackone.core it loads (build/asan/)
-#   make check-oom       spec/oom_spec.lua: a create, a get, a 3-page each
-#                        and a bulk of 5, each with the allocation N failing,
+#   make check-oom       spec/oom_spec.lua: a client made and closed, a
+#                        create, a get, a 3-page each and a bulk of 5, each
+#                        with allocation N (of Lua's or libcurl's) failing,
 #                        for a sample of N (every OOM_EVERY-th, and a fixed
 #                        list); part of `make test`, through the suite
 #   make check-oom-full  the same for every N

@@ -1,6 +1,7 @@
--- Out of memory: a create, a get, a 3-page each and a bulk of 5, each run
--- by build/oom/oom_host (spec/support/oom_host.c: Lua 5.4 embedded, ASan,
--- against the ASan build of stackone.core) with allocation N failing, of
+-- Out of memory: a client made and closed, a create, a get, a 3-page each
+-- and a bulk of 5, each run by build/oom/oom_host (spec/support/oom_host.c:
+-- Lua 5.4 embedded, ASan, against the ASan build of stackone.core) with
+-- allocation N failing, of
 -- Lua's allocator or of libcurl's (curl_global_init_mem). Every run must
 -- end with a value, `nil, err` or a raised error, without a crash, a
 -- sanitizer report (a leak included), memory left after lua_close or
@@ -30,7 +31,7 @@ local ALWAYS = {
   ["bulk lua"] = { 4, 11, 13, 15, 17, 19, 21, 34, 35, 36, 37, 38, 39, 40, 41, 42, 45, 55, 56, 57, 58, 59, 62,
     72, 73, 74, 75, 76, 89, 90, 91, 92, 93, 96, 106, 107, 108, 109, 110 },
 }
-local SCENARIOS = { "create", "get", "each", "bulk" }
+local SCENARIOS = { "new", "create", "get", "each", "bulk" }
 local ALLOCATORS = { "lua", "curl" }
 local KEY = "oom-test-key"
 local HOST = "build/oom/oom_host"

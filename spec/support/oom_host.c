@@ -6,8 +6,9 @@
 **   STACKONE_BASE_URL=http://127.0.0.1:PORT STACKONE_API_KEY=KEY \
 **     build/oom/oom_host ROOT SCENARIO ALLOCATOR N
 **
-** SCENARIO: create (one contact), get (one contact), each (3 pages of 2
-** seeded contacts) or bulk (create_many of 5). ALLOCATOR: lua (the
+** SCENARIO: new (a client made and closed), create (one contact), get
+** (one contact), each (3 pages of 2 seeded contacts) or bulk (create_many
+** of 5). ALLOCATOR: lua (the
 ** state's allocator) or curl (libcurl's, through curl_global_init_mem).
 ** N: the allocation of that allocator, counted from the start of the call,
 ** that fails; 0 fails none and reports how many the call made. The client
@@ -95,6 +96,13 @@ static const char chunk[] =
   "local client\n"
   "local ids = {} -- each: the records handed out, even when it fails\n"
   "local scenarios = {}\n"
+  "function scenarios.new()\n"
+  "  return function()\n"
+  "    local made = client_for('acc-oom-new')\n"
+  "    made:close()\n"
+  "    return 'ok'\n"
+  "  end\n"
+  "end\n"
   "function scenarios.create()\n"
   "  client = client_for('acc-oom-write')\n"
   "  return function()\n"
@@ -218,7 +226,7 @@ int main(int argc, char **argv) {
   int api, base, status;
   if (argc != 5 || base_url == NULL || api_key == NULL)
     fail("usage: STACKONE_BASE_URL=... STACKONE_API_KEY=... oom_host ROOT "
-         "create|get|each|bulk lua|curl N");
+         "new|create|get|each|bulk lua|curl N");
   root = argv[1];
   scenario = argv[2];
   which = argv[3];
