@@ -4,8 +4,9 @@
 -- allocation N failing, of
 -- Lua's allocator or of libcurl's (curl_global_init_mem). Every run must
 -- end with a value, `nil, err` or a raised error, without a crash, a
--- sanitizer report (a leak included), memory left after lua_close or
--- `each` handing out a record twice; and no contact is POSTed twice.
+-- sanitizer report (a leak included), memory left after lua_close,
+-- `each` handing out a record twice or libcurl freeing an Authorization
+-- line that was not wiped; and no contact is POSTed twice.
 --
 -- `make test` samples N (every EVERY-th, those in ALWAYS, all in WHOLE);
 -- `make check-oom-full` (STACKONE_OOM_FULL=1) runs every N. The host is

@@ -19,8 +19,9 @@
 ** <code>" or "raised <message>", and exits 0; exits 1 (with a message on
 ** stderr) when the call broke a promise: a result that is neither a value
 ** nor an error object, `each` handing out a record twice or too few
-** without an error, or memory of the state left after lua_close. Leaks of
-** C memory are ASan's to report (LeakSanitizer, at exit).
+** without an error, memory of the state left after lua_close, or libcurl
+** freeing a header line that still holds the key (ours must be wiped
+** first). Leaks of C memory are ASan's to report (LeakSanitizer, at exit).
 */
 #define _GNU_SOURCE /* RTLD_NODELETE */
 #include <dlfcn.h>
@@ -67,21 +68,46 @@ static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return counting_alloc(ud, ptr, osize, nsize);
 }
 
-/* libcurl's allocator: the same count, on libcurl's own allocations */
-static void *curl_malloc(size_t size) {
-  return fails(&curl_side, NULL, size) ? NULL : malloc(size);
+/* libcurl's allocator: the same count, on libcurl's own allocations.
+   Each block carries its size in front, so that a freed block can be
+   read: a header line holding the key must have been wiped before
+   (libcurl frees the lines of a request's header list as it got them) */
+#define SECRET_LINE "Authorization: Basic "
+#define HEAD 16 /* keeps the alignment of malloc's blocks */
+
+static void *with_size(char *block, size_t size) {
+  if (block == NULL) return NULL;
+  memcpy(block, &size, sizeof(size));
+  return block + HEAD;
 }
-static void curl_free_cb(void *ptr) { free(ptr); }
+
+static void *curl_malloc(size_t size) {
+  return fails(&curl_side, NULL, size) ? NULL
+                                       : with_size(malloc(HEAD + size), size);
+}
+static void curl_free_cb(void *ptr) {
+  char *block = ptr ? (char *)ptr - HEAD : NULL;
+  size_t size;
+  if (block == NULL) return;
+  memcpy(&size, block, sizeof(size));
+  if (size >= sizeof(SECRET_LINE) &&
+      memcmp(ptr, SECRET_LINE, sizeof(SECRET_LINE) - 1) == 0)
+    fail("libcurl freed a copy of the Authorization line not wiped");
+  free(block);
+}
 static void *curl_realloc(void *ptr, size_t size) {
-  return fails(&curl_side, ptr, size) ? NULL : realloc(ptr, size);
+  if (fails(&curl_side, ptr, size)) return NULL;
+  return with_size(realloc(ptr ? (char *)ptr - HEAD : NULL, HEAD + size),
+                   size);
 }
 static char *curl_strdup(const char *s) {
   size_t len = strlen(s) + 1;
-  char *d = fails(&curl_side, NULL, len) ? NULL : malloc(len);
+  char *d = curl_malloc(len);
   return d ? memcpy(d, s, len) : NULL;
 }
 static void *curl_calloc(size_t n, size_t size) {
-  return fails(&curl_side, NULL, n * size) ? NULL : calloc(n, size);
+  char *p = n && size > (size_t)-1 / n ? NULL : curl_malloc(n * size);
+  return p ? memset(p, 0, n * size) : NULL;
 }
 
 /* returns a table { prepare = f(scenario) -> run, close = f, ids,
