@@ -83,6 +83,7 @@ test: deps npm-deps
 	$(MAKE) --no-print-directory bench-smoke
 	$(MAKE) --no-print-directory check-memory
 	@$(MAKE) --no-print-directory modules
+	@$(MAKE) --no-print-directory oom-host # for spec/oom_spec.lua
 	@sh scripts/test.sh $(TEST_LUAS)
 
 clean:

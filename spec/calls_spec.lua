@@ -85,4 +85,44 @@ describe("calls", function()
     assert.equal(2, seen) -- both pages that came were read
     assert.equal(2, #server:requests())
   end)
+
+  -- a page whose cursor leads back to any earlier page (A -> B -> A ...)
+  -- would loop for ever; a libcurl that drops a page's query string reads
+  -- the first page again and hands out its records twice
+  local function page(id, next_cursor) return { json = { data = { { id = id } }, next = next_cursor } } end
+  local chains = {
+    { "a cycle back to the first cursor", { page("p1", "A"), page("p2", "B"), page("p3", "A") }, 3, 1 },
+    { "a cycle back to a middle cursor", { page("p1", "A"), page("p2", "B"), page("p3", "C"), page("p4", "B") },
+      4, 2 },
+    { "the first page again (its query string lost)", { page("p1", "A"), page("p2", "B"), page("p1", "A") }, 3, 1 },
+  }
+  for _, case in ipairs(chains) do
+    it("each stops with an error object when the cursor chain repeats: " .. case[1], function()
+      server:script("/unified/crm/accounts", case[2], "GET")
+      local ids = {}
+      local ok, err = pcall(function()
+        for account in client.crm.accounts.each() do ids[#ids + 1] = account.id end
+      end)
+      assert.is_false(ok)
+      assert.is_true(stackone.is_error(err))
+      assert.equal("invalid", err.kind)
+      assert.matches("cursor", err.message)
+      assert.equal(case[4], err.first_page) -- the page that first gave the cursor
+      assert.equal(case[3], #ids) -- every page that came was read, none twice
+      assert.equal(case[3], #server:requests())
+    end)
+  end
+
+  it("each remembers the cursor it was started from", function()
+    server:script("/unified/crm/accounts", { page("p1", "B"), page("p2", "start") }, "GET")
+    local n = 0
+    local ok, err = pcall(function()
+      for _ in client.crm.accounts.each{ next = "start" } do n = n + 1 end
+    end)
+    assert.is_false(ok)
+    assert.equal("invalid", err.kind)
+    assert.matches("cursor", err.message)
+    assert.equal(2, n)
+    assert.equal(2, #server:requests())
+  end)
 end)

@@ -1,6 +1,8 @@
 /*
 ** buffer.c: a growable byte buffer in C memory. Response bodies and
 ** headers grow here while libcurl runs, where no Lua call may happen.
+** A buffer filled between Lua calls (any of which may raise) is owned by
+** a userdata on the stack, so that an error frees it.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -38,4 +40,22 @@ void so_buf_free(so_buf *b) {
   b->data = NULL;
   b->len = b->cap = 0;
   b->oom = 0;
+}
+
+static int buf_gc(lua_State *L) {
+  so_buf_free(luaL_checkudata(L, 1, SO_BUF_MT));
+  return 0;
+}
+
+/* pushes a userdata holding an empty buffer, freed by its __gc if the
+   owner does not free it first (so_buf_free may be called early) */
+so_buf *so_buf_push(lua_State *L) {
+  so_buf *b = lua_newuserdatauv(L, sizeof(so_buf), 0);
+  memset(b, 0, sizeof(*b));
+  if (luaL_newmetatable(L, SO_BUF_MT)) {
+    lua_pushcfunction(L, buf_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return b;
 }

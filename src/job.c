@@ -31,7 +31,8 @@ enum { QUEUED, WAITING, FLYING, DONE };
 
 typedef struct item {
   int state;
-  int attempts;
+  int tries;           /* attempts started: max_attempts bounds them */
+  int sent;            /* requests its attempts put on the wire */
   int maybe_applied;   /* an earlier attempt may have been processed */
   double waited;       /* seconds of retry waits so far */
   double not_before;   /* WAITING: may not start before this time */
@@ -53,21 +54,11 @@ struct so_job {
                              interrupted */
   so_limiter *limiter;
   double start, pause_until, limit_until;
-  lua_Integer attempts;
+  lua_Integer sent;       /* requests on the wire, every record's */
   double wait_until, wait_asked; /* the wait the driver was last asked for */
   double reported_wait;   /* the wait on_progress was last told of */
   int wait_early;         /* how often it came back at once */
 };
-
-static void free_headers(struct curl_slist *list) {
-  struct curl_slist *p;
-  /* the list holds a copy of the Authorization line: wiped first */
-  for (p = list; p; p = p->next) {
-    volatile char *v = p->data;
-    while (*v) *v++ = '\0';
-  }
-  curl_slist_free_all(list);
-}
 
 static void give_back(so_job *j, item *it) {
   so_engine *e = &j->client->eng;
@@ -86,7 +77,7 @@ static void job_free(so_job *j) {
   free(j->flying);
   j->items = NULL;
   j->waiting = j->flying = NULL;
-  free_headers(j->r.headers);
+  so_free_headers(j->r.headers);
   j->r.headers = NULL;
 }
 
@@ -101,10 +92,11 @@ static so_job *check_job(lua_State *L) {
   return j;
 }
 
-/* a job for n records; the client userdata is at client_idx. Takes the
-   request's header list. Pushes the job. */
-so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
-                   int n, int many, int concurrency) {
+/* a job for n records; the client userdata is at client_idx. Pushes the
+   job. Its request is r without header lines: so_request_setup builds
+   them into so_job_request(j), where the job owns them. */
+so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
+                   const so_request *r, int n, int many, int concurrency) {
   so_job *j;
   int k;
   client_idx = lua_absindex(L, client_idx);
@@ -112,7 +104,7 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
   memset(j, 0, sizeof(*j));
   luaL_setmetatable(L, SO_JOB_MT);
   j->r = *r;
-  r->headers = NULL; /* the job's now */
+  j->r.headers = NULL;
   j->client = c;
   j->n = n;
   j->many = many;
@@ -134,6 +126,10 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx, so_request *r,
   j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
   lua_pop(L, 2);
   return j;
+}
+
+so_request *so_job_request(so_job *j) {
+  return &j->r;
 }
 
 /* record i (0-based) is sent to the URL at `url` with the body at
@@ -261,7 +257,7 @@ static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
   o->has_retry_after = ra && so_parse_retry_after(ra, len, time(NULL),
                                                   &o->retry_after);
   if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
-  if (it->attempts >= r->max_attempts ||
+  if (it->tries >= r->max_attempts ||
       !so_retryable(j->r.op->method, o->rc, o->status, o->sent,
                     x->too_large, r))
     return 0;
@@ -270,7 +266,7 @@ static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
     if (o->retry_after > r->max_delay) return 0; /* not in an hour */
     *delay = o->retry_after;
   } else {
-    *delay = so_backoff(r, it->attempts, &j->client->rng);
+    *delay = so_backoff(r, it->tries, &j->client->rng);
   }
   if (it->waited + *delay > r->max_wait) return 0;
   it->waited += *delay;
@@ -294,7 +290,10 @@ static void classify(so_exchange *x, so_outcome *o) {
   }
 }
 
-/* the attempt of item i is over: plan another one or keep the outcome */
+/* the attempt of item i is over: plan another one or keep the outcome.
+   Until its handle is back in the engine's pool, the item stays in flight
+   holding it, so that a Lua error (out of memory) on the way frees the
+   handle with the job. */
 static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   item *it = &j->items[i];
   so_slot *s = it->slot;
@@ -304,25 +303,19 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   int top = lua_gettop(L), final = 1;
   memset(&o, 0, sizeof(o));
   o.op = j->r.op;
-  o.attempts = it->attempts;
+  it->sent += x->requests;
+  j->sent += x->requests;
+  o.attempts = it->sent;
   o.rc = s->rc;
   curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &o.status);
   classify(x, &o);
   o.earlier_maybe_applied = it->maybe_applied;
-  remove_flying(j, i);
   if (s->closed) { /* the client closed under it */
     so_push_stop_error(L, o.op, "closed", "the client was closed while the "
-                       "request was in flight", it->attempts,
+                       "request was in flight", it->sent,
                        o.sent || it->maybe_applied);
   } else if (plan_retry(j, it, x, &o, &delay)) {
     final = 0;
-    it->maybe_applied |= so_outcome_maybe_applied(&o);
-    it->state = WAITING;
-    it->not_before = so_now() + delay;
-    j->waiting[j->nwaiting++] = i;
-    if (o.status == 429 && o.has_retry_after &&
-        it->not_before > j->pause_until)
-      j->pause_until = it->not_before; /* the whole job waits */
   } else {
     lua_getiuservalue(L, self, UV_URLS);
     lua_rawgeti(L, -1, i + 1);
@@ -337,11 +330,20 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
     debug_hook(L, self, &x->trace);
     x->want_trace = 0;
   }
+  remove_flying(j, i);
   so_engine_release(&j->client->eng, s);
   it->slot = NULL;
   if (final) {
     store(L, j, self, i);
     report(L, j, self, NULL, 0);
+  } else {
+    it->maybe_applied |= so_outcome_maybe_applied(&o);
+    it->state = WAITING;
+    it->not_before = so_now() + delay;
+    j->waiting[j->nwaiting++] = i;
+    if (o.status == 429 && o.has_retry_after &&
+        it->not_before > j->pause_until)
+      j->pause_until = it->not_before; /* the whole job waits */
   }
   lua_settop(L, top);
 }
@@ -362,24 +364,27 @@ static int pick(so_job *j, double now) {
   return fresh_left(j) ? -1 : -2;
 }
 
-/* starts item i; place: the rate limiter place it took, or -1 */
+/* starts item i; place: the rate limiter place it took, or -1. The Lua
+   calls come first: once it has a handle, nothing here may raise before
+   the item holds it. */
 static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   so_client *c = j->client;
   item *it = &j->items[i];
   const char *body = NULL, *url;
   size_t body_len = 0;
-  so_slot *s = so_engine_acquire(&c->eng, c);
-  if (s == NULL) {
-    if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
-    luaL_error(L, "stackone: could not set up a transfer");
-  }
+  so_slot *s;
   lua_getiuservalue(L, self, UV_URLS);
   lua_rawgeti(L, -1, i + 1);
   url = lua_tostring(L, -1);
   lua_getiuservalue(L, self, UV_BODIES);
   if (lua_rawgeti(L, -1, i + 1) == LUA_TSTRING)
     body = lua_tolstring(L, -1, &body_len);
-  /* the job's tables keep both strings alive while the transfer runs */
+  lua_pop(L, 4); /* the job's tables keep both strings alive */
+  s = so_engine_acquire(&c->eng, c);
+  if (s == NULL) {
+    if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
+    luaL_error(L, "stackone: could not set up a transfer");
+  }
   s->x.limiter = j->limiter; /* the send time goes in its place */
   s->x.place = place;
   if (so_prepare(&s->x, j->r.op->method, url, j->r.headers, body, body_len,
@@ -388,13 +393,11 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
     so_engine_release(&c->eng, s);
     luaL_error(L, "stackone: could not start a transfer");
   }
-  lua_pop(L, 4);
   s->job = j;
   s->item = i;
   it->slot = s;
   it->state = FLYING;
-  it->attempts++;
-  j->attempts++;
+  it->tries++;
   j->flying[j->nflying++] = i;
 }
 
@@ -449,11 +452,13 @@ static void stop(lua_State *L, so_job *j, int self, const char *kind,
     if (it->state == DONE) continue;
     if (it->state == FLYING) {
       maybe |= it->slot->x.requests > 0;
+      it->sent += it->slot->x.requests;
+      j->sent += it->slot->x.requests;
       remove_flying(j, i);
       give_back(j, it);
     }
-    so_push_stop_error(L, j->r.op, kind, maybe || it->attempts
-                       ? sent_message : unsent_message, it->attempts, maybe);
+    so_push_stop_error(L, j->r.op, kind, maybe || it->tries
+                       ? sent_message : unsent_message, it->sent, maybe);
     store(L, j, self, i);
   }
   j->nwaiting = 0;
@@ -560,7 +565,7 @@ static void push_summary(lua_State *L, so_job *j, int self) {
   lua_setfield(L, -2, "ok");
   lua_pushinteger(L, j->failed);
   lua_setfield(L, -2, "failed");
-  lua_pushinteger(L, j->attempts);
+  lua_pushinteger(L, j->sent);
   lua_setfield(L, -2, "attempts");
   lua_pushnumber(L, so_now() - j->start);
   lua_setfield(L, -2, "elapsed");
@@ -611,7 +616,7 @@ static int job_interrupt(lua_State *L) {
   lua_getiuservalue(L, 1, UV_RESULTS);
   if (j->many) {
     so_push_stop_error(L, j->r.op, "interrupted", "the bulk call was "
-                       "interrupted: see results and summary", j->attempts,
+                       "interrupted: see results and summary", (int)j->sent,
                        0);
     lua_remove(L, -2); /* the nil */
     lua_pushvalue(L, 3);

@@ -477,18 +477,26 @@ static void normalize(lua_State *L, int idx, int depth, int marked) {
 /* decodes s: pushes the value and returns 1, or pushes a message and
    returns 0 */
 int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
-  so_buf marked = {NULL, 0, 0, 0};
-  int big = so_json_mark_big_integers(s, len, &marked), ok;
-  if (big < 0 || marked.oom) {
-    so_buf_free(&marked);
+  so_buf *marked;
+  int big, ok, status;
+  state = lua_absindex(L, state);
+  lua_getfield(L, state, "decode");
+  marked = so_buf_push(L); /* a Lua error frees it */
+  big = so_json_mark_big_integers(s, len, marked);
+  if (big < 0) {
+    so_buf_free(marked);
+    lua_pop(L, 2);
     lua_pushliteral(L, "the body is not UTF-8 JSON");
     return 0;
   }
-  lua_getfield(L, state, "decode");
-  if (big) lua_pushlstring(L, marked.data, marked.len);
+  if (marked->oom) luaL_error(L, "not enough memory");
+  if (big) lua_pushlstring(L, marked->data, marked->len);
   else lua_pushlstring(L, s, len);
-  so_buf_free(&marked);
-  ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
+  so_buf_free(marked);
+  lua_remove(L, -2);
+  status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_ERRMEM) lua_error(L); /* not the body's fault */
+  ok = status == LUA_OK;
   if (ok && lua_type(L, -1) == LUA_TTABLE)
     normalize(L, lua_gettop(L), 0, big);
   return ok;

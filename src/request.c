@@ -53,35 +53,54 @@ static int has_header(lua_State *L, int merged, const char *lower) {
   return yes;
 }
 
-/* the request's header lines, from the strings at r's stack indexes;
-   NULL when out of memory */
-static struct curl_slist *header_list(lua_State *L, const so_client *c,
-                                      int merged, int account_line,
-                                      int accept, int content_type) {
-  struct curl_slist *list = NULL, *t;
-#define ADD(line) do { \
-    if ((t = curl_slist_append(list, line)) == NULL) goto oom; \
-    list = t; \
-  } while (0)
-  ADD(c->auth_header);
-  ADD(lua_tostring(L, account_line));
-  if (accept) ADD("Accept: application/json");
-  if (content_type) ADD("Content-Type: application/json");
-  ADD("Expect:");
+/* wipes every line (one holds the Authorization line) and frees the list */
+void so_free_headers(struct curl_slist *list) {
+  struct curl_slist *p;
+  for (p = list; p; p = p->next) {
+    volatile char *v = p->data;
+    while (*v) *v++ = '\0';
+  }
+  curl_slist_free_all(list);
+}
+
+/* appends a copy of line to r->headers; raises when out of memory (the
+   lines so far stay in the list, which the job owns) */
+static void add_line(lua_State *L, so_request *r, const char *line) {
+  struct curl_slist *list = curl_slist_append(r->headers, line);
+  if (list == NULL) luaL_error(L, "not enough memory");
+  r->headers = list;
+}
+
+/* the Authorization line goes in as a blank line of its length, and is
+   written into the list's own copy after: a failed append never leaves
+   libcurl a copy of the key to free unwiped */
+static void add_secret_line(lua_State *L, so_request *r, const char *line) {
+  size_t len = strlen(line);
+  char *blank = lua_newuserdatauv(L, len + 1, 0);
+  struct curl_slist *last;
+  memset(blank, 'x', len);
+  blank[len] = '\0';
+  add_line(L, r, blank);
+  lua_pop(L, 1);
+  for (last = r->headers; last->next; last = last->next) {}
+  memcpy(last->data, line, len);
+}
+
+/* the request's header lines into r->headers, from the strings at the
+   stack indexes given */
+static void header_list(lua_State *L, const so_client *c, so_request *r,
+                        int merged, int account_line, int accept,
+                        int content_type) {
+  add_secret_line(L, r, c->auth_header);
+  add_line(L, r, lua_tostring(L, account_line));
+  if (accept) add_line(L, r, "Accept: application/json");
+  if (content_type) add_line(L, r, "Content-Type: application/json");
+  add_line(L, r, "Expect:");
   lua_pushnil(L);
   while (lua_next(L, merged)) {
-    if ((t = curl_slist_append(list, lua_tostring(L, -1))) == NULL) {
-      lua_pop(L, 2);
-      goto oom;
-    }
-    list = t;
+    add_line(L, r, lua_tostring(L, -1));
     lua_pop(L, 1);
   }
-#undef ADD
-  return list;
-oom:
-  curl_slist_free_all(list);
-  return NULL;
 }
 
 /* reads the options at `opts` (0 when none) into r; raises usage errors
@@ -117,9 +136,10 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
              "the call's options, or set STACKONE_ACCOUNT_ID)");
 }
 
-/* builds the header lines of the request so_request_check read (into
-   r->headers, which the caller must hand to a job or free). Returns 1,
-   or pushes `nil, err` for bad content and returns 0. */
+/* builds the header lines of the request so_request_check read, into
+   r->headers: r is a job's (so_job_request), so that the job frees them
+   whatever happens. Returns 1, or pushes `nil, err` for bad content and
+   returns 0. */
 int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   char err[400];
   int top = lua_gettop(L), merged;
@@ -135,11 +155,8 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   }
   merged = lua_gettop(L);
   lua_pushfstring(L, "x-account-id: %s", r->account);
-  r->headers = header_list(L, c, merged, merged + 1,
-                           !has_header(L, merged, "accept"),
-                           r->op->body && !has_header(L, merged,
-                                                      "content-type"));
-  if (r->headers == NULL) return luaL_error(L, "not enough memory");
+  header_list(L, c, r, merged, merged + 1, !has_header(L, merged, "accept"),
+              r->op->body && !has_header(L, merged, "content-type"));
   lua_getiuservalue(L, 1, SO_UV_HOOKS);
   lua_getfield(L, -1, "debug");
   r->verbose = lua_isfunction(L, -1);

@@ -57,6 +57,8 @@ typedef struct so_buf {
 SO_HIDDEN int so_buf_append(so_buf *b, const void *p, size_t n);
 SO_HIDDEN void so_buf_reset(so_buf *b);
 SO_HIDDEN void so_buf_free(so_buf *b);
+#define SO_BUF_MT "stackone.buffer"
+SO_HIDDEN so_buf *so_buf_push(lua_State *L);
 
 /* ---- ops.c: the API described once, as data. The C checks, URLs,
    bodies, results and the Lua surface (core.operations) all come from
@@ -225,6 +227,7 @@ typedef struct so_exchange {
   int too_large;         /* the body passed max_response_bytes */
   int want_trace;        /* a debug function reads the trace */
   int https;             /* HTTP/2 is possible: libcurl's text is read */
+  int origin_form;       /* the request target is set from the URL */
   int requests;          /* requests this attempt put on the wire */
   int resend_refused;    /* libcurl wanted to send it again: refused */
   int stream_refused;    /* HTTP/2 said the stream was never processed */
@@ -308,17 +311,20 @@ typedef struct so_request {
   long timeout_ms;
   so_retry retry;
   int verbose;         /* a debug function wants traces */
-  struct curl_slist *headers; /* built by so_request_setup, owned by the
-                                 caller (moved into the job) */
+  struct curl_slist *headers; /* built by so_request_setup into the job's
+                                 copy, which owns them */
 } so_request;
 
 SO_HIDDEN void so_request_check(lua_State *L, so_client *c, so_request *r,
                                 int opts, const char *const *extra_options);
 SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r);
+SO_HIDDEN void so_free_headers(struct curl_slist *list);
 
 /* ---- job.c: one call's records and their attempts ---- */
 SO_HIDDEN so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
-                             so_request *r, int n, int many, int concurrency);
+                             const so_request *r, int n, int many,
+                             int concurrency);
+SO_HIDDEN so_request *so_job_request(so_job *j);
 SO_HIDDEN void so_job_set_record(lua_State *L, so_job *j, int i, int url,
                                  int body);
 SO_HIDDEN void so_job_fail_record(lua_State *L, so_job *j, int i);

@@ -85,18 +85,20 @@ int so_client_check(lua_State *L) {
   return 0;
 }
 
-/* builds the URL and pushes it; 0 with err set on bad input */
+/* builds the URL and pushes it; 0 with err set on bad input. The query
+   is read through Lua calls, which may raise: the buffer is a userdata's */
 static int so_push_url(lua_State *L, so_client *c, const so_operation *op, int id,
                 int query, char *err, size_t errlen) {
-  so_buf url = {NULL, 0, 0, 0};
-  int ok;
-  so_buf_append(&url, c->base_url, strlen(c->base_url));
-  ok = so_add_path(&url, op->path, id ? lua_tostring(L, id) : NULL,
+  so_buf *url = so_buf_push(L);
+  int box = lua_gettop(L), ok;
+  so_buf_append(url, c->base_url, strlen(c->base_url));
+  ok = so_add_path(url, op->path, id ? lua_tostring(L, id) : NULL,
                    id ? lua_rawlen(L, id) : 0, err, errlen) &&
-       (!query || so_add_query(L, &url, query, op, err, errlen));
-  if (ok && !url.oom) lua_pushlstring(L, url.data, url.len);
-  so_buf_free(&url);
-  if (ok && url.oom) luaL_error(L, "not enough memory");
+       (!query || so_add_query(L, url, query, op, err, errlen));
+  if (ok && url->oom) luaL_error(L, "not enough memory");
+  if (ok) lua_pushlstring(L, url->data, url->len);
+  so_buf_free(url);
+  lua_remove(L, box);
   return ok;
 }
 
@@ -135,8 +137,8 @@ int so_client_start(lua_State *L) {
       return so_push_invalid(L, op->method, op->path, "%s", err);
     body = lua_gettop(L);
   }
-  if (!so_request_setup(L, c, &r)) return 2;
   j = so_job_new(L, c, 1, &r, 1, 0, 1);
+  if (!so_request_setup(L, c, so_job_request(j))) return 2;
   so_job_set_record(L, j, 0, url, body);
   return 1;
 }
@@ -276,8 +278,8 @@ int so_client_start_many(lua_State *L) {
                            "sequence 1..n without holes: a record would be "
                            "left out", so_shapes[op->kind].item_fields
                            ? "changes" : "records");
-  if (!so_request_setup(L, c, &r)) return 2;
   j = so_job_new(L, c, 1, &r, n, 1, (int)b.concurrency);
+  if (!so_request_setup(L, c, so_job_request(j))) return 2;
   if (b.progress) so_job_set_progress(L, j, b.progress);
   /* every item is checked before anything is sent */
   for (i = 0; i < n; i++) prepare_item(L, c, op, j, b.items, i);

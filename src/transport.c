@@ -166,7 +166,18 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   x->max_response_bytes = c->max_response_bytes;
   /* HTTP/2 only comes over TLS (ALPN): only there may a stream be refused */
   x->https = strncmp(c->base_url, "https:", 6) == 0;
+  /* no proxy sees an http request in absolute form: over https a proxy
+     tunnels, and plain http goes through none (loopback only) */
+  x->origin_form = x->https || c->no_proxy;
   return rc;
+}
+
+/* "/path?query" of "scheme://authority/path?query" (the URLs built here
+   always have a path) */
+static const char *origin_form(const char *url) {
+  const char *p = strstr(url, "://");
+  p = p ? strchr(p + 3, '/') : NULL;
+  return p ? p : "/";
 }
 
 /* sets one attempt up on the handle; the strings must outlive it */
@@ -185,6 +196,10 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   x->errbuf[0] = '\0';
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
   SET(CURLOPT_URL, url);
+  /* the request line's target is ours, path and query as built: libcurl
+     7.88 sends the path alone when it runs out of memory copying the
+     query (a page request would then read the first page again) */
+  if (x->origin_form) SET(CURLOPT_REQUEST_TARGET, origin_form(url));
   SET(CURLOPT_HTTPHEADER, headers);
   SET(CURLOPT_TIMEOUT_MS, timeout_ms);
   /* libcurl reports refused HTTP/2 streams only in its verbose text; it

@@ -16,10 +16,28 @@ end
 --          invalid = function(message) -> error object }.
 -- Returns next_page() -> page, or nil at the end, or nil, err. The
 -- first job may be given already started (job, err). A page that gives
--- the cursor of the one before is returned, and the walk then ends with
--- an error: a server repeating itself would never end.
+-- a cursor seen before (the query's own, or any page's) is returned, and
+-- the walk then ends with an error: a cursor chain that loops would never
+-- end, and a page read twice (a request that lost its query string reads
+-- the first page again) would hand out its records twice.
 function paging.walk(list, query, opts, first, first_err)
   local q, given, stop = query, first ~= nil or first_err ~= nil, nil
+  -- cursor -> the page that gave it (0: the query's own)
+  local seen, pages = {}, 0
+  if q.next ~= nil then seen[q.next] = 0 end
+  local function repeated(at)
+    local err
+    if at == pages - 1 then
+      err = list.invalid("the server gave the cursor of the previous page again: stopped")
+    elseif at == 0 then
+      err = list.invalid(("page %d gave the cursor the walk started from: stopped"):format(pages))
+    else
+      err = list.invalid(("page %d gave the cursor that page %d gave: a page would be read again, "
+        .. "stopped"):format(pages, at))
+    end
+    err.first_page = at
+    return err
+  end
   return function()
     if stop ~= nil then
       local e = stop or nil
@@ -41,10 +59,13 @@ function paging.walk(list, query, opts, first, first_err)
       stop = false
       return nil, perr
     end
+    pages = pages + 1
     if page.next == nil then
       stop = false
-    elseif page.next == q.next then
-      stop = list.invalid("the server gave the cursor of the previous page again: stopped")
+    elseif seen[page.next] then
+      stop = repeated(seen[page.next])
+    else
+      seen[page.next] = pages
     end
     q.next = page.next -- page_size and the rest stay the same on every page
     return page
