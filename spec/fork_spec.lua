@@ -210,7 +210,7 @@ describe("fork", function()
     client:close()
   end)
 
-  it("the rate limiter: a place the parent's unsent request holds counts as a send in the child, not forever", function()
+  it("the rate limiter: a place the parent's unsent request holds counts as a send in the child", function()
     local uv = require("luv")
     local limit = { requests = 1, per = 1 }
     local looped = fx.client(server, { loop = stackone.loop.luv(uv), rate_limit = limit })
