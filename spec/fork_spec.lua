@@ -190,7 +190,7 @@ describe("fork", function()
       finish_child(out, function()
         local t = { kinds = {}, maybe = {} }
         for i, r in ipairs(results) do
-          t.kinds[i] = r.record and "ok" or r.err.kind
+          t.kinds[i] = r.record and "ok" or r.err.kind .. "/" .. r.err.code
           t.maybe[i] = r.err and r.err.maybe_applied or false
         end
         -- the client goes on in the child, on a connection of its own
@@ -202,7 +202,7 @@ describe("fork", function()
     assert_own(3, tally("parent", results))
     local theirs = join({ pid = pid, out = out })
     table.sort(theirs.kinds)
-    assert.same({ "forked", "forked", "ok" }, theirs.kinds)
+    assert.same({ "forked/FORKED", "forked/FORKED", "ok" }, theirs.kinds)
     table.sort(theirs.maybe, function(a, b) return not a and b end)
     assert.same({ false, false, true }, theirs.maybe) -- the record on the wire may be applied (by the parent)
     assert.equal("child", theirs.own)
