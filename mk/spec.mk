@@ -1,10 +1,11 @@
 # Test-only C modules the specs load, built for the Lua named by LUA into
-# its build directory (spec/fork_spec.lua runs `make spec-helpers`).
-SPEC_HELPERS = $(BUILD_DIR)/support/fork.so
+# SPEC_BUILD (default: that Lua's build directory), where the specs'
+# package.cpath looks: spec/fork_spec.lua runs `make spec-helpers`.
+SPEC_BUILD ?= $(BUILD_DIR)
 
 .PHONY: spec-helpers
-spec-helpers: $(SPEC_HELPERS)
+spec-helpers: $(SPEC_BUILD)/support/fork.so
 
-$(BUILD_DIR)/support/%.so: spec/support/%.c
+$(SPEC_BUILD)/support/%.so: spec/support/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(WARN) -fPIC -I$(LUA_INCDIR) -o $@ $< -shared

@@ -12,11 +12,13 @@ local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
 local CA = "spec/data/tls/cert.pem"
+-- under valgrind (STACKONE_SLOW) the counts are checked, the clock is not
+local SLOW = os.getenv("STACKONE_SLOW") ~= nil
 
 -- fork(2) and friends for this Lua: a test-only C module, built here
 local lua_name = fx.LUA:match("[^/]+$")
-assert(os.execute("make -s --no-print-directory spec-helpers LUA=" .. lua_name .. " >/dev/null"),
-  "could not build spec/support/fork.c")
+assert(os.execute(("make -s --no-print-directory spec-helpers LUA=%s SPEC_BUILD=%s >/dev/null")
+  :format(lua_name, fx.BUILD)), "could not build spec/support/fork.c")
 local process = require("support.fork")
 
 -- In the child: runs fn, writes what it returns (or its error) as JSON
@@ -228,7 +230,7 @@ describe("fork", function()
     local theirs = join(child, 20)
     assert.equal("parent", record and record.first_name)
     assert.equal("child", theirs.own)
-    assert.is_true(theirs.waited > 0.9 and theirs.waited < 5, "waited " .. theirs.waited)
+    assert.is_true(theirs.waited > 0.9 and (SLOW or theirs.waited < 5), "waited " .. theirs.waited)
     assert.equal(2, #posts(server:requests()))
   end)
 
