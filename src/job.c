@@ -500,14 +500,19 @@ static int job_step(lua_State *L) {
   }
   for (;;) {
     double now, until;
-    int k;
+    int k, forked;
     /* finished attempts first; a hook they call may fork */
-    for (k = 0; k < j->nflying && !inherited(j);) {
+    forked = inherited(j);
+    for (k = 0; k < j->nflying && !forked;) {
       item *it = &j->items[j->flying[k]];
-      if (it->slot->done) finish_attempt(L, j, 1, j->flying[k]);
-      else k++;
+      if (!it->slot->done) {
+        k++;
+        continue;
+      }
+      finish_attempt(L, j, 1, j->flying[k]);
+      forked = inherited(j);
     }
-    if (j->done < j->n && inherited(j))
+    if (j->done < j->n && forked)
       stop(L, j, 1, "forked", "the process forked while the call was in "
            "flight: the request is the parent process's", "the process "
            "forked before the request was sent: the parent process sends it");
