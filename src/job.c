@@ -50,6 +50,7 @@ struct so_job {
   int done, ok, failed;
   int progress, progress_failed;
   int started;
+  pid_t pid;              /* the process that made the call */
   int stopped;            /* stopped early: the client closed, or
                              interrupted */
   so_limiter *limiter;
@@ -106,6 +107,7 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   j->r = *r;
   j->r.headers = NULL;
   j->client = c;
+  j->pid = c->eng.pid; /* the caller owned the engine (start.c) */
   j->n = n;
   j->many = many;
   j->concurrency = concurrency < 1 ? 1 : concurrency;
@@ -469,6 +471,13 @@ static void stop(lua_State *L, so_job *j, int self, const char *kind,
 /* the driver was asked to wait until `until`: a sleep function or loop
    that comes back early is asked again for what remains, but one that
    keeps coming back at once is not spun: the job then waits itself */
+/* whether the call was made in another process, before it forked: its
+   records are the parent's to finish */
+static int inherited(so_job *j) {
+  so_engine_own(&j->client->eng);
+  return j->pid != j->client->eng.pid;
+}
+
 static int ask_wait(so_job *j, double until, double now) {
   int again = j->wait_until > until - 1e-6 && j->wait_until < until + 1e-6;
   if (!again) j->wait_early = 0;
@@ -496,12 +505,22 @@ static int job_step(lua_State *L) {
   }
   for (;;) {
     double now, until;
-    int k;
-    for (k = 0; k < j->nflying;) { /* finished attempts first */
+    int k, forked;
+    /* finished attempts first; a hook they call may fork */
+    forked = inherited(j);
+    for (k = 0; k < j->nflying && !forked;) {
       item *it = &j->items[j->flying[k]];
-      if (it->slot->done) finish_attempt(L, j, 1, j->flying[k]);
-      else k++;
+      if (!it->slot->done) {
+        k++;
+        continue;
+      }
+      finish_attempt(L, j, 1, j->flying[k]);
+      forked = inherited(j);
     }
+    if (j->done < j->n && forked)
+      stop(L, j, 1, "forked", "the process forked while the call was in "
+           "flight: the request is the parent process's", "the process "
+           "forked before the request was sent: the parent process sends it");
     if (j->done == j->n) break;
     if (j->client->closed) {
       stop(L, j, 1, "closed", "the client was closed before the request "
@@ -552,7 +571,7 @@ static int job_step(lua_State *L) {
    or the client closed (loop mode: the driver resumes the call then) */
 static int job_ready(lua_State *L) {
   so_job *j = check_job(L);
-  int k, ready = j->client->closed;
+  int k, ready = j->client->closed || inherited(j);
   for (k = 0; !ready && k < j->nflying; k++)
     ready = j->items[j->flying[k]].slot->done;
   lua_pushboolean(L, ready);

@@ -68,8 +68,15 @@ void so_push_stop_error(lua_State *L, const so_operation *op,
   f.attempts = attempts;
   lua_pushnil(L);
   so_new_error(L, &f);
-  lua_pushstring(L, strcmp(kind, "closed") == 0 ? "CLOSED" : "INTERRUPTED");
-  lua_setfield(L, -2, "code");
+  { /* the code is the kind in capitals: CLOSED, INTERRUPTED, FORKED */
+    char code[16];
+    size_t i;
+    for (i = 0; kind[i] && i + 1 < sizeof(code); i++)
+      code[i] = (char)(kind[i] >= 'a' && kind[i] <= 'z' ? kind[i] - 32 : kind[i]);
+    code[i] = '\0';
+    lua_pushstring(L, code);
+    lua_setfield(L, -2, "code");
+  }
   set_string(L, "message", message);
   lua_pushboolean(L, maybe_applied);
   lua_setfield(L, -2, "maybe_applied");

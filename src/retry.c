@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stackone.h"
 
@@ -117,6 +118,7 @@ int so_parse_retry_after(const char *value, size_t len, time_t now,
 void so_limiter_init(so_limiter *b, int capacity, double per) {
   int i;
   b->capacity = capacity;
+  b->pid = getpid();
   b->per = per;
   for (i = 0; i < capacity; i++) b->times[i] = -HUGE_VAL;
 }
@@ -129,6 +131,14 @@ void so_limiter_init(so_limiter *b, int capacity, double per) {
    `per` old), so it found no place and did not start. */
 double so_limiter_take(so_limiter *b, double now, int *place) {
   int i, oldest = 0;
+  if (b->pid != getpid()) { /* the first take after a fork, in the child */
+    /* the parent may send the requests that hold places unsent any
+       moment, on the same key: the child counts them as sent now, and
+       its requests never give those places back (engine.c) */
+    b->pid = getpid();
+    for (i = 0; i < b->capacity; i++)
+      if (b->times[i] == HUGE_VAL) b->times[i] = now;
+  }
   for (i = 1; i < b->capacity; i++)
     if (b->times[i] < b->times[oldest]) oldest = i;
   if (b->times[oldest] + b->per > now) {

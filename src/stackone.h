@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 /* a missing libcurl header says which package brings it */
 #if defined(__has_include)
 #if !__has_include(<curl/curl.h>)
@@ -194,9 +195,12 @@ typedef struct so_retry {
    when they go on the wire: `capacity` places, each free (-HUGE_VAL),
    taken by a request not sent yet (HUGE_VAL), or holding the time its
    request was sent. A request may start when some place was sent from
-   `per` ago or more (or is free); it takes that place. */
+   `per` ago or more (or is free); it takes that place. After a fork the
+   child keeps the sends; a place its parent's request held unsent counts
+   as sent when the child first takes a place (so_limiter_take). */
 typedef struct so_limiter {
   int capacity;
+  pid_t pid;       /* the process whose requests hold the places */
   double per;
   double times[1]; /* capacity entries */
 } so_limiter;
@@ -256,6 +260,9 @@ typedef struct so_slot {
 
 typedef struct so_engine {
   CURLM *multi;
+  pid_t pid;             /* the process its connections belong to */
+  so_buf sockets;        /* the sockets libcurl holds open: after a fork,
+                            the child makes them harmless (engine.c) */
   so_slot *pool;         /* idle handles, connections kept in the multi */
   so_slot *flying;       /* handles out of the pool (some finished) */
   int active;            /* handles in the multi, not finished */
@@ -273,6 +280,7 @@ typedef struct so_engine {
 } so_engine;
 
 SO_HIDDEN int so_engine_init(so_engine *e, int loop);
+SO_HIDDEN void so_engine_own(so_engine *e);
 SO_HIDDEN void so_engine_close(so_engine *e);
 SO_HIDDEN so_slot *so_engine_acquire(so_engine *e, const so_client *c);
 SO_HIDDEN void so_engine_release(so_engine *e, so_slot *s);

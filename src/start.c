@@ -25,6 +25,7 @@ static const so_operation *check_operation(lua_State *L) {
 static so_client *open_client(lua_State *L) {
   so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
   if (c->closed) so_usage(L, 0, "attempt to use a closed stackone client");
+  so_engine_own(&c->eng); /* a call's start notices a fork */
   return c;
 }
 
@@ -292,8 +293,11 @@ int so_client_start_many(lua_State *L) {
 int so_client_io_changes(lua_State *L) {
   so_client *c = so_check_client(L, 1);
   so_engine *e = &c->eng;
-  const int *rec = (const int *)(void *)e->changes.data;
-  size_t k, n = e->changes.len / (2 * sizeof(int));
+  const int *rec;
+  size_t k, n;
+  so_engine_own(e);
+  rec = (const int *)(void *)e->changes.data;
+  n = e->changes.len / (2 * sizeof(int));
   if (e->changes.oom) return luaL_error(L, "not enough memory");
   if (e->gather_errno)
     return luaL_error(L, "stackone: cannot watch a socket (%s)", strerror(e->gather_errno));

@@ -465,7 +465,7 @@ function crm_contact_custom_field_definitions.refresh(opts) end
 ---The error object: `nil, err`; `tostring(err)` is one line
 ---@class stackone.Error
 ---@field kind stackone.ErrorKind What failed
----@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`
+---@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`, `"FORKED"`
 ---@field message string The server's `message`, or what went wrong
 ---@field method? string The request's HTTP method (absent on the errors of `stackone.new`)
 ---@field path? string The operation's path (absent on the errors of `stackone.new`)
@@ -513,6 +513,7 @@ function crm_contact_custom_field_definitions.refresh(opts) end
 ---| "invalid" # Bad content in the call (a wrong field type, an unknown query key): nothing was sent
 ---| "closed" # The client was closed while the call was waiting
 ---| "interrupted" # A `sleep` function or the loop raised while the call was waiting
+---| "forked" # The process forked while the call was in flight: in the child, the call is the parent's
 
 ---The decoded JSON of an error response: the schemas the spec gives for non-2xx statuses
 ---@alias stackone.ErrorBody stackone.BadGatewayResponse|stackone.BadRequestResponse|stackone.ConflictResponse|stackone.ForbiddenResponse|stackone.InternalServerErrorResponse|stackone.NotFoundResponse|stackone.NotImplementedResponse|stackone.PreconditionFailedResponse|stackone.RequestTimedOutResponse|stackone.TooManyRequestsResponse|stackone.UnauthorizedResponse|stackone.UnprocessableEntityResponse

@@ -194,6 +194,7 @@ K.error_kinds = {
   { "invalid", "Bad content in the call (a wrong field type, an unknown query key): nothing was sent" },
   { "closed", "The client was closed while the call was waiting" },
   { "interrupted", "A `sleep` function or the loop raised while the call was waiting" },
+  { "forked", "The process forked while the call was in flight: in the child, the call is the parent's" },
 }
 
 --- the result tables: the response, the error object, bulk outcomes
@@ -208,7 +209,7 @@ K.results = {
   { class = "stackone.Error", title = "The error object: `nil, err`; `tostring(err)` is one line", fields = {
     f("kind", "stackone.ErrorKind", "What failed"),
     f("code", "string", "A stable code: `\"HTTP_422\"`, libcurl's name such as `\"COULDNT_CONNECT\"`, "
-      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`"),
+      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`, `\"FORKED\"`"),
     f("message", "string", "The server's `message`, or what went wrong"),
     f("method", "string", "The request's HTTP method (absent on the errors of `stackone.new`)", true),
     f("path", "string", "The operation's path (absent on the errors of `stackone.new`)", true),
