@@ -215,6 +215,31 @@ describe("hosts", function()
     end)
   end)
 
+  describe("the host's descriptors", function()
+    local function standard()
+      local p = assert(io.popen("readlink /proc/$PPID/fd/0 /proc/$PPID/fd/1 /proc/$PPID/fd/2"))
+      local text = p:read("*a")
+      p:close()
+      return text
+    end
+
+    it("clients that cannot be made, or are closed, close none of the host's (stdin included)", function()
+      collect()
+      local before, std = open_descriptors(), standard()
+      for _ = 1, 3 do
+        -- made closed first, then refused: its engine held nothing
+        local c, err = stackone.new{ api_key = fx.API_KEY, account_id = fx.ACCOUNT, base_url = "ftp://x" }
+        assert.is_nil(c)
+        assert.equal("invalid", err.kind)
+        fx.client(server):close()
+        fx.client(server, { loop = stackone.loop.cqueues() }):close()
+      end
+      collect()
+      assert.equal(std, standard())
+      assert.is_true(back_to(before), descriptors())
+    end)
+  end)
+
   describe("nothing printed", function()
     local function child_with(loop_source, url, extra)
       return run_child(PRELUDE .. [[
@@ -253,6 +278,34 @@ describe("hosts", function()
         assert.equal("network\nok\n", out)
       end)
     end
+  end)
+
+  describe("an adapter that fails", function()
+    needs("luv")("inside the loop, it stops the call with an error; the host lives on, nothing printed", function()
+      local code, out, err = run_child(PRELUDE .. [[
+        local stackone = require("stackone")
+        local uv = require("luv")
+        local inner = stackone.loop.luv(uv)
+        -- arming libcurl's timer fails once the request is under way,
+        -- inside the loop
+        local arms = 0
+        local adapter = setmetatable({ timer = function(_, seconds, on_timeout)
+          if seconds then arms = arms + 1 end
+          if arms > 1 then error("boom", 0) end
+          return inner:timer(seconds, on_timeout)
+        end }, { __index = inner })
+        local client = stackone.new{ api_key = os.getenv("STACKONE_API_KEY"), account_id = "acc-1", loop = adapter }
+        coroutine.wrap(function()
+          local ok, e = pcall(client.crm.contacts.create, { first_name = "Boom" })
+          print(ok and "returned" or (stackone.is_error(e) and e.kind .. " " .. tostring(e.cause) or tostring(e)))
+        end)()
+        uv.run()
+        print("alive")
+      ]], server.url)
+      assert.equal("", err)
+      assert.equal(0, code)
+      assert.equal("interrupted boom\nalive\n", out)
+    end)
   end)
 
   describe("loop options, checked when the client is made", function()

@@ -401,6 +401,7 @@ int so_client_new(lua_State *L) {
   /* a safe, closed handle first: an error from here on leaks nothing */
   c = lua_newuserdatauv(L, sizeof(so_client), 3);
   memset(c, 0, sizeof(*c));
+  so_engine_blank(&c->eng);
   c->closed = 1;
   luaL_setmetatable(L, SO_CLIENT_MT);
   if (lua_isnil(L, 2)) lua_newtable(L); else lua_pushvalue(L, 2);

@@ -169,12 +169,18 @@ static int start_multi(so_engine *e) {
   return 1;
 }
 
-int so_engine_init(so_engine *e, int loop) {
+/* an engine that holds nothing, safe to close: what a client is made
+   with before anything can fail (no descriptor, this process's) */
+void so_engine_blank(so_engine *e) {
   memset(e, 0, sizeof(*e));
   e->timer_ms = -1;
   e->gather_fd = -1;
-  e->loop = loop;
   e->pid = getpid();
+}
+
+int so_engine_init(so_engine *e, int loop) {
+  so_engine_blank(e);
+  e->loop = loop;
   return start_multi(e);
 }
 

@@ -279,6 +279,7 @@ typedef struct so_engine {
   int completions;       /* transfers finished since the last drive */
 } so_engine;
 
+SO_HIDDEN void so_engine_blank(so_engine *e);
 SO_HIDDEN int so_engine_init(so_engine *e, int loop);
 SO_HIDDEN void so_engine_own(so_engine *e);
 SO_HIDDEN void so_engine_close(so_engine *e);

@@ -78,12 +78,34 @@ function engine.loop_driver(handle, adapter)
     end
   end
 
-  local function act(fd, readable, writable)
-    local h = client[1]
-    if closed or not h then return end
+  local broken -- what the adapter raised inside the loop, if it did
+
+  local function step(h, fd, readable, writable)
     local finished = h:_io_action(fd, readable, writable)
     sync(h)
-    if finished > 0 then wake() end
+    return finished
+  end
+
+  -- from the loop: an error here must not reach the loop's own handler
+  -- (luv's ends the process), so it stops the waiting calls instead
+  local function act(fd, readable, writable)
+    local h = client[1]
+    if closed or broken or not h then return end
+    local ok, finished = pcall(step, h, fd, readable, writable)
+    if not ok then
+      broken = finished
+      -- the loop lets go of what it can, and every waiting call wakes to
+      -- be interrupted
+      for watched_fd in pairs(watched) do pcall(adapter.io, adapter, watched_fd, nil, on_ready) end
+      watched = {}
+      pcall(adapter.timer, adapter, nil, on_timeout)
+      for job, co in pairs(waiting) do
+        waiting[job] = nil
+        pcall(adapter.wake, adapter, co)
+      end
+    elseif finished > 0 then
+      wake()
+    end
   end
   on_ready = act
   on_timeout = function() act(nil) end
@@ -92,12 +114,14 @@ function engine.loop_driver(handle, adapter)
     local co = compat.running() -- the coroutine the loop resumes
     while true do
       local what, seconds = job:step()
+      if broken then interrupt(job, broken) end
       if not closed then sync(handle) end
       if what == "done" then return job:result() end
       waiting[job] = co
       local ok, err = protected(adapter.wait, adapter, co, seconds)
       waiting[job] = nil
       if not ok then interrupt(job, err) end
+      if broken then interrupt(job, broken) end
     end
   end
 

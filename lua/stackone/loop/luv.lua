@@ -67,7 +67,9 @@ return function(uv, defer) -- stackone.loop checked its arguments
       return
     end
     if not p then
-      p = uv.new_socket_poll(fd)
+      local why
+      p, why = uv.new_socket_poll(fd)
+      if not p then error("stackone.loop.luv: cannot watch descriptor " .. fd .. ": " .. tostring(why), 0) end
       polls[fd] = p
     end
     -- an error (the socket failed) is for libcurl to find: it reads both ways
