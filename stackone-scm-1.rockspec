@@ -84,6 +84,7 @@ build = {
     ["stackone.server.json"] = "server/json.lua",
     ["stackone.server.loop"] = "server/loop.lua",
     ["stackone.server.paging"] = "server/paging.lua",
+    ["stackone.server.platform"] = "server/platform.lua",
     ["stackone.server.reply"] = "server/reply.lua",
     ["stackone.server.schema"] = "server/schema.lua",
     ["stackone.server.seed"] = "server/seed.lua",

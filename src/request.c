@@ -53,8 +53,8 @@ static int has_header(lua_State *L, int merged, const char *lower) {
   return yes;
 }
 
-/* the request's header lines, from the strings at r's stack indexes;
-   NULL when out of memory */
+/* the request's header lines, from the strings at r's stack indexes
+   (account_line 0: none); NULL when out of memory */
 static struct curl_slist *header_list(lua_State *L, const so_client *c,
                                       int merged, int account_line,
                                       int accept, int content_type) {
@@ -64,7 +64,7 @@ static struct curl_slist *header_list(lua_State *L, const so_client *c,
     list = t; \
   } while (0)
   ADD(c->auth_header);
-  ADD(lua_tostring(L, account_line));
+  if (account_line) ADD(lua_tostring(L, account_line));
   if (accept) ADD("Accept: application/json");
   if (content_type) ADD("Content-Type: application/json");
   ADD("Expect:");
@@ -108,6 +108,12 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
       so_read_retry(L, lua_gettop(L), &r->retry);
     lua_settop(L, top); /* opts keeps the account id alive */
   }
+  if (!r->op->api->account) { /* the platform API: no account */
+    if (r->account)
+      so_usage(L, 0, "option 'account_id' does not apply: the %s API takes "
+               "no x-account-id", r->op->api->name);
+    return;
+  }
   if (r->account == NULL && c->account_id) {
     r->account = c->account_id;
     r->account_len = strlen(c->account_id);
@@ -123,8 +129,8 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
 int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   char err[400];
   int top = lua_gettop(L), merged;
-  if (*r->account == '\0' ||
-      !so_header_value_ok(r->account, r->account_len)) {
+  if (r->account && (*r->account == '\0' ||
+                     !so_header_value_ok(r->account, r->account_len))) {
     so_push_invalid(L, r->op->method, r->op->path, "account_id is empty or "
                     "has CR, LF, NUL or another control character");
     return 0;
@@ -134,8 +140,8 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r) {
     return 0;
   }
   merged = lua_gettop(L);
-  lua_pushfstring(L, "x-account-id: %s", r->account);
-  r->headers = header_list(L, c, merged, merged + 1,
+  if (r->account) lua_pushfstring(L, "x-account-id: %s", r->account);
+  r->headers = header_list(L, c, merged, r->account ? merged + 1 : 0,
                            !has_header(L, merged, "accept"),
                            r->op->body && !has_header(L, merged,
                                                       "content-type"));

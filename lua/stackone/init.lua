@@ -49,11 +49,13 @@ function stackone.array(t)
   return setmetatable(t or {}, core.array_mt)
 end
 
--- The public names: crm.<group>.<name>, its _many form, each and refresh,
--- named here once and kept in the description.
+-- The public names: crm.<group>.<name> (the platform's: <group>.<name>),
+-- its _many form, each and refresh, named here once and kept in the
+-- description.
 local by_id = {}
 for _, op in ipairs(core.operations) do
-  local prefix = "crm." .. op.group .. "."
+  op.group_name = (op.namespace and op.namespace .. "." or "") .. op.group
+  local prefix = op.group_name .. "."
   op.public_name = prefix .. op.name
   if op.bulk then op.bulk.public_name = op.public_name .. "_many" end
   if op.page then op.each = prefix .. "each" end
@@ -61,7 +63,7 @@ for _, op in ipairs(core.operations) do
 end
 for _, op in ipairs(core.operations) do
   local list = by_id[op.custom_fields]
-  if list then list.refresh = "crm." .. list.group .. ".refresh" end
+  if list then list.refresh = list.group_name .. ".refresh" end
 end
 
 local function position_of(op, arg)
@@ -77,6 +79,12 @@ end
 -- and turns the usage errors under it into errors at the user's line.
 local function bind(handle, op, driver, prepare, group)
   local start, check, index, run, name = handle._start, handle._check, op.index, driver.run, op.public_name
+  -- a page numbered by the query's `page`: its `next` is made here
+  local numbered = op.reply == "array" and paging.number
+  local function query_of(first, ...)
+    if rawequal(first, group) then return (...) end
+    return first
+  end
   return function(...)
     local first = rawequal((...), group) and 2 or 1
     local why = driver.check()
@@ -95,6 +103,7 @@ local function bind(handle, op, driver, prepare, group)
     end
     if not ok then fail(name, job) end
     if not job then return nil, err end
+    if numbered then return numbered(query_of(...), run(job)) end
     return run(job)
   end
 end
@@ -174,6 +183,8 @@ local function lister(handle, op, driver, group)
     group = group,
     check = driver.check,
     run = driver.run,
+    cursor = op.reply == "array" and "page" or "next",
+    number = op.reply == "array" and paging.number or nil,
     start = function(query, opts) return start(handle, index, query, opts) end,
     invalid = function(message) return core.invalid_error(index, message) end,
   }
@@ -210,21 +221,32 @@ local function bind_refresh(handle, list_op, definitions, driver, group)
   end
 end
 
-local function build_crm(handle, driver)
-  local crm, lists, definitions = {}, {}, {}
+-- the client's groups: { crm = { contacts = ..., ... }, accounts = ... }
+-- (the CRM's under crm, the platform's at the top)
+local function build_groups(handle, driver)
+  local members, groups, lists, definitions = {}, {}, {}, {}
   for _, op in ipairs(core.operations) do
-    crm[op.group] = crm[op.group] or {}
-    if op.page then lists[op.operation_id] = lister(handle, op, driver, crm[op.group]) end
+    if not groups[op.group_name] then
+      groups[op.group_name] = {}
+      local home = members
+      if op.namespace then
+        members[op.namespace] = members[op.namespace] or {}
+        home = members[op.namespace]
+      end
+      home[op.group] = groups[op.group_name]
+    end
+    if op.page then lists[op.operation_id] = lister(handle, op, driver, groups[op.group_name]) end
   end
   -- one cache per list of definitions, read through that list's pages
   for id, list in pairs(lists) do
-    if by_id[id].refresh then
+    local op = by_id[id]
+    if op.refresh then
       definitions[id] = custom_fields.cache(function(opts) return paging.all(list, { page_size = 100 }, opts) end)
-      crm[by_id[id].group].refresh = bind_refresh(handle, by_id[id], definitions[id], driver, list.group)
+      groups[op.group_name].refresh = bind_refresh(handle, op, definitions[id], driver, list.group)
     end
   end
   for _, op in ipairs(core.operations) do
-    local group, prepare = crm[op.group], nil
+    local group, prepare = groups[op.group_name], nil
     local defs = definitions[op.custom_fields]
     if defs then
       local index = op.index
@@ -235,10 +257,13 @@ local function build_crm(handle, driver)
     group[op.name] = bind(handle, op, driver, prepare, group)
     if op.page then group.each = paging.each(lists[op.operation_id]) end
   end
-  for group_name, group in pairs(crm) do
-    strict(group, { name = "crm." .. group_name, member = "operation" })
+  for name, group in pairs(groups) do
+    strict(group, { name = name, member = "operation" })
   end
-  return strict(crm, { name = "crm", member = "group" })
+  for name, namespace in pairs(members) do
+    if not groups[name] then strict(namespace, { name = name, member = "group" }) end
+  end
+  return members
 end
 
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
@@ -255,7 +280,7 @@ function stackone.new(opts)
   if not handle then
     return nil, err
   end
-  members.crm = build_crm(handle, new_driver(handle, adapter))
+  for name, member in pairs(build_groups(handle, new_driver(handle, adapter))) do members[name] = member end
   return handle
 end
 

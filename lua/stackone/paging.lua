@@ -41,14 +41,30 @@ function paging.walk(list, query, opts, first, first_err)
       stop = false
       return nil, perr
     end
+    if list.number then list.number(q, page) end
+    local cursor = list.cursor or "next"
     if page.next == nil then
       stop = false
-    elseif page.next == q.next then
+    elseif page.next == q[cursor] then
       stop = list.invalid("the server gave the cursor of the previous page again: stopped")
     end
-    q.next = page.next -- page_size and the rest stay the same on every page
+    q[cursor] = page.next -- page_size and the rest stay the same on every page
     return page
   end
+end
+
+-- the page size a numbered list answers when the query names none (the
+-- spec's default)
+local DEFAULT_PAGE_SIZE = 25
+
+--- a page of a list numbered by `page` (a bare array on the wire) gets
+-- `next`, the number of the next page, while it comes back full
+function paging.number(query, page, ...)
+  if not page then return page, ... end
+  query = type(query) == "table" and query or {}
+  local size = tonumber(query.page_size) or DEFAULT_PAGE_SIZE
+  if #page.data >= size then page.next = (tonumber(query.page) or 1) + 1 end
+  return page, ...
 end
 
 --- every record of a list call: list | nil, err
