@@ -208,7 +208,7 @@ local function authenticate_session(self, req)
   if not body then return err end
   if type(body.token) ~= "string" then return bad_request("token must be a string") end
   local s = self.sessions[body.token]
-  if not s then return reply.error(401, "Invalid or expired token") end
+  if not s then return reply.error(404, "Connect session not found") end
   return reply.json(201, session_view(s))
 end
 
