@@ -50,6 +50,7 @@ build = {
   type = "builtin",
   modules = {
     ["stackone"] = "lua/stackone/init.lua",
+    ["stackone.fanout"] = "lua/stackone/fanout.lua",
     ["stackone.paging"] = "lua/stackone/paging.lua",
     ["stackone.public"] = "lua/stackone/public.lua",
     ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
