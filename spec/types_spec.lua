@@ -158,6 +158,10 @@ describe("the editor types and the reference", function()
       assert.is_truthy(module.fields[name] or module.functions[name], "stackone." .. name)
     end
     assert.is_truthy(classes["stackone.Client"].functions.close)
+    for _, name in ipairs{ "with_account", "run_all", "for_each_account" } do
+      assert.is_truthy(classes["stackone.Client"].functions[name], name)
+      assert.is_truthy(classes["stackone.AccountView"].functions[name], name)
+    end
     assert.equal("stackone.crm", classes["stackone.Client"].fields.crm)
     for _, op in ipairs(stackone.operations) do
       local group_class = "stackone." .. op.group_name

@@ -109,6 +109,55 @@ local Client = {}
 ---Frees the client's connections; calls in flight end with kind `closed`. Idempotent
 function Client:close() end
 
+---A view of the client bound to one linked account: its CRM calls send that `x-account-id` (a call's own `account_id` wins); it shares the client's connections, rate limiter and caches (custom field definitions stay per account). One view per id
+---@param id string The linked account's id
+---@return stackone.AccountView
+function Client:with_account(id) end
+
+---Runs the functions at once, `concurrency` at a time: the calls each makes overlap on the client's engine, in a plain blocking script (with a `loop`, from a coroutine the loop resumes). An error in one never stops the others
+---@param fns (fun(): any, any)[] The functions; a `nil, err` return counts as an error
+---@param opts? stackone.FanOptions
+---@return stackone.FanResult[] results `results[i]`: what `fns[i]` returned, or its error
+---@return stackone.FanSummary summary
+function Client:run_all(fns, opts) end
+
+---Runs `fn(account, view)` for every linked account `query` selects (`accounts.each`), as `run_all` does; `view` is `client:with_account(account.id)`
+---@param query stackone.PlatformAccountsListQuery? Which linked accounts (`status`, `providers`, ...)
+---@param fn fun(account: stackone.LinkedAccount, view: stackone.AccountView): any, any The work of one account
+---@param opts? stackone.FanOptions
+---@return stackone.FanResult[]? results One per account, with `account`; nil when the accounts could not be listed
+---@return stackone.FanSummary|stackone.Error summary The counts, or the error object of the listing
+function Client:for_each_account(query, fn, opts) end
+
+---An account view (`client:with_account(id)`): the client's groups, whose CRM calls send the view's account id, and the client's methods but `close`
+---@class stackone.AccountView
+---@field account_id string The view's account id
+---@field crm stackone.crm The CRM API, sending the view's account id
+---@field accounts stackone.accounts `client.accounts`: the platform API
+---@field connect_sessions stackone.connect_sessions `client.connect_sessions`: the platform API
+---@field request_logs stackone.request_logs `client.request_logs`: the platform API
+local AccountView = {}
+
+---A view of the client bound to one linked account: its CRM calls send that `x-account-id` (a call's own `account_id` wins); it shares the client's connections, rate limiter and caches (custom field definitions stay per account). One view per id
+---@param id string The linked account's id
+---@return stackone.AccountView
+function AccountView:with_account(id) end
+
+---Runs the functions at once, `concurrency` at a time: the calls each makes overlap on the client's engine, in a plain blocking script (with a `loop`, from a coroutine the loop resumes). An error in one never stops the others
+---@param fns (fun(): any, any)[] The functions; a `nil, err` return counts as an error
+---@param opts? stackone.FanOptions
+---@return stackone.FanResult[] results `results[i]`: what `fns[i]` returned, or its error
+---@return stackone.FanSummary summary
+function AccountView:run_all(fns, opts) end
+
+---Runs `fn(account, view)` for every linked account `query` selects (`accounts.each`), as `run_all` does; `view` is `client:with_account(account.id)`
+---@param query stackone.PlatformAccountsListQuery? Which linked accounts (`status`, `providers`, ...)
+---@param fn fun(account: stackone.LinkedAccount, view: stackone.AccountView): any, any The work of one account
+---@param opts? stackone.FanOptions
+---@return stackone.FanResult[]? results One per account, with `account`; nil when the accounts could not be listed
+---@return stackone.FanSummary|stackone.Error summary The counts, or the error object of the listing
+function AccountView:for_each_account(query, fn, opts) end
+
 ---`client.crm`: the operations, by group
 ---@class stackone.crm
 ---@field contacts stackone.crm.contacts `client.crm.contacts`
@@ -688,6 +737,24 @@ function request_logs.get(id, query, opts) end
 ---@class stackone.BulkWait
 ---@field reason "rate_limit"|"retry_after" The rate limiter, or a `Retry-After` pause
 ---@field seconds number How long
+
+---Options of `run_all` and `for_each_account`
+---@class stackone.FanOptions
+---@field concurrency? integer Functions running at once, 1 to 64 (default 4)
+---@field on_progress? fun(done: integer, total: integer, failed: integer) Called as each function ends; an error it raises is `summary.progress_error`
+
+---One outcome of `run_all` or `for_each_account`: `results[i]`
+---@class stackone.FanResult
+---@field value? any What the function returned, when it succeeded
+---@field err? any What it raised, or the `err` of its `nil, err`
+---@field account? stackone.LinkedAccount The linked account (`for_each_account`)
+
+---The summary of `run_all` or `for_each_account`
+---@class stackone.FanSummary
+---@field ok integer Functions that succeeded
+---@field failed integer Functions that failed
+---@field elapsed number Seconds it took
+---@field progress_error? any The error `on_progress` raised
 
 ---One outcome of a bulk call: `results[i]`
 ---@class stackone.BulkResult

@@ -341,6 +341,53 @@ K.client = {
   doc = "A client, made by `stackone.new`. A handle in the style of Lua's files: close it with `client:close()`, "
     .. "`<close>` (5.4) or let the garbage collector do it",
   close = { doc = "Frees the client's connections; calls in flight end with kind `closed`. Idempotent" },
+  --- the client's methods that an account view has too, in this order
+  methods = {
+    { name = "with_account", doc = "A view of the client bound to one linked account: its CRM calls send that "
+        .. "`x-account-id` (a call's own `account_id` wins); it shares the client's connections, rate limiter and "
+        .. "caches (custom field definitions stay per account). One view per id",
+      params = { { "id", "string", "The linked account's id" } },
+      returns = { { "stackone.AccountView" } } },
+    { name = "run_all", doc = "Runs the functions at once, `concurrency` at a time: the calls each makes overlap "
+        .. "on the client's engine, in a plain blocking script (with a `loop`, from a coroutine the loop resumes). "
+        .. "An error in one never stops the others",
+      params = { { "fns", "(fun(): any, any)[]", "The functions; a `nil, err` return counts as an error" },
+        { "opts?", "stackone.FanOptions" } },
+      returns = { { "stackone.FanResult[]", "results", "`results[i]`: what `fns[i]` returned, or its error" },
+        { "stackone.FanSummary", "summary" } } },
+    { name = "for_each_account", doc = "Runs `fn(account, view)` for every linked account `query` selects "
+        .. "(`accounts.each`), as `run_all` does; `view` is `client:with_account(account.id)`",
+      params = { { "query", "stackone.PlatformAccountsListQuery?", "Which linked accounts (`status`, "
+          .. "`providers`, ...)" },
+        { "fn", "fun(account: stackone.LinkedAccount, view: stackone.AccountView): any, any",
+          "The work of one account" },
+        { "opts?", "stackone.FanOptions" } },
+      returns = { { "stackone.FanResult[]?", "results", "One per account, with `account`; nil when the accounts "
+          .. "could not be listed" },
+        { "stackone.FanSummary|stackone.Error", "summary", "The counts, or the error object of the listing" } } },
+  },
+  view = "An account view (`client:with_account(id)`): the client's groups, whose CRM calls send the view's "
+    .. "account id, and the client's methods but `close`",
+}
+
+--- run_all's and for_each_account's tables
+K.fan = {
+  { class = "stackone.FanOptions", title = "Options of `run_all` and `for_each_account`", fields = {
+    f("concurrency", "integer", "Functions running at once, 1 to 64 (default 4)", true),
+    f("on_progress", "fun(done: integer, total: integer, failed: integer)", "Called as each function ends; an "
+      .. "error it raises is `summary.progress_error`", true),
+  } },
+  { class = "stackone.FanResult", title = "One outcome of `run_all` or `for_each_account`: `results[i]`", fields = {
+    f("value", "any", "What the function returned, when it succeeded", true),
+    f("err", "any", "What it raised, or the `err` of its `nil, err`", true),
+    f("account", "stackone.LinkedAccount", "The linked account (`for_each_account`)", true),
+  } },
+  { class = "stackone.FanSummary", title = "The summary of `run_all` or `for_each_account`", fields = {
+    f("ok", "integer", "Functions that succeeded"),
+    f("failed", "integer", "Functions that failed"),
+    f("elapsed", "number", "Seconds it took"),
+    f("progress_error", "any", "The error `on_progress` raised", true),
+  } },
 }
 
 return K

@@ -138,6 +138,19 @@ function W:intro()
     "local client = assert(stackone.new{ api_key = os.getenv(\"STACKONE_API_KEY\"), account_id = \"acc-123\" })",
     "```", "", cell(K.client.doc) .. ". `client:close()`: " .. cell(K.client.close.doc) .. ".",
     "Unknown options raise, with a \"did you mean\".", "")
+  rows = {}
+  for _, f in ipairs(K.client.methods) do
+    local rets = {}
+    for _, r in ipairs(f.returns) do rets[#rets + 1] = r[1] end
+    rows[#rows + 1] = { code(("client:%s(%s)"):format(f.name, signature(f.params))), code(table.concat(rets, ", ")),
+      cell(f.doc) }
+  end
+  self:table({ "method", "returns", "what it does" }, rows)
+  self:add(cell(K.client.view) .. ".", "")
+  for _, c in ipairs(K.fan) do
+    self:add("#### " .. c.title .. " (`" .. c.class .. "`)", "")
+    self:fields(c.fields)
+  end
   for _, which in ipairs({ "client", "call", "bulk", "retry", "rate_limit" }) do
     local o = K.options[which]
     self:add("### " .. o.title, "")

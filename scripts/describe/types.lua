@@ -164,6 +164,15 @@ function R:client()
   end
   self:add("local Client = {}")
   self:func("Client", "close", K.client.close, true)
+  for _, f in ipairs(K.client.methods) do self:func("Client", f.name, f, true) end
+  self:class("stackone.AccountView", K.client.view)
+  self:field("account_id", "string", "The view's account id")
+  self:field("crm", "stackone.crm", "The CRM API, sending the view's account id")
+  for _, g in ipairs(self.m.groups) do
+    if not g.namespace then self:field(g.name, g.class, "`client." .. g.name .. "`: the platform API") end
+  end
+  self:add("local AccountView = {}")
+  for _, f in ipairs(K.client.methods) do self:func("AccountView", f.name, f, true) end
   self:class("stackone.crm", "`client.crm`: the operations, by group")
   for _, g in ipairs(self.m.groups) do
     if g.namespace == "crm" then self:field(g.name, g.class, "`client.crm." .. g.name .. "`") end
@@ -227,9 +236,11 @@ end
 
 function R:results()
   local K = self.m.known
-  for _, c in ipairs(K.results) do
-    self:class(c.class, c.title)
-    self:fields(c.fields)
+  for _, list in ipairs({ K.results, K.fan }) do
+    for _, c in ipairs(list) do
+      self:class(c.class, c.title)
+      self:fields(c.fields)
+    end
   end
   self:class("stackone.BulkResult", "One outcome of a bulk call: `results[i]`")
   self:fields(K.bulk_result, { record = "table", public = "stackone.BulkResult" })
