@@ -290,6 +290,36 @@ describe("platform API", function()
     end)
   end
 
+  it("docs/platform.md's examples run as written, each printing what it says", function()
+    local doc = assert(require("support.shell").read("docs/platform.md"))
+    local printed
+    local env = setmetatable({ client = client, stackone = stackone, print = function(...)
+      local parts = {}
+      for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+      printed[#printed + 1] = table.concat(parts, "\t")
+    end }, { __index = _G })
+    local outputs = {}
+    for block in doc:gmatch("```lua\n(.-)```") do
+      local chunk
+      if rawget(_G, "setfenv") then -- 5.1 and LuaJIT
+        chunk = assert(rawget(_G, "loadstring")(block, "=docs/platform.md"))
+        rawget(_G, "setfenv")(chunk, env)
+      else
+        chunk = assert(load(block, "=docs/platform.md", "t", env))
+      end
+      printed = {}
+      local ok, err = pcall(chunk)
+      assert(ok, tostring(err) .. "\n" .. block)
+      outputs[#outputs + 1] = table.concat(printed, "\n")
+    end
+    assert.equal(5, #outputs)
+    assert.equal("5\t2\n12 active linked accounts\npipedrive\tactive", outputs[1])
+    assert.matches("^http://127%.0%.0%.1:%d+/connect/", outputs[2])
+    assert.matches("^GET\t/unified/crm/contacts\t200", outputs[3])
+    assert.equal("Ada", outputs[4])
+    assert.equal("12\t0\tlinked-01\t0", outputs[5])
+  end)
+
   it("calls yield to a loop: the platform's under luv", function()
     local ok_luv, uv = pcall(require, "luv")
     if not ok_luv then return pending("no luv") end
