@@ -64,7 +64,9 @@ describe("account views and fan-out", function()
     -- 12 accounts, 4 at a time, 2 calls each: 3 x 2 x LATENCY at best
     local ideal = 12 / 4 * 2 * LATENCY
     assert.is_true(elapsed >= ideal * 0.95, "elapsed " .. elapsed)
-    assert.is_true(elapsed <= ideal * 1.3, ("elapsed %.3f s, ideal %.3f s"):format(elapsed, ideal))
+    if not os.getenv("STACKONE_SLOW") then -- (under valgrind the counts are checked, not the clock)
+      assert.is_true(elapsed <= ideal * 1.3, ("elapsed %.3f s, ideal %.3f s"):format(elapsed, ideal))
+    end
     -- every CRM request carried its own account's id: each contact was
     -- created under the account it is named after
     local per_account = {}
@@ -142,7 +144,9 @@ describe("account views and fan-out", function()
     assert.equal(42, results[4].value)
     assert.equal(3, summary.ok)
     assert.equal(1, summary.failed)
-    assert.is_true(elapsed < 2 * LATENCY, "elapsed " .. elapsed) -- the two requests overlapped
+    if not os.getenv("STACKONE_SLOW") then
+      assert.is_true(elapsed < 2 * LATENCY, "elapsed " .. elapsed) -- the two requests overlapped
+    end
   end)
 
   it("with_account: its CRM calls send the account, the call's own account_id wins, the platform's send none",
