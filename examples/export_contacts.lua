@@ -22,12 +22,14 @@ connect.run(function(client, server)
 
   local out = assert(io.open(path, "w"))
   local results, summary = client:for_each_account({ status = "active" }, function(account, view)
-    local n = 0
-    for contact in view.crm.contacts.each{ filter = { updated_after = since }, page_size = 100 } do
+    -- (the iterator called by hand: Lua 5.1's generic for cannot yield, and calls here do)
+    local n, next_contact = 0, view.crm.contacts.each{ filter = { updated_after = since }, page_size = 100 }
+    while true do
+      local contact = next_contact()
+      if not contact then return n end
       out:write(cjson.encode{ account_id = account.id, provider = account.provider, contact = contact }, "\n")
       n = n + 1
     end
-    return n
   end, {
     concurrency = 4,
     on_progress = function(done, total, failed)
