@@ -320,9 +320,8 @@ describe("platform API", function()
     assert.equal("12\t0\tlinked-01\t0", outputs[5])
   end)
 
-  it("calls yield to a loop: the platform's under luv", function()
-    local ok_luv, uv = pcall(require, "luv")
-    if not ok_luv then return pending("no luv") end
+  fx.needs("luv", it, pending)("calls yield to a loop: the platform's under luv", function()
+    local uv = require("luv")
     local looped = assert(stackone.new{ api_key = fx.API_KEY, base_url = server.url, loop = stackone.loop.luv(uv) })
     local got = {}
     for i, id in ipairs{ "linked-01", "linked-02" } do
