@@ -184,6 +184,15 @@ local function call_text(fn, args)
   return fn .. "(" .. table.concat(args, ", ") .. ")"
 end
 
+-- doc, then "One of `a`, `b`." for the values a parameter or field takes
+local function one_of(doc, values)
+  if not values then return doc end
+  local out = {}
+  for _, x in ipairs(values) do out[#out + 1] = "`" .. x .. "`" end
+  if doc ~= "" and not doc:match("%.$") then doc = doc .. "." end
+  return (doc ~= "" and doc .. " " or "") .. "One of " .. table.concat(out, ", ") .. " (checked before sending)."
+end
+
 -- whether a spec example is a value the checks take: of the JSON type,
 -- one of the values if listed
 local function fits(example, json_type, values)
@@ -316,11 +325,12 @@ function W:operation(v)
     rows = {}
     for _, p in ipairs(v.params) do
       local wire = code(K.styles[p.p.style]:format(p.p.name):gsub("`", "")) .. " (" .. p.p.style .. ")"
-      local doc = (p.deprecated and "Deprecated. " or "") .. p.doc
+      local doc = (p.deprecated and "Deprecated. " or "") .. one_of(p.doc, p.p.values)
+      if p.p.items then wire = code(("%s=a&%s=b"):format(p.p.name, p.p.name)) .. " (form, repeated)" end
       rows[#rows + 1] = { code(p.p.name), p.keys and "a table of the keys below" or code(p.type), wire, cell(doc) }
       for _, key in ipairs(p.keys or {}) do
         rows[#rows + 1] = { code(p.p.name .. "." .. key.name), code(key.type),
-          code(("%s[%s]=..."):format(p.p.name, key.name)), cell(key.doc) }
+          code(("%s[%s]=..."):format(p.p.name, key.name)), cell(one_of(key.doc, key.p.values)) }
       end
     end
     self:add("**Query parameters** (`" .. v.query .. "`)", "")
@@ -329,7 +339,7 @@ function W:operation(v)
   if v.fields then
     rows = {}
     for _, fld in ipairs(v.fields) do
-      rows[#rows + 1] = { code(fld.name), code(fld.type), code(fld.spec_type), cell(fld.doc) }
+      rows[#rows + 1] = { code(fld.name), code(fld.type), code(fld.spec_type), cell(one_of(fld.doc, fld.values)) }
     end
     self:add("**Body fields** (`" .. v.body .. "`, the spec's `" .. op.body_schema .. "`)", "")
     self:table({ "field", "Lua values", "spec type", "meaning" }, rows)
