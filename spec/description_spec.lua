@@ -205,6 +205,11 @@ for api in pairs(SPEC_FILES) do
           assert.equal(schema_name, op.body_schema, op.operation_id)
           local properties = schemas[schema_name].properties
           assert.same(keys(properties), names(op.body), op.operation_id)
+          local required = {}
+          for _, field in ipairs(op.body) do
+            if field.required then required[#required + 1] = field.name end
+          end
+          assert.same(sorted(schemas[schema_name].required or {}), sorted(required), op.operation_id .. " required")
           for _, field in ipairs(op.body) do
             same_field(field, properties[field.name], op.operation_id .. " " .. field.name)
           end

@@ -244,6 +244,28 @@ static int copy_array(walk *w, int idx, lua_Integer n, const so_field *item,
   return 1;
 }
 
+/* every required field of the schema is in the table at idx (on
+   failure, a copy under way is dropped) */
+static int has_required(walk *w, int idx, const so_field *schema) {
+  lua_State *L = w->L;
+  const so_field *f;
+  for (f = schema; f->name; f++) {
+    int missing;
+    if (!f->required) continue;
+    lua_pushstring(L, f->name);
+    missing = lua_rawget(L, idx) == LUA_TNIL;
+    lua_pop(L, 1);
+    if (missing) {
+      enter_key(w, lua_topointer(L, idx), f->name);
+      fail(w, "is required");
+      w->depth--;
+      if (w->copy) lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* copies an object; with a schema (rows), only its fields are allowed */
 static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
@@ -298,7 +320,7 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     }
     lua_pop(L, 1);
   }
-  return 1;
+  return schema ? has_required(w, idx, schema) : 1;
 }
 
 static const char *type_word(so_type type) {
@@ -344,7 +366,7 @@ static int copy_table(walk *w, int idx, const so_field *row, int depth) {
   if (sh == SHAPE_ARRAY) {
     /* the row of the items: strings (of `values`), or objects (of
        `fields`) */
-    so_field item = {NULL, SO_T_ANY, NULL, NULL};
+    so_field item = {NULL, SO_T_ANY, NULL, NULL, 0};
     if (type == SO_T_STRING_ARRAY) item.type = SO_T_STRING;
     if (type == SO_T_CUSTOM_FIELDS) item.type = SO_T_OBJECT;
     if (arrays) {

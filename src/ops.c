@@ -10,9 +10,10 @@
 
 #include "stackone.h"
 
-#define F(name, type) {name, type, NULL, NULL}
-#define ONE_OF(name, type, values) {name, type, NULL, values}
-#define F_END {NULL, SO_T_ANY, NULL, NULL}
+#define F(name, type) {name, type, NULL, NULL, 0}
+#define REQUIRED(name, type) {name, type, NULL, NULL, 1}
+#define ONE_OF(name, type, values) {name, type, NULL, values, 0}
+#define F_END {NULL, SO_T_ANY, NULL, NULL, 0}
 
 /* the APIs */
 static const so_api crm = {"crm", "crm", 1};
@@ -38,7 +39,7 @@ static const so_field contact_body[] = {
   F("phone_numbers", SO_T_STRING_ARRAY),
   F("deal_ids", SO_T_STRING_ARRAY),
   F("account_ids", SO_T_STRING_ARRAY),
-  {"custom_fields", SO_T_CUSTOM_FIELDS, so_custom_field_fields, NULL},
+  {"custom_fields", SO_T_CUSTOM_FIELDS, so_custom_field_fields, NULL, 0},
   F("passthrough", SO_T_OBJECT),
   F_END
 };
@@ -73,8 +74,8 @@ static const so_field session_body[] = {
   ONE_OF("categories", SO_T_STRING_ARRAY, categories),
   F("provider", SO_T_STRING),
   F("provider_version", SO_T_STRING),
-  F("origin_owner_id", SO_T_STRING),
-  F("origin_owner_name", SO_T_STRING),
+  REQUIRED("origin_owner_id", SO_T_STRING),
+  REQUIRED("origin_owner_name", SO_T_STRING),
   F("origin_username", SO_T_STRING),
   F("account_id", SO_T_STRING),
   F("expires_in", SO_T_NUMBER),
@@ -88,7 +89,7 @@ static const so_field session_body[] = {
 
 /* ConnectSessionAuthenticate */
 static const so_field authenticate_body[] = {
-  F("token", SO_T_STRING),
+  REQUIRED("token", SO_T_STRING),
   F_END
 };
 
@@ -365,7 +366,7 @@ static void push_params(lua_State *L, const so_param *params) {
   }
 }
 
-/* { { name, type, items, accepts, values, fields }, ... } */
+/* { { name, type, items, accepts, values, fields, required }, ... } */
 void so_push_fields(lua_State *L, const so_field *fields) {
   size_t j;
   lua_newtable(L);
@@ -384,6 +385,7 @@ void so_push_fields(lua_State *L, const so_field *fields) {
       so_push_fields(L, f->fields);
       lua_setfield(L, -2, "fields");
     }
+    if (f->required) set_boolean(L, "required", 1);
     lua_rawseti(L, -2, (lua_Integer)j + 1);
   }
 }

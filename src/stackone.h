@@ -77,6 +77,7 @@ typedef struct so_field {
   const struct so_field *fields; /* nested rows, NULL-name ended: an
                                     object's keys, or an array's objects' */
   const char *const *values;     /* the strings allowed, NULL ended */
+  int required;                  /* the object must have it */
 } so_field;
 
 typedef enum { /* query parameter types; each has one wire style */

@@ -824,6 +824,7 @@ function request_logs.get(id, query, opts) end
 ---@field accepts string The Lua values it takes, as a LuaCATS type
 ---@field values? string[] The strings it (or each of its items) takes, when the spec lists them
 ---@field fields? stackone.OperationField[] The fields of its objects (custom_fields' entries)
+---@field required? boolean True when a body without it is refused before sending
 
 ---The `_many` form of an operation
 ---@class stackone.OperationBulk

@@ -186,6 +186,7 @@ K.description = {
     f("accepts", "string", "The Lua values it takes, as a LuaCATS type"),
     f("values", "string[]", "The strings it (or each of its items) takes, when the spec lists them", true),
     f("fields", "stackone.OperationField[]", "The fields of its objects (custom_fields' entries)", true),
+    f("required", "boolean", "True when a body without it is refused before sending", true),
   } },
   { class = "stackone.OperationBulk", title = "The `_many` form of an operation", fields = {
     f("id", "string", "The key of an item's id (update_many)", true),
