@@ -214,21 +214,40 @@ end
 
 -- a list operation's pages, for paging
 local function lister(handle, op, driver, group, account)
-  local start, index = handle._start, op.index
+  local start, index, run = handle._start, op.index, driver.run
   local viewed = account and op.account
-  return {
+  local list = {
     name = op.each,
     group = group,
     check = driver.check,
-    run = driver.run,
-    cursor = op.reply == "array" and "page" or "next",
-    number = op.reply == "array" and paging.number or nil,
+    run = run,
     start = function(query, opts)
       if viewed then opts = account_options(account, opts) end
       return start(handle, index, query, opts)
     end,
     invalid = function(message) return core.invalid_error(index, message) end,
   }
+  if op.reply ~= "array" then return list end
+  -- a list numbered by `page`: the walk's cursor (`next`) is the number of
+  -- the page to ask for, and each page's `next` is numbered from the query
+  -- that asked for it
+  local asked = setmetatable({}, { __mode = "k" }) -- job -> its query
+  function list.start(query, opts)
+    local q = query
+    if type(query) == "table" and query.next ~= nil then
+      q = {}
+      for k, v in pairs(query) do q[k] = v end
+      q.page, q.next = query.next, nil
+    end
+    if viewed then opts = account_options(account, opts) end
+    local job, err = start(handle, index, q, opts)
+    if job then asked[job] = q end
+    return job, err
+  end
+  function list.run(job)
+    return paging.number(asked[job], run(job))
+  end
+  return list
 end
 
 -- group.anything_else: an error that says what the group has

@@ -41,14 +41,12 @@ function paging.walk(list, query, opts, first, first_err)
       stop = false
       return nil, perr
     end
-    if list.number then list.number(q, page) end
-    local cursor = list.cursor or "next"
     if page.next == nil then
       stop = false
-    elseif page.next == q[cursor] then
+    elseif page.next == q.next then
       stop = list.invalid("the server gave the cursor of the previous page again: stopped")
     end
-    q[cursor] = page.next -- page_size and the rest stay the same on every page
+    q.next = page.next -- page_size and the rest stay the same on every page
     return page
   end
 end
