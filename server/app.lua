@@ -1,10 +1,12 @@
 -- Request dispatch: control interface, journal, scripted steps, StackOne
--- authentication and the x-account-id header, then the CRM service.
+-- authentication and the x-account-id header, then the CRM service; the
+-- platform API (linked accounts, connect sessions, request logs) beside it.
 -- Every request is answered with a list of output actions (see faults.lua).
 local mime = require("mime")
 local http = require("stackone.server.http")
 local reply = require("stackone.server.reply")
 local crm = require("stackone.server.crm")
+local platform = require("stackone.server.platform")
 local control = require("stackone.server.control")
 local faults = require("stackone.server.faults")
 
@@ -25,8 +27,10 @@ function app.new(opts)
     self.limit = { n = opts.rate_limit.n, t = opts.rate_limit.t, window = {}, head = 1, tail = 0 }
   end
   self.crm = crm.new({ page_cap = opts.page_cap, seed_contacts = opts.seed_contacts })
+  self.platform = platform.new()
   self.control = control.new(opts.stats, function()
     self.crm:reset()
+    self.platform:reset()
     if self.limit then self.limit.window, self.limit.head, self.limit.tail = {}, 1, 0 end
   end)
   self.credentials, self.encoded = {}, {}
@@ -76,12 +80,28 @@ function app:unified(req)
   return self.crm:handle(req, account)
 end
 
+function app:platform_api(req)
+  if not self:authorized(req.headers["authorization"]) then
+    return reply.error(401, "Unauthorized")
+  end
+  req.query, req.query_list = http.parse_query(req.raw_query)
+  return self.platform:handle(req)
+end
+
 local function respond(self, req, conn_id, time)
   local path, raw_query = http.split_target(req.target)
   req.path, req.raw_query = path, raw_query
   local res, wait, step
   if sub(path, 1, 11) == "/__control/" then
     res = self.control:handle(req, path)
+  elseif sub(path, 1, 9) == "/connect/" and req.method == "GET" then
+    res = self.platform:connect(http.unescape(sub(path, 10)))
+  elseif platform.owns(path) then
+    self.control:record(req, conn_id, time)
+    step = self.control:take_step(req.method, path)
+    if step and not step.pass then return faults.actions(step, req) end
+    res = self:platform_api(req)
+    wait = step and step.delay
   else
     local unified = sub(path, 1, 9) == "/unified/"
     local record = unified and self.control:record(req, conn_id, time)
@@ -94,6 +114,8 @@ local function respond(self, req, conn_id, time)
       else
         res = self:unified(req)
       end
+      -- what StackOne's request logs would show of it
+      self.platform:log(req, res.status, time, time + self.latency, req.headers["x-account-id"])
       -- --latency, and a step's delay with pass = true
       wait = (step and step.delay or 0) + self.latency
     else

@@ -20,18 +20,34 @@ describe("calls", function()
     server:reset()
   end)
 
-  -- the arguments of each kind of operation, after the group
+  -- the arguments of each operation, after the group (the same for both
+  -- forms: a delete is of an account neither finds)
+  local PLATFORM = {
+    stackone_update_account = { "linked-01", { label = { by = "colon" } } },
+    stackone_get_account = { "linked-01" },
+    stackone_delete_account = { "no-such-account" },
+    stackone_create_connect_session = { { origin_owner_id = "o-1", origin_owner_name = "Owner" } },
+    stackone_authenticate_connect_session = { { token = "no-such-token" } },
+  }
   local function args_for(op, id)
+    if PLATFORM[op.operation_id] then return PLATFORM[op.operation_id] end
     if op.kind == "create" then return { { first_name = "Colon" } } end
     if op.kind == "update" then return { id, { last_name = "Colon" } } end
     if op.kind == "get" then return { op.group == "contacts" and id or "x" } end
     return { { page_size = 1 } }
   end
 
+  -- client.crm.contacts, client.accounts, ...
+  local function group_of(op)
+    local group = client
+    for part in op.group_name:gmatch("[^.]+") do group = group[part] end
+    return group
+  end
+
   it("group:op(...) works like group.op(...) for every operation", function()
     local id = assert(client.crm.contacts.create{ first_name = "Base" }).id
     for _, op in ipairs(stackone.operations) do
-      local group = client.crm[op.group]
+      local group = group_of(op)
       local args = args_for(op, id)
       local dot_value, dot_second = group[op.name](args[1], args[2])
       local colon_value, colon_second = group[op.name](group, args[1], args[2]) -- group:op(...)

@@ -19,6 +19,7 @@ describe("examples", function()
     { "read_lists.lua", "Newsletter subscribers" },
     { "custom_fields.lua", "Training Completion Status = Completed.*refused: .*no option 'Done'" },
     { "passthrough_proxy.lua", "read back Grace Hopper" },
+    { "connect_link.lua", "send your customer to: http://127%.0%.0%.1:%d+/connect/%x" },
   }
   it("run under the suite's own Lua", function()
     local function which() return _VERSION .. (rawget(_G, "jit") and " (LuaJIT)" or "") end
@@ -33,6 +34,24 @@ describe("examples", function()
       assert.matches(case[2], out)
     end)
   end
+
+  it("export_contacts.lua writes every active account's contacts to one JSON Lines file", function()
+    local path = os.tmpname()
+    local out, code = run(LUA .. " examples/export_contacts.lua 2024-01-01T00:00:00Z " .. path)
+    assert.equal(0, code, out)
+    assert.matches("12/12 accounts, 0 failed", out)
+    assert.matches("wrote 6 contacts of 12 accounts to", out)
+    local lines, accounts = 0, {}
+    for l in io.lines(path) do
+      lines = lines + 1
+      local record = require("cjson").decode(l)
+      accounts[record.account_id] = (accounts[record.account_id] or 0) + 1
+      assert.matches("^Contact %d%.%d$", record.contact.first_name)
+    end
+    os.remove(path)
+    assert.equal(6, lines)
+    assert.same({ ["linked-01"] = 1, ["linked-02"] = 2, ["linked-03"] = 3 }, accounts)
+  end)
 
   it("import_contacts.lua imports a CSV and writes what failed to a file that can be fed back", function()
     local failed = os.tmpname()

@@ -107,6 +107,14 @@ function app.bulk()
     ok = summary.ok, failed = summary.failed }
 end
 
+function app.platform()
+  local c = client(os.getenv("STACKONE_BASE_URL"))
+  local page = assert(c.accounts.list{ status = "active", page_size = 5 })
+  local one = assert(c.accounts:get("linked-02"))
+  local companies = assert(c.crm.accounts.list(nil, { account_id = "linked-02" }))
+  reply{ n = #page.data, next = page.next, provider = one.provider, companies = #companies.data }
+end
+
 function app.mistakes()
   local c = client(os.getenv("STACKONE_BASE_URL"))
   local out = {}
@@ -261,6 +269,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     -- the spec's locations, beside the doc's
     local extra = { "location = /refused { content_by_lua_block { require('nginx_spec_app').refused() } }",
       "location = /bulk { content_by_lua_block { require('nginx_spec_app').bulk() } }",
+      "location = /platform { content_by_lua_block { require('nginx_spec_app').platform() } }",
       "location = /mistakes { content_by_lua_block { require('nginx_spec_app').mistakes() } }",
       "location = /busy { content_by_lua_block { require('nginx_spec_app').busy() } }",
       "location = /killed { content_by_lua_block { require('nginx_spec_app').killed() } }",
@@ -392,6 +401,17 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     err = cjson.decode(body).error
     assert.equal("HTTP_500", err.code)
     assert.is_true(err.maybe_applied)
+  end)
+
+  it("the platform's calls beside the CRM's: client.accounts, numbered pages, no x-account-id", function()
+    server:clear_requests()
+    local status, body = fetch(port, "GET", "/platform")
+    assert.equal(200, status, body)
+    assert.same({ n = 5, next = 2, provider = "salesforce", companies = 5 }, cjson.decode(body))
+    local sent = {}
+    for _, r in ipairs(server:requests()) do sent[#sent + 1] = r.method .. " " .. r.path .. " " ..
+      tostring(r.headers["x-account-id"]) end
+    assert.same({ "GET /accounts nil", "GET /accounts/linked-02 nil", "GET /unified/crm/accounts linked-02" }, sent)
   end)
 
   it("a refused connection comes back as an error object", function()

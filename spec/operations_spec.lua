@@ -28,11 +28,15 @@ describe("CRM operations", function()
   end
 
   it("has a function for each of the spec's ten operations, built from one table", function()
-    assert.equal(10, #stackone.operations)
+    local crm = 0
     for _, op in ipairs(stackone.operations) do
-      assert.is_function(client.crm[op.group][op.name], op.operation_id)
-      if op.kind == "list" then assert.is_function(client.crm[op.group].each) end
+      if op.api == "crm" then
+        crm = crm + 1
+        assert.is_function(client.crm[op.group][op.name], op.operation_id)
+        if op.kind == "list" then assert.is_function(client.crm[op.group].each) end
+      end
     end
+    assert.equal(10, crm)
   end)
 
   it("contacts: create, get, update and list see the same contact", function()

@@ -107,3 +107,87 @@ describe("conformance with StackOne's OpenAPI spec (Prism)", function()
     assert.is_table(err.body.provider_errors)
   end)
 end)
+
+-- The platform API against Prism serving its own spec: repeated array
+-- keys, 201s, DELETE, nested bodies (that no x-account-id is sent,
+-- spec/platform_spec.lua sees on the local server).
+describe("conformance with StackOne's platform spec (Prism)", function()
+  local mock, client
+
+  setup(function()
+    mock = prism.start{ spec = "spec/data/stackone-platform.openapi.json", log = "build/prism-platform.log" }
+    client = assert(stackone.new{ api_key = KEY, base_url = mock.url, rate_limit = false, retry = false,
+      timeout = 20 })
+  end)
+  teardown(function()
+    if client then client:close() end
+    if mock then mock.stop() end
+  end)
+
+  local function ok(status, value, res)
+    if not value then error("Prism refused the request: " .. tostring(res), 2) end
+    assert.equal(status, res.status)
+    return value, res
+  end
+
+  it("accounts.list with every parameter, arrays repeating their key; each over numbered pages", function()
+    local page = ok(200, client.accounts.list{ page = 2, page_size = 10, provider = "hubspot",
+      origin_owner_id = "o-1", origin_owner_ids = { "o-1", "o-2" }, providers = { "hubspot", "salesforce" },
+      account_ids = { "a-1", "a-2" }, status = { "active", "error" } })
+    assert.is_table(page.data)
+    assert.is_string(page.data[1].id)
+    local n = 0
+    for account in client.accounts.each{ page_size = 50 } do
+      assert.is_string(account.provider)
+      n = n + 1
+    end
+    assert.is_true(n >= 1)
+  end)
+
+  it("accounts.get, update with nested objects, delete", function()
+    local account = ok(200, client.accounts.get("a/1"))
+    assert.is_string(account.id)
+    ok(200, client.accounts.update("a-1", { label = { team = "sales" }, metadata = { plan = "pro" },
+      credentials = { token = "t" }, setup_information = { region = "eu" }, type = "test", provider = "hubspot" }))
+    ok(200, client.accounts.delete("a-1"))
+  end)
+
+  it("connect_sessions.create and authenticate answer 201", function()
+    local session = ok(201, client.connect_sessions.create{ origin_owner_id = "o-1", origin_owner_name = "Owner",
+      categories = { "crm", "hris" }, provider = "hubspot", expires_in = 1800, multiple = false,
+      metadata = { plan = "pro" }, type = "production" })
+    assert.is_string(session.auth_link_url)
+    ok(201, client.connect_sessions.authenticate{ token = "token-1" })
+  end)
+
+  it("request_logs.list with every parameter and a deepObject filter, get with include, each by cursor", function()
+    local page = ok(200, client.request_logs.list{ order_by = "eventDatetime", order_direction = "desc",
+      page_size = 50, next = "c-1", include = "step_logs", filter = { account_ids = { "a-1", "a-2" },
+        start_date = "2024-01-01T00:00:00.000Z", end_date = "2024-02-01T00:00:00.000Z", http_methods = "GET,POST",
+        success = true, status_codes = { "200", "400" }, order_by = "duration", order_direction = "asc" } })
+    assert.is_table(page.data)
+    ok(200, client.request_logs.get("r-1", { include = "advanced_logs" }))
+    local n = 0
+    for log in client.request_logs.each{ page_size = 5 } do
+      assert.is_table(log)
+      n = n + 1
+      if n == 2 then break end
+    end
+    assert.is_true(n >= 1)
+  end)
+
+  it("a refusal reaches the caller as nil, err; the judge refuses a bad key and a page that is no number",
+    function()
+      local page, err = client.accounts.list(nil, { headers = { Prefer = "code=404" } })
+      assert.is_nil(page)
+      assert.equal(404, err.status)
+      local http = require("socket.http")
+      local mime = require("mime")
+      local _, status = http.request{ url = mock.url .. "/accounts", headers = { authorization = "Bearer x" } }
+      assert.equal(401, status)
+      -- (this Prism checks the platform's query strings, not its bodies)
+      _, status = http.request{ url = mock.url .. "/accounts?page=abc",
+        headers = { authorization = "Basic " .. mime.b64(KEY .. ":") } }
+      assert.equal(422, status)
+    end)
+end)

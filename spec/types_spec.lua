@@ -158,10 +158,19 @@ describe("the editor types and the reference", function()
       assert.is_truthy(module.fields[name] or module.functions[name], "stackone." .. name)
     end
     assert.is_truthy(classes["stackone.Client"].functions.close)
+    for _, name in ipairs{ "with_account", "run_all", "for_each_account" } do
+      assert.is_truthy(classes["stackone.Client"].functions[name], name)
+      assert.is_truthy(classes["stackone.AccountView"].functions[name], name)
+    end
     assert.equal("stackone.crm", classes["stackone.Client"].fields.crm)
     for _, op in ipairs(stackone.operations) do
-      local group_class = "stackone.crm." .. op.group
-      assert.equal(group_class, classes["stackone.crm"].fields[op.group])
+      local group_class = "stackone." .. op.group_name
+      if op.namespace then
+        assert.equal("stackone." .. op.namespace, classes["stackone.Client"].fields[op.namespace])
+        assert.equal(group_class, classes["stackone." .. op.namespace].fields[op.group])
+      else
+        assert.equal(group_class, classes["stackone.Client"].fields[op.group])
+      end
       local group = assert(classes[group_class], group_class)
       assert.truthy(types:find("**" .. op.public_name .. "**", 1, true), op.public_name)
       local fn = assert(group.functions[op.name], op.public_name)
@@ -296,7 +305,7 @@ describe("the editor types and the reference", function()
         local section = reference:match("\n### " .. op.public_name:gsub("%p", "%%%0") .. "\n(.-)\n### ")
         assert.is_truthy(section, op.public_name)
         assert.truthy(section:find("`" .. op.method .. " " .. op.path .. "`", 1, true), op.public_name)
-        assert.truthy(section:find(("client.crm.%s:%s("):format(op.group, op.name), 1, true), "colon form")
+        assert.truthy(section:find(("client.%s:%s("):format(op.group_name, op.name), 1, true), "colon form")
         for _, p in ipairs(op.parameters) do
           assert.truthy(section:find("| `" .. p.name .. "` |", 1, true), op.public_name .. " " .. p.name)
         end
@@ -354,7 +363,7 @@ describe("the editor types and the reference", function()
     local function with_field(spec_too)
       local changed = copy(inputs)
       for _, op in ipairs(changed.operations) do
-        if op.body then
+        if op.body and op.api == "crm" then
           op.body[#op.body + 1] = { name = "nickname", type = "string", accepts = "string|stackone.null" }
           op.fields[#op.fields + 1] = "nickname"
         end

@@ -36,9 +36,16 @@ static void push_options(lua_State *L) {
   }
 }
 
+/* core.now() -> seconds on the monotonic clock (run_all's elapsed) */
+static int core_now(lua_State *L) {
+  lua_pushnumber(L, so_now());
+  return 1;
+}
+
 int luaopen_stackone_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"new", so_client_new},
+    {"now", core_now},
     {"is_error", so_is_error},
     {"invalid_error", so_invalid_error},
     {NULL, NULL}

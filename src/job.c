@@ -491,13 +491,18 @@ static int ask_wait(so_job *j, double until, double now) {
   return 1;
 }
 
-/* job:step() -> "done" | "sleep", seconds, sleep_function | "wait",
-   seconds or nil. Blocking mode drives the engine here until the job is
-   done or a wait needs the client's sleep function; loop mode starts
-   what it can and says how long the host may let it be. */
+/* job:step([max_wait]) -> "done" | "sleep", seconds, sleep_function |
+   "wait", seconds or nil. Blocking mode drives the engine here until the
+   job is done or a wait needs the client's sleep function; loop mode
+   starts what it can and says how long the host may let it be. Given
+   max_wait, a blocking client makes one round (start what can start,
+   drive the engine once, waiting at most max_wait, finish what finished)
+   and says "wait": a scheduler steps many jobs in turn. */
 static int job_step(lua_State *L) {
   so_job *j = check_job(L);
   so_engine *e = &j->client->eng;
+  double max_wait = luaL_optnumber(L, 2, -1);
+  int round = max_wait >= 0 ? 1 : 0;
   lua_settop(L, 1);
   if (!j->started) { /* records refused before the start count as done */
     j->started = 1;
@@ -541,6 +546,21 @@ static int job_step(lua_State *L) {
         continue;
       }
       return 2;
+    }
+    if (round == 2) { /* the round is over */
+      lua_pushliteral(L, "wait");
+      if (until > 0) lua_pushnumber(L, until - now);
+      else lua_pushnil(L);
+      return 2;
+    }
+    if (round) {
+      double wait = until > now && until - now < max_wait ? until - now
+                                                          : max_wait;
+      round = 2;
+      e->completions = 0;
+      if (e->active > 0) so_engine_run(e, wait);
+      else so_sleep(wait);
+      continue;
     }
     if (e->active > 0) {
       e->completions = 0;

@@ -161,8 +161,7 @@ static int copy_number(walk *w, int idx) {
   }
 }
 
-static int copy_value(walk *w, int idx, so_type type, int depth);
-static int copy_custom_field(walk *w, int idx, int depth);
+static int copy_value(walk *w, int idx, const so_field *row, int depth);
 
 typedef enum { SHAPE_EMPTY, SHAPE_ARRAY, SHAPE_OBJECT, SHAPE_BAD } shape;
 
@@ -207,9 +206,20 @@ static int room(walk *w) {
   return fail(w, "is nested too deeply");
 }
 
-/* copies an array whose items are of type `item`; SO_T_CUSTOM_FIELDS
-   items are custom field entries */
-static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
+/* "did you mean" for `word` among the names of records `stride` bytes
+   apart: writes "<what> (did you mean 'x'?)" or "<what>" */
+static void near_miss(char *out, size_t outlen, const char *what,
+                      const char *word, const char *const *names,
+                      size_t stride) {
+  const char *near = so_closest(word, names, (size_t)-1, stride);
+  if (near)
+    snprintf(out, outlen, "%s (did you mean '%s'?)", what, near);
+  else
+    snprintf(out, outlen, "%s", what);
+}
+
+/* copies an array whose items are of the row `item` (NULL: any) */
+static int copy_array(walk *w, int idx, lua_Integer n, const so_field *item,
                       int depth) {
   lua_State *L = w->L;
   const void *self = lua_topointer(L, idx);
@@ -221,13 +231,9 @@ static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
   }
   if (w->copy) lua_createtable(L, (int)n, 0);
   for (i = 1; i <= n; i++) {
-    int ok;
     lua_rawgeti(L, idx, i);
     enter_index(w, self, i);
-    ok = item == SO_T_CUSTOM_FIELDS
-             ? copy_custom_field(w, lua_gettop(L), depth + 1)
-             : copy_value(w, lua_gettop(L), item, depth + 1);
-    if (!ok) {
+    if (!copy_value(w, lua_gettop(L), item, depth + 1)) {
       lua_pop(L, w->copy ? 2 : 1);
       return 0;
     }
@@ -238,7 +244,29 @@ static int copy_array(walk *w, int idx, lua_Integer n, so_type item,
   return 1;
 }
 
-/* copies an object; with a schema, only its fields are allowed */
+/* every required field of the schema is in the table at idx (on
+   failure, a copy under way is dropped) */
+static int has_required(walk *w, int idx, const so_field *schema) {
+  lua_State *L = w->L;
+  const so_field *f;
+  for (f = schema; f->name; f++) {
+    int missing;
+    if (!f->required) continue;
+    lua_pushstring(L, f->name);
+    missing = lua_rawget(L, idx) == LUA_TNIL;
+    lua_pop(L, 1);
+    if (missing) {
+      enter_key(w, lua_topointer(L, idx), f->name);
+      fail(w, "is required");
+      w->depth--;
+      if (w->copy) lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* copies an object; with a schema (rows), only its fields are allowed */
 static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
   const void *self = lua_topointer(L, idx);
@@ -252,7 +280,7 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   while (lua_next(L, idx)) {
     size_t klen;
     const char *key;
-    so_type type = SO_T_ANY;
+    const so_field *row = NULL;
     if (lua_type(L, -2) != LUA_TSTRING) { /* only a schema'd object can */
       fail(w, schema == so_custom_field_fields
                   ? "must be a table with named fields (id, name, value, ...)"
@@ -271,21 +299,16 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     if (schema) {
       int at = so_name_index(L, -2, &schema[0].name, sizeof(so_field));
       if (at < 0) {
-        const char *near = so_closest(key, &schema[0].name, (size_t)-1,
-                                      sizeof(so_field));
         char what[160];
-        if (near)
-          snprintf(what, sizeof(what), "is not a known field (did you mean "
-                   "'%s'?)", near);
-        else
-          snprintf(what, sizeof(what), "is not a known field");
+        near_miss(what, sizeof(what), "is not a known field", key,
+                  &schema[0].name, sizeof(so_field));
         fail(w, what);
         lua_pop(L, 2 + extra);
         return 0;
       }
-      type = schema[at].type;
+      row = &schema[at];
     }
-    if (!copy_value(w, lua_gettop(L), type, depth + 1)) {
+    if (!copy_value(w, lua_gettop(L), row, depth + 1)) {
       lua_pop(L, 2 + extra);
       return 0;
     }
@@ -297,7 +320,7 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     }
     lua_pop(L, 1);
   }
-  return 1;
+  return schema ? has_required(w, idx, schema) : 1;
 }
 
 static const char *type_word(so_type type) {
@@ -306,6 +329,8 @@ static const char *type_word(so_type type) {
     case SO_T_STRING_ARRAY: return "must be an array of strings";
     case SO_T_CUSTOM_FIELDS: return "must be an array of custom field tables";
     case SO_T_OBJECT: return "must be a table of named values (a JSON object)";
+    case SO_T_NUMBER: return "must be a number";
+    case SO_T_BOOLEAN: return "must be true or false";
     default: return "has the wrong type";
   }
 }
@@ -318,8 +343,10 @@ static int on_path(const walk *w, const void *t) {
   return 0;
 }
 
-static int copy_table(walk *w, int idx, so_type type, int depth) {
+static int copy_table(walk *w, int idx, const so_field *row, int depth) {
   lua_State *L = w->L;
+  so_type type = row ? row->type : SO_T_ANY;
+  int arrays = type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS;
   lua_Integer n;
   shape sh;
   if (depth > MAX_DEPTH) return fail(w, "is nested too deeply");
@@ -330,38 +357,56 @@ static int copy_table(walk *w, int idx, so_type type, int depth) {
     return fail(w, "is a table with mixed or non-consecutive keys "
                    "(a sparse array cannot be sent as JSON)");
   if (sh == SHAPE_EMPTY)
-    sh = (type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS ||
-          marked_array(L, idx)) ? SHAPE_ARRAY : SHAPE_OBJECT;
-  if (sh == SHAPE_ARRAY && type == SO_T_OBJECT) return fail(w, type_word(type));
-  if (sh == SHAPE_OBJECT &&
-      (type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS))
-    return fail(w, type_word(type));
-  if (sh == SHAPE_ARRAY)
-    return copy_array(w, idx, n, type == SO_T_STRING_ARRAY ? SO_T_STRING
-                                 : type == SO_T_CUSTOM_FIELDS ? SO_T_CUSTOM_FIELDS
-                                 : SO_T_ANY, depth);
-  return copy_object(w, idx, NULL, depth);
+    sh = (arrays || marked_array(L, idx)) ? SHAPE_ARRAY : SHAPE_OBJECT;
+  if (sh == SHAPE_ARRAY && type == SO_T_OBJECT)
+    /* an object of known keys says which */
+    return row->fields ? copy_object(w, idx, row->fields, depth)
+                       : fail(w, type_word(type));
+  if (sh == SHAPE_OBJECT && arrays) return fail(w, type_word(type));
+  if (sh == SHAPE_ARRAY) {
+    /* the row of the items: strings (of `values`), or objects (of
+       `fields`) */
+    so_field item = {NULL, SO_T_ANY, NULL, NULL, 0};
+    if (type == SO_T_STRING_ARRAY) item.type = SO_T_STRING;
+    if (type == SO_T_CUSTOM_FIELDS) item.type = SO_T_OBJECT;
+    if (arrays) {
+      item.fields = row->fields;
+      item.values = row->values;
+    }
+    return copy_array(w, idx, n, arrays ? &item : NULL, depth);
+  }
+  return copy_object(w, idx, type == SO_T_OBJECT ? row->fields : NULL,
+                     depth);
 }
 
-/* custom_fields entries are objects with the CustomFields fields */
-static int copy_custom_field(walk *w, int idx, int depth) {
-  if (lua_type(w->L, idx) != LUA_TTABLE) return fail(w, "must be a table");
-  if (on_path(w, lua_topointer(w->L, idx)))
-    return fail(w, "contains a cycle (a table inside itself)");
-  /* copy_object refuses keys that are not names */
-  return copy_object(w, idx, so_custom_field_fields, depth);
+/* a string of a row with `values` must be one of them */
+static int one_of(walk *w, int idx, const so_field *row) {
+  size_t i;
+  char what[200];
+  const char *s = lua_tostring(w->L, idx);
+  for (i = 0; row->values[i]; i++)
+    if (strcmp(s, row->values[i]) == 0) return 1;
+  near_miss(what, sizeof(what), "is not one of the values the API takes", s,
+            row->values, sizeof(char *));
+  return fail(w, what);
 }
 
-static int copy_value(walk *w, int idx, so_type type, int depth) {
+static int copy_value(walk *w, int idx, const so_field *row, int depth) {
   lua_State *L = w->L;
   int t = lua_type(L, idx);
+  so_type type = row ? row->type : SO_T_ANY;
   if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL) {
     push_same(w, idx); /* stackone.null: explicit JSON null */
     return 1;
   }
-  if (type == SO_T_STRING && t != LUA_TSTRING) return fail(w, type_word(type));
-  if (type != SO_T_STRING && type != SO_T_ANY && t != LUA_TTABLE)
+  if ((type == SO_T_STRING && t != LUA_TSTRING) ||
+      (type == SO_T_NUMBER && t != LUA_TNUMBER) ||
+      (type == SO_T_BOOLEAN && t != LUA_TBOOLEAN))
     return fail(w, type_word(type));
+  if ((type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS ||
+       type == SO_T_OBJECT) && t != LUA_TTABLE)
+    return fail(w, row->fields && type == SO_T_OBJECT ? "must be a table"
+                                                      : type_word(type));
   switch (t) {
     case LUA_TBOOLEAN:
       push_same(w, idx);
@@ -373,11 +418,12 @@ static int copy_value(walk *w, int idx, so_type type, int depth) {
       const char *s = lua_tolstring(L, idx, &len);
       if (!utf8_ok((const unsigned char *)s, len))
         return fail(w, "is not valid UTF-8 text");
+      if (row && row->values && !one_of(w, idx, row)) return 0;
       push_same(w, idx);
       return 1;
     }
     case LUA_TTABLE:
-      return copy_table(w, idx, type, depth);
+      return copy_table(w, idx, row, depth);
     default: {
       char what[64];
       snprintf(what, sizeof(what), "is a %s, which JSON cannot carry",

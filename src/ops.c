@@ -10,29 +10,87 @@
 
 #include "stackone.h"
 
-/* CrmCreateContactRequestDto: the body of create and update */
-static const so_field contact_body[] = {
-  {"first_name", SO_T_STRING},
-  {"last_name", SO_T_STRING},
-  {"company_name", SO_T_STRING},
-  {"emails", SO_T_STRING_ARRAY},
-  {"phone_numbers", SO_T_STRING_ARRAY},
-  {"deal_ids", SO_T_STRING_ARRAY},
-  {"account_ids", SO_T_STRING_ARRAY},
-  {"custom_fields", SO_T_CUSTOM_FIELDS},
-  {"passthrough", SO_T_OBJECT},
-  {NULL, SO_T_ANY}
-};
+#define F(name, type) {name, type, NULL, NULL, 0}
+#define REQUIRED(name, type) {name, type, NULL, NULL, 1}
+#define ONE_OF(name, type, values) {name, type, NULL, values, 0}
+#define F_END {NULL, SO_T_ANY, NULL, NULL, 0}
+
+/* the APIs */
+static const so_api crm = {"crm", "crm", 1};
+static const so_api platform = {"platform", NULL, 0};
 
 /* CustomFields: one entry of custom_fields */
 const so_field so_custom_field_fields[] = {
-  {"id", SO_T_STRING},
-  {"remote_id", SO_T_STRING},
-  {"name", SO_T_STRING},
-  {"value", SO_T_ANY},
-  {"value_id", SO_T_STRING},
-  {"remote_value_id", SO_T_STRING},
-  {NULL, SO_T_ANY}
+  F("id", SO_T_STRING),
+  F("remote_id", SO_T_STRING),
+  F("name", SO_T_STRING),
+  F("value", SO_T_ANY),
+  F("value_id", SO_T_STRING),
+  F("remote_value_id", SO_T_STRING),
+  F_END
+};
+
+/* CrmCreateContactRequestDto: the body of create and update */
+static const so_field contact_body[] = {
+  F("first_name", SO_T_STRING),
+  F("last_name", SO_T_STRING),
+  F("company_name", SO_T_STRING),
+  F("emails", SO_T_STRING_ARRAY),
+  F("phone_numbers", SO_T_STRING_ARRAY),
+  F("deal_ids", SO_T_STRING_ARRAY),
+  F("account_ids", SO_T_STRING_ARRAY),
+  {"custom_fields", SO_T_CUSTOM_FIELDS, so_custom_field_fields, NULL, 0},
+  F("passthrough", SO_T_OBJECT),
+  F_END
+};
+
+static const char *const account_types[] = {"production", "test", NULL};
+static const char *const categories[] = {
+  "ats", "hris", "hris-legacy", "crm", "iam", "marketing", "lms", "stackone",
+  "documents", "ticketing", "screening", "messaging", "accounting",
+  "scheduling", NULL
+};
+
+/* PatchAccountExternalDto: the body of accounts.update */
+static const so_field account_body[] = {
+  F("provider", SO_T_STRING),
+  F("origin_owner_id", SO_T_STRING),
+  F("origin_owner_name", SO_T_STRING),
+  F("origin_username", SO_T_STRING),
+  F("credentials", SO_T_OBJECT),
+  F("setup_information", SO_T_OBJECT),
+  F("secrets", SO_T_OBJECT),
+  F("authentication_config_key", SO_T_STRING),
+  F("environment", SO_T_STRING),
+  F("label", SO_T_OBJECT),
+  F("metadata", SO_T_OBJECT),
+  ONE_OF("type", SO_T_STRING, account_types),
+  F("integration_id", SO_T_STRING),
+  F_END
+};
+
+/* ConnectSessionCreate: the body of connect_sessions.create */
+static const so_field session_body[] = {
+  ONE_OF("categories", SO_T_STRING_ARRAY, categories),
+  F("provider", SO_T_STRING),
+  F("provider_version", SO_T_STRING),
+  REQUIRED("origin_owner_id", SO_T_STRING),
+  REQUIRED("origin_owner_name", SO_T_STRING),
+  F("origin_username", SO_T_STRING),
+  F("account_id", SO_T_STRING),
+  F("expires_in", SO_T_NUMBER),
+  F("metadata", SO_T_OBJECT),
+  F("multiple", SO_T_BOOLEAN),
+  F("label", SO_T_STRING),
+  ONE_OF("type", SO_T_STRING, account_types),
+  F("integration_id", SO_T_STRING),
+  F_END
+};
+
+/* ConnectSessionAuthenticate */
+static const so_field authenticate_body[] = {
+  REQUIRED("token", SO_T_STRING),
+  F_END
 };
 
 /* the call shapes, by so_kind */
@@ -44,35 +102,101 @@ const so_shape so_shapes[] = {
    "fields"},
   {"list", {SO_ARG_QUERY, SO_ARG_OPTIONS, SO_ARG_END, SO_ARG_END}, 1, NULL,
    NULL},
+  {"read", {SO_ARG_ID, SO_ARG_OPTIONS, SO_ARG_END, SO_ARG_END}, 0, NULL, NULL},
+  {"delete", {SO_ARG_ID, SO_ARG_OPTIONS, SO_ARG_END, SO_ARG_END}, 0, NULL,
+   NULL},
 };
 
+#define P(name, type) {name, type, NULL, NULL}
+#define P_END P(NULL, SO_Q_STRING)
+
 static const so_param filter_keys[] = {
-  {"updated_after", SO_Q_DATE_TIME, NULL},
-  {NULL, SO_Q_STRING, NULL}
+  P("updated_after", SO_Q_DATE_TIME),
+  P_END
 };
 
 /* query parameters, in the order they go on the wire */
-#define FIELDS {"fields", SO_Q_NAMES, NULL}
-#define FILTER {"filter", SO_Q_FILTER, filter_keys}
-#define PAGE_SIZE {"page_size", SO_Q_PAGE_SIZE, NULL}
-#define NEXT {"next", SO_Q_CURSOR, NULL}
-#define INCLUDE {"include", SO_Q_NAMES, NULL}
-#define RAW {"raw", SO_Q_BOOLEAN, NULL}
-#define PROXY {"proxy", SO_Q_OBJECT, NULL}
-#define PAGE {"page", SO_Q_PAGE, NULL}
-#define UPDATED_AFTER {"updated_after", SO_Q_DATE_TIME, NULL}
-#define END {NULL, SO_Q_STRING, NULL}
+#define FIELDS P("fields", SO_Q_NAMES)
+#define FILTER {"filter", SO_Q_FILTER, filter_keys, NULL}
+#define PAGE_SIZE P("page_size", SO_Q_PAGE_SIZE)
+#define NEXT P("next", SO_Q_CURSOR)
+#define INCLUDE P("include", SO_Q_NAMES)
+#define RAW P("raw", SO_Q_BOOLEAN)
+#define PROXY P("proxy", SO_Q_OBJECT)
+#define PAGE P("page", SO_Q_PAGE)
+#define UPDATED_AFTER P("updated_after", SO_Q_DATE_TIME)
 
 static const so_param q_list_contacts[] = {
   FIELDS, FILTER, PAGE_SIZE, NEXT, INCLUDE, RAW, PROXY, PAGE, UPDATED_AFTER,
-  END
+  P_END
 };
 static const so_param q_list[] = {
-  FIELDS, FILTER, PAGE_SIZE, NEXT, RAW, PROXY, PAGE, UPDATED_AFTER, END
+  FIELDS, FILTER, PAGE_SIZE, NEXT, RAW, PROXY, PAGE, UPDATED_AFTER, P_END
 };
-static const so_param q_get_contact[] = {FIELDS, INCLUDE, RAW, PROXY, END};
-static const so_param q_get[] = {FIELDS, RAW, PROXY, END};
-static const so_param q_none[] = {END};
+static const so_param q_get_contact[] = {FIELDS, INCLUDE, RAW, PROXY, P_END};
+static const so_param q_get[] = {FIELDS, RAW, PROXY, P_END};
+static const so_param q_none[] = {P_END};
+
+static const so_param q_list_accounts[] = {
+  P("page", SO_Q_NUMBER),
+  P("page_size", SO_Q_NUMBER),
+  P("provider", SO_Q_STRING),
+  P("origin_owner_id", SO_Q_STRING),
+  P("origin_owner_ids", SO_Q_STRINGS),
+  P("providers", SO_Q_STRINGS),
+  P("account_ids", SO_Q_STRINGS),
+  P("status", SO_Q_STRINGS),
+  P_END
+};
+
+static const char *const log_order_by[] = {
+  "provider", "service", "status", "eventDatetime", "duration", NULL
+};
+static const char *const log_order_direction[] = {"asc", "desc", NULL};
+static const char *const log_list_include[] = {"step_logs", NULL};
+static const char *const log_get_include[] = {
+  "step_logs", "advanced_logs", NULL
+};
+#define LOG_ORDER_BY {"order_by", SO_Q_STRING, NULL, log_order_by}
+#define LOG_ORDER_DIRECTION \
+  {"order_direction", SO_Q_STRING, NULL, log_order_direction}
+
+/* the comma-separated lists take "a,b" or { "a", "b" } */
+static const so_param log_filter_keys[] = {
+  P("account_ids", SO_Q_NAMES),
+  P("start_date", SO_Q_DATE_TIME),
+  P("end_date", SO_Q_DATE_TIME),
+  P("request_ids", SO_Q_NAMES),
+  P("source_types", SO_Q_NAMES),
+  P("source_values", SO_Q_NAMES),
+  P("source_ids", SO_Q_NAMES),
+  P("http_methods", SO_Q_NAMES),
+  P("providers", SO_Q_NAMES),
+  P("services", SO_Q_NAMES),
+  P("resources", SO_Q_NAMES),
+  P("child_resources", SO_Q_NAMES),
+  P("sub_resources", SO_Q_NAMES),
+  P("actions", SO_Q_NAMES),
+  P("status_codes", SO_Q_NAMES),
+  P("success", SO_Q_BOOLEAN),
+  LOG_ORDER_BY,
+  LOG_ORDER_DIRECTION,
+  P_END
+};
+
+static const so_param q_list_logs[] = {
+  LOG_ORDER_BY,
+  LOG_ORDER_DIRECTION,
+  P("page_size", SO_Q_NUMBER_SIZE),
+  NEXT,
+  {"include", SO_Q_STRING, NULL, log_list_include},
+  {"filter", SO_Q_FILTER, log_filter_keys, NULL},
+  P_END
+};
+static const so_param q_get_log[] = {
+  {"include", SO_Q_STRING, NULL, log_get_include},
+  P_END
+};
 
 #define CONTACTS "/unified/crm/contacts"
 #define ACCOUNTS "/unified/crm/accounts"
@@ -81,33 +205,67 @@ static const so_param q_none[] = {END};
 #define CONTACT_BODY contact_body, "CrmCreateContactRequestDto"
 #define NO_BODY NULL, NULL
 #define CONTACT_DEFINITIONS "crm_list_contact_custom_field_definitions"
+#define DATA SO_REPLY_DATA
+#define BARE SO_REPLY_BARE
 
-/* group, name, operationId, method, path, shape, body, query, response,
-   bulk form, custom fields by name */
+/* api, group, name, operationId, method, path, shape, body, query,
+   response, its form, bulk form, custom fields by name */
 const so_operation so_operations[] = {
-  {"contacts", "create", "crm_create_contact", "POST", CONTACTS,
-   SO_KIND_CREATE, CONTACT_BODY, q_none, "ContactResult", 1, CONTACT_DEFINITIONS},
-  {"contacts", "get", "crm_get_contact", "GET", CONTACTS "/{id}",
-   SO_KIND_GET, NO_BODY, q_get_contact, "ContactResult", 0, NULL},
-  {"contacts", "update", "crm_update_contact", "PATCH", CONTACTS "/{id}",
-   SO_KIND_UPDATE, CONTACT_BODY, q_none, "ContactResult", 1, CONTACT_DEFINITIONS},
-  {"contacts", "list", "crm_list_contacts", "GET", CONTACTS,
-   SO_KIND_LIST, NO_BODY, q_list_contacts, "ContactsPaginated", 0, NULL},
-  {"accounts", "get", "crm_get_account", "GET", ACCOUNTS "/{id}",
-   SO_KIND_GET, NO_BODY, q_get, "AccountResult", 0, NULL},
-  {"accounts", "list", "crm_list_accounts", "GET", ACCOUNTS,
-   SO_KIND_LIST, NO_BODY, q_list, "AccountsPaginated", 0, NULL},
-  {"lists", "get", "crm_get_list", "GET", LISTS "/{id}",
-   SO_KIND_GET, NO_BODY, q_get, "ListResult", 0, NULL},
-  {"lists", "list", "crm_list_lists", "GET", LISTS,
-   SO_KIND_LIST, NO_BODY, q_list, "ListsPaginated", 0, NULL},
+  {&crm, "contacts", "create", "crm_create_contact", "POST", CONTACTS,
+   SO_KIND_CREATE, CONTACT_BODY, q_none, "ContactResult", DATA, 1,
+   CONTACT_DEFINITIONS},
+  {&crm, "contacts", "get", "crm_get_contact", "GET", CONTACTS "/{id}",
+   SO_KIND_GET, NO_BODY, q_get_contact, "ContactResult", DATA, 0, NULL},
+  {&crm, "contacts", "update", "crm_update_contact", "PATCH",
+   CONTACTS "/{id}", SO_KIND_UPDATE, CONTACT_BODY, q_none, "ContactResult",
+   DATA, 1, CONTACT_DEFINITIONS},
+  {&crm, "contacts", "list", "crm_list_contacts", "GET", CONTACTS,
+   SO_KIND_LIST, NO_BODY, q_list_contacts, "ContactsPaginated", DATA, 0,
+   NULL},
+  {&crm, "accounts", "get", "crm_get_account", "GET", ACCOUNTS "/{id}",
+   SO_KIND_GET, NO_BODY, q_get, "AccountResult", DATA, 0, NULL},
+  {&crm, "accounts", "list", "crm_list_accounts", "GET", ACCOUNTS,
+   SO_KIND_LIST, NO_BODY, q_list, "AccountsPaginated", DATA, 0, NULL},
+  {&crm, "lists", "get", "crm_get_list", "GET", LISTS "/{id}",
+   SO_KIND_GET, NO_BODY, q_get, "ListResult", DATA, 0, NULL},
+  {&crm, "lists", "list", "crm_list_lists", "GET", LISTS,
+   SO_KIND_LIST, NO_BODY, q_list, "ListsPaginated", DATA, 0, NULL},
   /* the spec lists paging and filter parameters on this get too */
-  {"contact_custom_field_definitions", "get",
+  {&crm, "contact_custom_field_definitions", "get",
    "crm_get_contact_custom_field_definition", "GET", DEFINITIONS "/{id}",
-   SO_KIND_GET, NO_BODY, q_list, "CustomFieldDefinitionResultApiModel", 0, NULL},
-  {"contact_custom_field_definitions", "list",
+   SO_KIND_GET, NO_BODY, q_list, "CustomFieldDefinitionResultApiModel", DATA,
+   0, NULL},
+  {&crm, "contact_custom_field_definitions", "list",
    "crm_list_contact_custom_field_definitions", "GET", DEFINITIONS,
-   SO_KIND_LIST, NO_BODY, q_list, "CustomFieldDefinitionsPaginated", 0, NULL},
+   SO_KIND_LIST, NO_BODY, q_list, "CustomFieldDefinitionsPaginated", DATA, 0,
+   NULL},
+  /* the platform: linked accounts, connect sessions, request logs */
+  {&platform, "accounts", "list", "stackone_list_linked_accounts", "GET",
+   "/accounts", SO_KIND_LIST, NO_BODY, q_list_accounts, "LinkedAccount",
+   SO_REPLY_ARRAY, 0, NULL},
+  {&platform, "accounts", "get", "stackone_get_account", "GET",
+   "/accounts/{id}", SO_KIND_READ, NO_BODY, q_none, "LinkedAccount", BARE, 0,
+   NULL},
+  {&platform, "accounts", "update", "stackone_update_account", "PATCH",
+   "/accounts/{id}", SO_KIND_UPDATE, account_body, "PatchAccountExternalDto",
+   q_none, "LinkedAccount", BARE, 0, NULL},
+  {&platform, "accounts", "delete", "stackone_delete_account", "DELETE",
+   "/accounts/{id}", SO_KIND_DELETE, NO_BODY, q_none, "LinkedAccount", BARE,
+   0, NULL},
+  {&platform, "connect_sessions", "create", "stackone_create_connect_session",
+   "POST", "/connect_sessions", SO_KIND_CREATE, session_body,
+   "ConnectSessionCreate", q_none, "ConnectSessionTokenAuthLink", BARE, 0,
+   NULL},
+  {&platform, "connect_sessions", "authenticate",
+   "stackone_authenticate_connect_session", "POST",
+   "/connect_sessions/authenticate", SO_KIND_CREATE, authenticate_body,
+   "ConnectSessionAuthenticate", q_none, "ConnectSession", BARE, 0, NULL},
+  {&platform, "request_logs", "list", "stackone_list_logs", "GET",
+   "/requests/logs", SO_KIND_LIST, NO_BODY, q_list_logs,
+   "UnifiedLogsPaginated", DATA, 0, NULL},
+  {&platform, "request_logs", "get", "stackone_get_log", "GET",
+   "/requests/logs/{id}", SO_KIND_GET, NO_BODY, q_get_log, "UnifiedLogResult",
+   DATA, 0, NULL},
 };
 
 const size_t so_operation_count =
@@ -126,6 +284,8 @@ static const struct {
   {"array", "string", "string[]"},
   {"array", "CustomFields", "stackone.CustomFields[]|table<string, any>"},
   {"object", NULL, "table<string, any>"},
+  {"number", NULL, "number"},
+  {"boolean", NULL, "boolean"},
   {NULL, NULL, "any"},
 };
 
@@ -143,6 +303,9 @@ static const struct {
   {"string", NULL, "form", "string|string[]"},
   {"object", NULL, "deepObject", "table<string, any>"},
   {"object", NULL, "deepObject", NULL},
+  {"number", NULL, "form", "integer"},
+  {"number", NULL, "form", "integer"},
+  {"array", NULL, "form", "string|string[]"},
 };
 
 static void set_string(lua_State *L, const char *key, const char *value) {
@@ -156,42 +319,73 @@ static void set_boolean(lua_State *L, const char *key, int value) {
   lua_setfield(L, -2, key);
 }
 
-/* { { name, type, format, style, accepts, keys = {...} }, ... } */
+/* an array of the strings of a NULL-ended list */
+static void push_strings(lua_State *L, const char *const *values) {
+  lua_Integer i;
+  lua_newtable(L);
+  for (i = 0; values[i]; i++) {
+    lua_pushstring(L, values[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static void set_range(lua_State *L, lua_Integer minimum, lua_Integer maximum) {
+  lua_pushinteger(L, minimum);
+  lua_setfield(L, -2, "minimum");
+  if (maximum > 0) {
+    lua_pushinteger(L, maximum);
+    lua_setfield(L, -2, "maximum");
+  }
+}
+
+/* { { name, type, format, style, accepts, keys = {...}, values }, ... } */
 static void push_params(lua_State *L, const so_param *params) {
   size_t j;
   lua_newtable(L);
   for (j = 0; params[j].name; j++) {
     const so_param *p = &params[j];
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 8);
     set_string(L, "name", p->name);
     set_string(L, "type", param_types[p->type].type);
     set_string(L, "format", param_types[p->type].format);
     set_string(L, "style", param_types[p->type].style);
     set_string(L, "accepts", param_types[p->type].lua);
-    if (p->type == SO_Q_PAGE_SIZE) {
-      lua_pushinteger(L, 1);
-      lua_setfield(L, -2, "minimum");
-      lua_pushinteger(L, 100);
-      lua_setfield(L, -2, "maximum");
-    }
+    if (p->type == SO_Q_PAGE_SIZE || p->type == SO_Q_NUMBER_SIZE)
+      set_range(L, 1, 100);
+    if (p->type == SO_Q_NUMBER) set_range(L, 1, 0);
+    if (p->type == SO_Q_STRINGS) set_string(L, "items", "string");
     if (p->keys) {
       push_params(L, p->keys);
       lua_setfield(L, -2, "keys");
+    }
+    if (p->values) {
+      push_strings(L, p->values);
+      lua_setfield(L, -2, "values");
     }
     lua_rawseti(L, -2, (lua_Integer)j + 1);
   }
 }
 
-/* { { name, type, items, accepts }, ... } */
+/* { { name, type, items, accepts, values, fields, required }, ... } */
 void so_push_fields(lua_State *L, const so_field *fields) {
   size_t j;
   lua_newtable(L);
   for (j = 0; fields[j].name; j++) {
-    lua_createtable(L, 0, 4);
-    set_string(L, "name", fields[j].name);
-    set_string(L, "type", field_types[fields[j].type].type);
-    set_string(L, "items", field_types[fields[j].type].items);
-    set_string(L, "accepts", field_types[fields[j].type].lua);
+    const so_field *f = &fields[j];
+    lua_createtable(L, 0, 6);
+    set_string(L, "name", f->name);
+    set_string(L, "type", field_types[f->type].type);
+    set_string(L, "items", field_types[f->type].items);
+    set_string(L, "accepts", field_types[f->type].lua);
+    if (f->values) {
+      push_strings(L, f->values);
+      lua_setfield(L, -2, "values");
+    }
+    if (f->fields) {
+      so_push_fields(L, f->fields);
+      lua_setfield(L, -2, "fields");
+    }
+    if (f->required) set_boolean(L, "required", 1);
     lua_rawseti(L, -2, (lua_Integer)j + 1);
   }
 }
@@ -210,12 +404,17 @@ static void push_names(lua_State *L, const void *records, size_t stride) {
 }
 
 static void push_operation(lua_State *L, size_t i) {
+  static const char *const replies[] = {"data", "bare", "array"};
   const so_operation *op = &so_operations[i];
   const so_shape *shape = &so_shapes[op->kind];
   size_t j;
-  lua_createtable(L, 0, 20);
+  lua_createtable(L, 0, 24);
   lua_pushinteger(L, (lua_Integer)i + 1);
   lua_setfield(L, -2, "index");
+  set_string(L, "api", op->api->name);
+  set_string(L, "namespace", op->api->namespace);
+  set_boolean(L, "account", op->api->account);
+  set_string(L, "reply", replies[op->reply]);
   set_string(L, "group", op->group);
   set_string(L, "name", op->name);
   set_string(L, "operation_id", op->operation_id);

@@ -87,12 +87,12 @@ static void add_secret_line(lua_State *L, so_request *r, const char *line) {
 }
 
 /* the request's header lines into r->headers, from the strings at the
-   stack indexes given */
+   stack indexes given (account_line 0: none) */
 static void header_list(lua_State *L, const so_client *c, so_request *r,
                         int merged, int account_line, int accept,
                         int content_type) {
   add_secret_line(L, r, c->auth_header);
-  add_line(L, r, lua_tostring(L, account_line));
+  if (account_line) add_line(L, r, lua_tostring(L, account_line));
   if (accept) add_line(L, r, "Accept: application/json");
   if (content_type) add_line(L, r, "Content-Type: application/json");
   add_line(L, r, "Expect:");
@@ -127,6 +127,12 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
       so_read_retry(L, lua_gettop(L), &r->retry);
     lua_settop(L, top); /* opts keeps the account id alive */
   }
+  if (!r->op->api->account) { /* the platform API: no account */
+    if (r->account)
+      so_usage(L, 0, "option 'account_id' does not apply: the %s API takes "
+               "no x-account-id", r->op->api->name);
+    return;
+  }
   if (r->account == NULL && c->account_id) {
     r->account = c->account_id;
     r->account_len = strlen(c->account_id);
@@ -143,8 +149,8 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
 int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   char err[400];
   int top = lua_gettop(L), merged;
-  if (*r->account == '\0' ||
-      !so_header_value_ok(r->account, r->account_len)) {
+  if (r->account && (*r->account == '\0' ||
+                     !so_header_value_ok(r->account, r->account_len))) {
     so_push_invalid(L, r->op->method, r->op->path, "account_id is empty or "
                     "has CR, LF, NUL or another control character");
     return 0;
@@ -154,8 +160,9 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r) {
     return 0;
   }
   merged = lua_gettop(L);
-  lua_pushfstring(L, "x-account-id: %s", r->account);
-  header_list(L, c, r, merged, merged + 1, !has_header(L, merged, "accept"),
+  if (r->account) lua_pushfstring(L, "x-account-id: %s", r->account);
+  header_list(L, c, r, merged, r->account ? merged + 1 : 0,
+              !has_header(L, merged, "accept"),
               r->op->body && !has_header(L, merged, "content-type"));
   lua_getiuservalue(L, 1, SO_UV_HOOKS);
   lua_getfield(L, -1, "debug");

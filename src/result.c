@@ -140,11 +140,20 @@ static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status)
     return response_error(L, x, k, status, "decode",
                           "the response body is not a JSON object", 0);
   envelope = body;
-  lua_getfield(L, envelope, "data");
-  if (!lua_istable(L, -1))
-    return response_error(L, x, k, status, "decode",
-                          "the response has no 'data'", envelope);
-  if (so_shapes[k->op->kind].page) {
+  if (k->op->reply == SO_REPLY_DATA) {
+    lua_getfield(L, envelope, "data");
+    if (!lua_istable(L, -1))
+      return response_error(L, x, k, status, "decode",
+                            "the response has no 'data'", envelope);
+  } else {
+    lua_pushvalue(L, body); /* the record, or a bare array of them */
+  }
+  if (k->op->reply == SO_REPLY_ARRAY) {
+    /* a page { data = {...} }; the Lua layer numbers the next one */
+    lua_createtable(L, 0, 2);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "data");
+  } else if (so_shapes[k->op->kind].page) {
     /* a page: { data = {...}, next = cursor or nil } */
     lua_createtable(L, 0, 2);
     lua_insert(L, -2);
@@ -159,8 +168,10 @@ static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status)
   lua_setfield(L, -2, "status");
   so_push_headers(L, &x->head);
   lua_setfield(L, -2, "headers");
-  lua_getfield(L, envelope, "raw");
-  lua_setfield(L, -2, "raw");
+  if (k->op->reply == SO_REPLY_DATA) {
+    lua_getfield(L, envelope, "raw");
+    lua_setfield(L, -2, "raw");
+  }
   lua_pushinteger(L, k->attempts);
   lua_setfield(L, -2, "attempts");
   return 2;

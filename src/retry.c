@@ -63,11 +63,13 @@ static int permanent(CURLcode rc) {
 }
 
 /* may this attempt be tried again? GET and PATCH are safe to repeat;
-   POST only when it provably never reached the server (`sent` is 0: no
-   connection, or a refused HTTP/2 stream), or when the caller opts in */
+   POST and DELETE only when they provably never reached the server
+   (`sent` is 0: no connection, or a refused HTTP/2 stream), or when the
+   caller opts in (a second DELETE of what the first deleted is a 404) */
 int so_retryable(const char *method, CURLcode rc, long status, int sent,
                  int too_large, const so_retry *r) {
-  int safe = strcmp(method, "POST") != 0 || r->maybe_applied;
+  int safe = (strcmp(method, "POST") != 0 && strcmp(method, "DELETE") != 0) ||
+             r->maybe_applied;
   if (!r->enabled || too_large) return 0;
   if (rc != CURLE_OK) {
     if (permanent(rc)) return 0;

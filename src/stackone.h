@@ -65,20 +65,26 @@ SO_HIDDEN so_buf *so_buf_push(lua_State *L);
    bodies, results and the Lua surface (core.operations) all come from
    these rows ---- */
 typedef enum { /* body field types */
-  SO_T_STRING,        /* string or stackone.null */
-  SO_T_STRING_ARRAY,  /* array of strings */
-  SO_T_CUSTOM_FIELDS, /* array of CustomFields objects */
-  SO_T_OBJECT,        /* any JSON object */
+  SO_T_STRING,        /* string or stackone.null; one of `values` if any */
+  SO_T_STRING_ARRAY,  /* array of strings, each one of `values` if any */
+  SO_T_CUSTOM_FIELDS, /* array of objects with the keys in `fields` */
+  SO_T_OBJECT,        /* a JSON object: any keys, or those in `fields` */
+  SO_T_NUMBER,        /* a number */
+  SO_T_BOOLEAN,       /* true or false */
   SO_T_ANY            /* any JSON value */
 } so_type;
 
 typedef struct so_field {
   const char *name;
   so_type type;
+  const struct so_field *fields; /* nested rows, NULL-name ended: an
+                                    object's keys, or an array's objects' */
+  const char *const *values;     /* the strings allowed, NULL ended */
+  int required;                  /* the object must have it */
 } so_field;
 
 typedef enum { /* query parameter types; each has one wire style */
-  SO_Q_STRING,    /* form: a string */
+  SO_Q_STRING,    /* form: a string, one of `values` if any */
   SO_Q_DATE_TIME, /* form: a date-time string */
   SO_Q_CURSOR,    /* form: a string; "" is no cursor and is not sent */
   SO_Q_PAGE,      /* form: a string or a whole number */
@@ -86,13 +92,17 @@ typedef enum { /* query parameter types; each has one wire style */
   SO_Q_BOOLEAN,   /* form: true or false */
   SO_Q_NAMES,     /* form, one value: "a,b" or { "a", "b" } */
   SO_Q_OBJECT,    /* deepObject: proxy[a][b]=c, nested to any depth */
-  SO_Q_FILTER     /* deepObject: filter[key]=value, the keys in `keys` */
+  SO_Q_FILTER,    /* deepObject: filter[key]=value, the keys in `keys` */
+  SO_Q_NUMBER,    /* form: a whole number from 1 (the spec's number) */
+  SO_Q_NUMBER_SIZE, /* form: SO_Q_PAGE_SIZE, the spec's number */
+  SO_Q_STRINGS    /* form, exploded: "a" or { "a", "b" } as k=a&k=b */
 } so_qtype;
 
 typedef struct so_param {
   const char *name;
   so_qtype type;
   const struct so_param *keys; /* SO_Q_FILTER's keys, NULL-name ended */
+  const char *const *values;   /* the strings allowed, NULL ended */
 } so_param;
 
 /* the call shapes: which arguments a call takes, what it returns */
@@ -100,14 +110,16 @@ typedef enum {
   SO_KIND_CREATE, /* (fields, opts) -> record */
   SO_KIND_GET,    /* (id, query, opts) -> record */
   SO_KIND_UPDATE, /* (id, fields, opts) -> record */
-  SO_KIND_LIST    /* (query, opts) -> page */
+  SO_KIND_LIST,   /* (query, opts) -> page */
+  SO_KIND_READ,   /* (id, opts) -> record */
+  SO_KIND_DELETE  /* (id, opts) -> record */
 } so_kind;
 
 typedef enum { SO_ARG_END, SO_ARG_ID, SO_ARG_FIELDS, SO_ARG_QUERY,
                SO_ARG_OPTIONS } so_arg;
 
 typedef struct so_shape {
-  const char *kind;   /* "create", "get", "update", "list" */
+  const char *kind;   /* "create", "get", "update", "list", "read", ... */
   so_arg args[4];     /* the arguments in order, SO_ARG_END ended */
   int page;           /* the result is a page: { data, next } */
   /* the items of its bulk form: the fields themselves (both NULL), or a
@@ -115,8 +127,24 @@ typedef struct so_shape {
   const char *item_id, *item_fields;
 } so_shape;
 
+/* the APIs the operations belong to */
+typedef struct so_api {
+  const char *name;      /* "crm", "platform" */
+  const char *namespace; /* the client's member holding its groups, or
+                            NULL: the groups are the client's members */
+  int account;           /* its requests carry x-account-id */
+} so_api;
+
+/* how a success answers */
+typedef enum {
+  SO_REPLY_DATA,  /* { data = record } or a page { data = [...], next } */
+  SO_REPLY_BARE,  /* the record itself */
+  SO_REPLY_ARRAY  /* a bare array: a page numbered by the query's `page` */
+} so_reply;
+
 typedef struct so_operation {
-  const char *group;        /* the namespace under crm, e.g. "contacts" */
+  const so_api *api;
+  const char *group;        /* the group in its namespace, e.g. "contacts" */
   const char *name;         /* "create", "get", "update", "list" */
   const char *operation_id; /* the spec's operationId */
   const char *method;
@@ -125,7 +153,9 @@ typedef struct so_operation {
   const so_field *body;     /* NULL-name ended; NULL when no body */
   const char *body_schema;  /* the spec's name of the body's schema */
   const so_param *query;    /* its query parameters, in wire order */
-  const char *returns;      /* the spec's schema of its 200 response */
+  const char *returns;      /* the spec's schema of its 2xx response (of
+                               its items, for SO_REPLY_ARRAY) */
+  so_reply reply;
   int bulk;                 /* it has a _many form */
   const char *custom_fields; /* custom_fields may be given by name: the
                                 operationId of the list of definitions */

@@ -352,7 +352,8 @@ static int add_filter(query *q, const so_param *p, int idx) {
   return 1;
 }
 
-static int add_page_size(query *q, const char *name, int idx) {
+/* a whole number from 1 to `most` (0: no most), or its digits */
+static int add_count(query *q, const char *name, int idx, lua_Integer most) {
   lua_State *L = q->L;
   lua_Integer n = 0;
   int ok = 0;
@@ -361,15 +362,20 @@ static int add_page_size(query *q, const char *name, int idx) {
     if (lua_stringtonumber(L, lua_tostring(L, -1))) {
       if (lua_isinteger(L, -1)) {
         n = lua_tointeger(L, -1);
-        ok = n >= 1 && n <= 100;
+        ok = n >= 1 && (most == 0 || n <= most);
       }
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
   }
-  if (!ok) {
+  if (!ok && most) {
     snprintf(q->err, q->errlen, "query '%s' must be a whole number "
-             "from 1 to 100", name);
+             "from 1 to %lld", name, (long long)most);
+    return 0;
+  }
+  if (!ok) {
+    snprintf(q->err, q->errlen, "query '%s' must be a whole number from 1",
+             name);
     return 0;
   }
   add_name(q, name);
@@ -381,6 +387,52 @@ static int add_page_size(query *q, const char *name, int idx) {
   return 1;
 }
 
+/* "a" or { "a", "b" } as name=a&name=b: the key repeated */
+static int add_repeated(query *q, const char *name, int idx) {
+  lua_State *L = q->L;
+  lua_Integer i, n;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    add_name(q, name);
+    add_char(q->b, '=');
+    return add_scalar(q, idx);
+  }
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    n = (lua_Integer)lua_rawlen(L, idx);
+    for (i = 1; i <= n; i++) {
+      int ok;
+      lua_rawgeti(L, idx, i);
+      ok = lua_type(L, -1) == LUA_TSTRING;
+      if (ok) {
+        add_name(q, name);
+        add_char(q->b, '=');
+        add_scalar(q, lua_gettop(L));
+      }
+      lua_pop(L, 1);
+      if (!ok) break;
+    }
+    if (i > n) return 1;
+  }
+  snprintf(q->err, q->errlen, "query '%s' must be a string or an array of "
+           "strings", name);
+  return 0;
+}
+
+/* a string of a parameter with `values` must be one of them */
+static int one_of(query *q, const char *name, const so_param *p, int idx) {
+  const char *s = lua_tostring(q->L, idx), *near;
+  size_t i;
+  for (i = 0; p->values[i]; i++)
+    if (strcmp(s, p->values[i]) == 0) return 1;
+  near = so_closest(s, p->values, (size_t)-1, sizeof(char *));
+  if (near)
+    snprintf(q->err, q->errlen, "query '%s' must be one of the values the "
+             "API takes (did you mean '%s'?)", name, near);
+  else
+    snprintf(q->err, q->errlen, "query '%s' must be one of the values the "
+             "API takes", name);
+  return 0;
+}
+
 /* name=value for the value at idx, checked against p's type */
 static int add_param(query *q, const char *name, const so_param *p,
                      int idx) {
@@ -390,7 +442,10 @@ static int add_param(query *q, const char *name, const so_param *p,
   switch (p->type) {
     case SO_Q_NAMES: return add_list(q, name, idx);
     case SO_Q_FILTER: return add_filter(q, p, idx);
-    case SO_Q_PAGE_SIZE: return add_page_size(q, name, idx);
+    case SO_Q_PAGE_SIZE:
+    case SO_Q_NUMBER_SIZE: return add_count(q, name, idx, 100);
+    case SO_Q_NUMBER: return add_count(q, name, idx, 0);
+    case SO_Q_STRINGS: return add_repeated(q, name, idx);
     case SO_Q_OBJECT: {
       int ok;
       if (t != LUA_TTABLE) {
@@ -418,6 +473,7 @@ static int add_param(query *q, const char *name, const so_param *p,
       break;
     case SO_Q_STRING:
       if (t != LUA_TSTRING) want = "a string";
+      else if (p->values && !one_of(q, name, p, idx)) return 0;
       break;
   }
   if (want) {

@@ -8,9 +8,10 @@ local core = require("stackone.core")
 local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
+local fanout = require("stackone.fanout")
 local public = require("stackone.public")
 local loop_check = require("stackone.loop.check")
-local unpack = require("stackone.compat").unpack
+local unpack, pack = require("stackone.compat").unpack, require("stackone.compat").pack
 
 local fail = public.fail
 
@@ -49,11 +50,13 @@ function stackone.array(t)
   return setmetatable(t or {}, core.array_mt)
 end
 
--- The public names: crm.<group>.<name>, its _many form, each and refresh,
--- named here once and kept in the description.
+-- The public names: crm.<group>.<name> (the platform's: <group>.<name>),
+-- its _many form, each and refresh, named here once and kept in the
+-- description.
 local by_id = {}
 for _, op in ipairs(core.operations) do
-  local prefix = "crm." .. op.group .. "."
+  op.group_name = (op.namespace and op.namespace .. "." or "") .. op.group
+  local prefix = op.group_name .. "."
   op.public_name = prefix .. op.name
   if op.bulk then op.bulk.public_name = op.public_name .. "_many" end
   if op.page then op.each = prefix .. "each" end
@@ -61,7 +64,7 @@ for _, op in ipairs(core.operations) do
 end
 for _, op in ipairs(core.operations) do
   local list = by_id[op.custom_fields]
-  if list then list.refresh = "crm." .. list.group .. ".refresh" end
+  if list then list.refresh = list.group_name .. ".refresh" end
 end
 
 local function position_of(op, arg)
@@ -75,26 +78,61 @@ end
 -- works like group.create{...}, as callers of lua-openai or pgmoon would
 -- write it. Every public function is the one frame above the user's code
 -- and turns the usage errors under it into errors at the user's line.
-local function bind(handle, op, driver, prepare, group)
+-- the options of a call made through an account view: the view's
+-- account unless the call names one (anything but a table is left for
+-- the core to refuse)
+local function account_options(account, opts)
+  if opts == nil then return { account_id = account } end
+  if type(opts) ~= "table" or opts.account_id ~= nil then return opts end
+  local out = {}
+  for k, v in pairs(opts) do out[k] = v end
+  out.account_id = account
+  return out
+end
+
+-- the arguments of a call (after the group of the colon form), with the
+-- view's account in the options at `position`
+local function with_account(account, position, ...)
+  local args = pack(...)
+  args[position] = account_options(account, args[position])
+  if args.n < position then args.n = position end
+  return unpack(args, 1, args.n)
+end
+
+local function bind(handle, op, driver, prepare, group, account)
   local start, check, index, run, name = handle._start, handle._check, op.index, driver.run, op.public_name
+  -- a page numbered by the query's `page`: its `next` is made here
+  local numbered = op.reply == "array" and paging.number
+  local opts_at = account and op.account and position_of(op, "opts")
+  -- the call's own arguments: after the group of the colon form, with a
+  -- view's account in the options
+  local function arguments(...)
+    if rawequal((...), group) then
+      if opts_at then return with_account(account, opts_at, select(2, ...)) end
+      return select(2, ...)
+    end
+    if opts_at then return with_account(account, opts_at, ...) end
+    return ...
+  end
   return function(...)
-    local first = rawequal((...), group) and 2 or 1
+    local args = pack(arguments(...))
     local why = driver.check()
     if why then fail(name, why) end
     local ok, job, err
-    if prepare and prepare.wants(select(first, ...)) then
+    if prepare and prepare.wants(unpack(args, 1, args.n)) then
       -- the definitions are fetched with the call's options: checked first
-      ok, err = pcall(check, handle, index, select(first, ...))
+      ok, err = pcall(check, handle, index, unpack(args, 1, args.n))
       if not ok then fail(name, err) end
-      local args
-      args, err = prepare.run(select(first, ...))
-      if not args then return nil, err end
-      ok, job, err = pcall(start, handle, index, unpack(args, 1, args.n))
+      local prepared
+      prepared, err = prepare.run(unpack(args, 1, args.n))
+      if not prepared then return nil, err end
+      ok, job, err = pcall(start, handle, index, unpack(prepared, 1, prepared.n))
     else
-      ok, job, err = pcall(start, handle, index, select(first, ...))
+      ok, job, err = pcall(start, handle, index, unpack(args, 1, args.n))
     end
     if not ok then fail(name, job) end
     if not job then return nil, err end
+    if numbered then return numbered(args[1], run(job)) end
     return run(job)
   end
 end
@@ -126,13 +164,14 @@ local function request_options(opts)
   return out
 end
 
-local function bind_many(handle, op, definitions, driver, group)
+local function bind_many(handle, op, definitions, driver, group, account)
   local start_many, check_many, index, run = handle._start_many, handle._check_many, op.index, driver.run
   local name = op.bulk.public_name
   local fields_of, rebuild = item_form(op.bulk)
   local function invalid(message) return core.invalid_error(index, message) end
   return function(items, opts, ...)
     if rawequal(items, group) then items, opts = opts, ... end
+    if account then opts = account_options(account, opts) end
     local why = driver.check()
     if why then fail(name, why) end
     local ok, e = pcall(check_many, handle, index, items, opts)
@@ -154,7 +193,14 @@ local NOT_IN_COROUTINE = public.usage("a client with a loop must be called from 
 -- gives a usage error when a call cannot be made here.
 local function new_driver(handle, loop)
   if not loop then
-    return { run = engine.run, check = function() end }
+    local run, in_scheduler, run_scheduled = engine.run, fanout.in_scheduler, fanout.run_job
+    return {
+      run = function(job)
+        if in_scheduler() then return run_scheduled(job) end -- one of run_all's
+        return run(job)
+      end,
+      check = function() end,
+    }
   end
   local run, on_close = engine.loop_driver(handle, loop)
   handle:_on_close(on_close)
@@ -167,16 +213,41 @@ local function new_driver(handle, loop)
 end
 
 -- a list operation's pages, for paging
-local function lister(handle, op, driver, group)
-  local start, index = handle._start, op.index
-  return {
+local function lister(handle, op, driver, group, account)
+  local start, index, run = handle._start, op.index, driver.run
+  local viewed = account and op.account
+  local list = {
     name = op.each,
     group = group,
     check = driver.check,
-    run = driver.run,
-    start = function(query, opts) return start(handle, index, query, opts) end,
+    run = run,
+    start = function(query, opts)
+      if viewed then opts = account_options(account, opts) end
+      return start(handle, index, query, opts)
+    end,
     invalid = function(message) return core.invalid_error(index, message) end,
   }
+  if op.reply ~= "array" then return list end
+  -- a list numbered by `page`: the walk's cursor (`next`) is the number of
+  -- the page to ask for, and each page's `next` is numbered from the query
+  -- that asked for it
+  local asked = setmetatable({}, { __mode = "k" }) -- job -> its query
+  function list.start(query, opts)
+    local q = query
+    if type(query) == "table" and query.next ~= nil then
+      q = {}
+      for k, v in pairs(query) do q[k] = v end
+      q.page, q.next = query.next, nil
+    end
+    if viewed then opts = account_options(account, opts) end
+    local job, err = start(handle, index, q, opts)
+    if job then asked[job] = q end
+    return job, err
+  end
+  function list.run(job)
+    return paging.number(asked[job], run(job))
+  end
+  return list
 end
 
 -- group.anything_else: an error that says what the group has
@@ -195,10 +266,11 @@ end
 -- group.refresh(opts) of a list of definitions: forgets what was read
 -- for custom fields by name (for opts.account_id, or all accounts) and
 -- reads it again
-local function bind_refresh(handle, list_op, definitions, driver, group)
+local function bind_refresh(handle, list_op, definitions, driver, group, account)
   local name, check, index = list_op.refresh, handle._check, list_op.index
   return function(opts, ...)
     if rawequal(opts, group) then opts = ... end
+    if account then opts = account_options(account, opts) end
     local why = driver.check()
     if why then fail(name, why) end
     if opts ~= nil and type(opts) ~= "table" then -- its argument #1, the list's #2
@@ -210,35 +282,154 @@ local function bind_refresh(handle, list_op, definitions, driver, group)
   end
 end
 
-local function build_crm(handle, driver)
-  local crm, lists, definitions = {}, {}, {}
+-- the client's groups: { crm = { contacts = ..., ... }, accounts = ... }
+-- (the CRM's under crm, the platform's at the top). With `account`, an
+-- account view's: the groups whose calls carry x-account-id, sending that
+-- one. `shared` holds what the client and its views share: the caches of
+-- custom field definitions (per account) and the lists they are read by.
+local function build_groups(handle, driver, account, shared)
+  local members, groups, lists = {}, {}, {}
+  local definitions = shared.definitions
   for _, op in ipairs(core.operations) do
-    crm[op.group] = crm[op.group] or {}
-    if op.page then lists[op.operation_id] = lister(handle, op, driver, crm[op.group]) end
+    if not account or op.account then
+      if not groups[op.group_name] then
+        groups[op.group_name] = {}
+        local home = members
+        if op.namespace then
+          members[op.namespace] = members[op.namespace] or {}
+          home = members[op.namespace]
+        end
+        home[op.group] = groups[op.group_name]
+      end
+      if op.page then lists[op.operation_id] = lister(handle, op, driver, groups[op.group_name], account) end
+    end
   end
-  -- one cache per list of definitions, read through that list's pages
+  -- one cache per list of definitions, read through the client's pages
+  -- of that list (a call's options name the account)
   for id, list in pairs(lists) do
-    if by_id[id].refresh then
-      definitions[id] = custom_fields.cache(function(opts) return paging.all(list, { page_size = 100 }, opts) end)
-      crm[by_id[id].group].refresh = bind_refresh(handle, by_id[id], definitions[id], driver, list.group)
+    local op = by_id[id]
+    if op.refresh then
+      definitions[id] = definitions[id]
+        or custom_fields.cache(function(opts) return paging.all(list, { page_size = 100 }, opts) end)
+      groups[op.group_name].refresh = bind_refresh(handle, op, definitions[id], driver, list.group, account)
     end
   end
   for _, op in ipairs(core.operations) do
-    local group, prepare = crm[op.group], nil
-    local defs = definitions[op.custom_fields]
-    if defs then
-      local index = op.index
-      prepare = custom_fields.preparer(position_of(op, "fields"), defs.get,
-        function(message) return core.invalid_error(index, message) end)
-      if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group) end
+    local group, prepare = groups[op.group_name], nil
+    if group then
+      local defs = definitions[op.custom_fields]
+      if defs then
+        local index = op.index
+        prepare = custom_fields.preparer(position_of(op, "fields"), defs.get,
+          function(message) return core.invalid_error(index, message) end)
+        if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group, account) end
+      end
+      group[op.name] = bind(handle, op, driver, prepare, group, account)
+      if op.page then group.each = paging.each(lists[op.operation_id]) end
     end
-    group[op.name] = bind(handle, op, driver, prepare, group)
-    if op.page then group.each = paging.each(lists[op.operation_id]) end
   end
-  for group_name, group in pairs(crm) do
-    strict(group, { name = "crm." .. group_name, member = "operation" })
+  for name, group in pairs(groups) do
+    strict(group, { name = name, member = "operation" })
   end
-  return strict(crm, { name = "crm", member = "group" })
+  for name, namespace in pairs(members) do
+    if not groups[name] then strict(namespace, { name = name, member = "group" }) end
+  end
+  return members
+end
+
+-- the options of run_all and for_each_account (argument `n`):
+-- { concurrency, on_progress }, or nil and a usage error
+local function fan_options(opts, n)
+  if opts ~= nil and type(opts) ~= "table" then
+    return nil, public.usage("table of options expected, got " .. type(opts), n)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "concurrency" and k ~= "on_progress" then
+      return nil, public.usage(("unknown option '%s' (it takes concurrency and on_progress)"):format(tostring(k)))
+    end
+  end
+  local c = opts.concurrency == nil and 4 or opts.concurrency
+  if type(c) ~= "number" or c ~= math.floor(c) or c < 1 or c > 64 then
+    return nil, public.usage("concurrency must be a whole number from 1 to 64")
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    return nil, public.usage("on_progress must be a function")
+  end
+  return { concurrency = c, on_progress = opts.on_progress }
+end
+
+local NOT_A_METHOD = public.usage("call it with a colon, on the client or an account view")
+
+-- client:with_account, :run_all and :for_each_account, for a client and
+-- its account views; `views` makes (and keeps) the view of an account id
+local function fan_members(handle, driver, adapter, views)
+  local members = {}
+
+  local function is_client(x) return rawequal(x, handle) or views.is_view(x) end
+
+  function members.with_account(self, id)
+    if not is_client(self) then fail("client.with_account", NOT_A_METHOD) end
+    if type(id) ~= "string" then public.raise("client.with_account", "string id expected, got " .. type(id), 1) end
+    if id == "" then public.raise("client.with_account", "an account id cannot be empty") end
+    return views.get(id)
+  end
+
+  function members.run_all(self, fns, opts)
+    if not is_client(self) then fail("client.run_all", NOT_A_METHOD) end
+    if type(fns) ~= "table" then public.raise("client.run_all", "table of functions expected, got " .. type(fns), 1) end
+    for i = 1, #fns do
+      if type(fns[i]) ~= "function" then
+        public.raise("client.run_all", ("fns[%d] is a %s, not a function"):format(i, type(fns[i])))
+      end
+    end
+    local o, why = fan_options(opts, 2)
+    if not o then fail("client.run_all", why) end
+    why = driver.check()
+    if why then fail("client.run_all", why) end
+    return fanout.run_all(fns, o, adapter)
+  end
+
+  function members.for_each_account(self, query, fn, opts)
+    local name = "client.for_each_account"
+    if not is_client(self) then fail(name, NOT_A_METHOD) end
+    if query ~= nil and type(query) ~= "table" then
+      public.raise(name, "table of query parameters expected, got " .. type(query), 1)
+    end
+    if type(fn) ~= "function" then public.raise(name, "function expected, got " .. type(fn), 2) end
+    local o, why = fan_options(opts, 3)
+    if not o then fail(name, why) end
+    why = driver.check()
+    if why then fail(name, why) end
+    local q = {}
+    for k, v in pairs(query or {}) do q[k] = v end
+    -- (the query's content is checked by the core: a bad one is nil, err)
+    local accounts, err = paging.all(views.accounts_list, q, nil)
+    if not accounts then return nil, err end
+    local fns = {}
+    for i, account in ipairs(accounts) do
+      fns[i] = function() return fn(account, views.get(account.id)) end
+    end
+    local results, summary = fanout.run_all(fns, o, adapter)
+    for i, r in ipairs(results) do r.account = accounts[i] end
+    return results, summary
+  end
+
+  return members
+end
+
+-- an account view: the client's calls, the CRM's sending this account id
+local function new_view(members, groups, id)
+  local view = { account_id = id }
+  for name, member in pairs(members) do view[name] = member end
+  for name, member in pairs(groups) do view[name] = member end
+  return setmetatable(view, {
+    __name = "stackone.account_view",
+    __index = function(_, key)
+      error(("an account view has no '%s' (close or configure the client itself)"):format(tostring(key)), 2)
+    end,
+    __tostring = function() return "stackone.account_view (" .. id .. ")" end,
+  })
 end
 
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
@@ -255,7 +446,27 @@ function stackone.new(opts)
   if not handle then
     return nil, err
   end
-  members.crm = build_crm(handle, new_driver(handle, adapter))
+  local driver, shared = new_driver(handle, adapter), { definitions = {} }
+  for name, member in pairs(build_groups(handle, driver, nil, shared)) do members[name] = member end
+  -- the views of accounts, made once each and kept while the client is
+  local views, made = {}, setmetatable({}, { __mode = "v" })
+  local is_view = setmetatable({}, { __mode = "k" })
+  views.accounts_list = lister(handle, by_id.stackone_list_linked_accounts, driver, members.accounts)
+  function views.is_view(x) return is_view[x] == true end
+  local fan = fan_members(handle, driver, adapter, views)
+  function views.get(id)
+    local view = made[id]
+    if not view then
+      local groups = build_groups(handle, driver, id, shared)
+      for name, member in pairs(members) do
+        if groups[name] == nil and name ~= "crm" then groups[name] = member end
+      end
+      view = new_view(fan, groups, id)
+      made[id], is_view[view] = view, true
+    end
+    return view
+  end
+  for name, member in pairs(fan) do members[name] = member end
   return handle
 end
 

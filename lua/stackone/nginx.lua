@@ -34,8 +34,8 @@ local NO_ROOM = { ["no available Lua vm"] = "NO_VM", ["no memory"] = "NO_MEMORY"
 -- errors of arguments that cannot cross) and how it is called
 local calls, groups = {}, {}
 for _, op in ipairs(stackone.operations) do
-  local members = groups[op.group] or {}
-  groups[op.group] = members
+  local members = groups[op.group_name] or {}
+  groups[op.group_name] = members
   local function add(public_name, how)
     if not public_name then return end
     calls[public_name] = { op = op, how = how }
@@ -176,24 +176,23 @@ local function dispatch(self, name, ...)
   return value, second
 end
 
--- client.crm.<group>.<name>, as on a client: a name that is not there
--- raises, saying what is
-local function strict(t, what, names)
+-- client.crm.<group>.<name> and client.<group>.<name> (the platform's), as
+-- on a client: a name that is not there raises, saying what is
+local function strict(t, what, member, names)
   table.sort(names)
   return setmetatable(t, {
     __index = function(_, key)
-      error(("%s has no %s '%s' (it has: %s)"):format(what, what == "crm" and "group" or "operation",
-        tostring(key), table.concat(names, ", ")), 2)
+      error(("%s has no %s '%s' (it has: %s)"):format(what, member, tostring(key), table.concat(names, ", ")), 2)
     end,
   })
 end
 
-local function build_crm(self)
-  local crm, group_names = {}, {}
+local function build_groups(self)
+  local out, namespaces = {}, {}
   for group_name, members in pairs(groups) do
     local group = {}
     for _, member in ipairs(members) do
-      local name = "crm." .. group_name .. "." .. member
+      local name = group_name .. "." .. member
       group[member] = function(...)
         local value, second
         if rawequal((...), group) then -- group:create{...} works like group.create{...}
@@ -204,10 +203,18 @@ local function build_crm(self)
         return value, second
       end
     end
-    crm[group_name] = strict(group, "crm." .. group_name, members)
-    group_names[#group_names + 1] = group_name
+    strict(group, group_name, "operation", members)
+    local namespace, short = group_name:match("^(.-)%.([^.]+)$")
+    if namespace then
+      namespaces[namespace] = namespaces[namespace] or { groups = {}, names = {} }
+      namespaces[namespace].groups[short] = group
+      table.insert(namespaces[namespace].names, short)
+    else
+      out[group_name] = group
+    end
   end
-  return strict(crm, "crm", group_names)
+  for name, n in pairs(namespaces) do out[name] = strict(n.groups, name, "group", n.names) end
+  return out
 end
 
 -- a client for opts; a mistake raises at `level` (1 is make's frame)
@@ -265,7 +272,7 @@ end
 --   threads = 32, queue_timeout = 60 } -> a client whose calls run in the pool
 function nginx.new(opts)
   local client = make(opts, 3)
-  client.crm = build_crm(client)
+  for name, member in pairs(build_groups(client)) do client[name] = member end
   return client
 end
 

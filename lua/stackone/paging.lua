@@ -72,6 +72,20 @@ function paging.walk(list, query, opts, first, first_err)
   end
 end
 
+-- the page size a numbered list answers when the query names none (the
+-- spec's default)
+local DEFAULT_PAGE_SIZE = 25
+
+--- a page of a list numbered by `page` (a bare array on the wire) gets
+-- `next`, the number of the next page, while it comes back full
+function paging.number(query, page, ...)
+  if not page then return page, ... end
+  query = type(query) == "table" and query or {}
+  local size = tonumber(query.page_size) or DEFAULT_PAGE_SIZE
+  if #page.data >= size then page.next = (tonumber(query.page) or 1) + 1 end
+  return page, ...
+end
+
 --- every record of a list call: list | nil, err
 function paging.all(list, query, opts)
   local out, next_page = {}, paging.walk(list, copy(query), opts)

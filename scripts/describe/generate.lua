@@ -13,6 +13,7 @@ local D = {}
 D.FILES = { "types/stackone.lua", "docs/reference.md" }
 
 D.SPEC = "spec/data/stackone-crm.openapi.json"
+D.PLATFORM_SPEC = "spec/data/stackone-platform.openapi.json"
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -32,6 +33,7 @@ function D.inputs(root)
     custom_field_fields = core.custom_field_fields,
     module = stackone,
     spec = cjson.decode(read((root or ".") .. "/" .. D.SPEC)),
+    platform_spec = cjson.decode(read((root or ".") .. "/" .. D.PLATFORM_SPEC)),
   }
 end
 

@@ -73,7 +73,7 @@ K.options = {
       max_delay = f("max_delay", "number", "The longest wait in seconds (default 30); a `Retry-After` asking "
         .. "for more fails the call at once with `retry_after` set"),
       max_wait = f("max_wait", "number", "Seconds of waiting in all, at most (default 120)"),
-      maybe_applied = f("maybe_applied", "boolean", "`true` retries a POST even when the server may have "
+      maybe_applied = f("maybe_applied", "boolean", "`true` retries a POST or DELETE even when the server may have "
         .. "acted on it (408, 5xx, a connection lost after sending): it may then be applied twice"),
     } },
   rate_limit = { class = "stackone.RateLimitOptions", title = "Rate limit options: `rate_limit = {...}`",
@@ -140,13 +140,20 @@ K.bulk_roles = {
 K.description = {
   { class = "stackone.Operation", title = "An operation, as `stackone.operations[i]`", fields = {
     f("index", "integer", "Its position in `stackone.operations`"),
-    f("group", "string", "The group under `client.crm` (`\"contacts\"`)"),
+    f("api", "\"crm\"|\"platform\"", "The API it belongs to (its spec)"),
+    f("namespace", "string", "The client's member holding its group (`\"crm\"`); absent for the platform's, "
+      .. "whose groups are the client's members", true),
+    f("account", "boolean", "Whether its requests carry `x-account-id` (the CRM's)"),
+    f("reply", "\"data\"|\"bare\"|\"array\"", "What a success answers: the record in `data` (pages: "
+      .. "`{ data, next }`), the record itself, or a bare array of records (pages numbered by `page`)"),
+    f("group", "string", "The group in its namespace (`\"contacts\"`)"),
+    f("group_name", "string", "The group's public name (`\"crm.contacts\"`, `\"accounts\"`)"),
     f("name", "string", "The function's name in its group (`\"create\"`)"),
-    f("public_name", "string", "`crm.<group>.<name>`, the name errors give"),
+    f("public_name", "string", "`crm.<group>.<name>` (the platform's: `<group>.<name>`), the name errors give"),
     f("operation_id", "string", "The spec's operationId"),
     f("method", "string", "The HTTP method"),
     f("path", "string", "The URL path, with `{id}`"),
-    f("kind", "\"create\"|\"get\"|\"update\"|\"list\"", "The call shape"),
+    f("kind", "\"create\"|\"get\"|\"update\"|\"list\"|\"read\"|\"delete\"", "The call shape"),
     f("args", "string[]", "The positional arguments: `id`, `fields`, `query`, `opts`"),
     f("page", "boolean", "Whether it returns a page `{ data, next }`"),
     f("query", "string[]", "The names of its query parameters"),
@@ -154,7 +161,7 @@ K.description = {
     f("fields", "string[]", "The names of its body fields", true),
     f("body", "stackone.OperationField[]", "Its body fields", true),
     f("body_schema", "string", "The spec schema of its body", true),
-    f("returns", "string", "The spec schema of its 200 response"),
+    f("returns", "string", "The spec schema of its 2xx response (of its items, for a bare array)"),
     f("bulk", "stackone.OperationBulk", "Its `_many` form", true),
     f("custom_fields", "string", "The operationId of the list that defines custom fields by name", true),
     f("each", "string", "The public name of its `each` (list operations)", true),
@@ -169,12 +176,17 @@ K.description = {
     f("minimum", "integer", "The least value", true),
     f("maximum", "integer", "The greatest value", true),
     f("keys", "stackone.OperationParameter[]", "The keys of a filter", true),
+    f("values", "string[]", "The values it takes, when the spec lists them", true),
+    f("items", "string", "The spec's type of its items (an array, its key repeated on the wire)", true),
   } },
   { class = "stackone.OperationField", title = "A body field of an operation", fields = {
     f("name", "string", "Its name"),
     f("type", "string", "The spec's type", true),
     f("items", "string", "The spec's type of its items", true),
     f("accepts", "string", "The Lua values it takes, as a LuaCATS type"),
+    f("values", "string[]", "The strings it (or each of its items) takes, when the spec lists them", true),
+    f("fields", "stackone.OperationField[]", "The fields of its objects (custom_fields' entries)", true),
+    f("required", "boolean", "True when a body without it is refused before sending", true),
   } },
   { class = "stackone.OperationBulk", title = "The `_many` form of an operation", fields = {
     f("id", "string", "The key of an item's id (update_many)", true),
@@ -255,11 +267,19 @@ K.page = {
   f("next", "string", "The cursor of the next page; absent on the last one", true),
 }
 
+--- a page of a list numbered by `page` (a bare array on the wire)
+K.page_numbered = {
+  f("data", "{record}[]", "The records of this page"),
+  f("next", "integer", "The number of the next page, while this one came back full; absent on the last one",
+    true),
+}
+
 --- retries by status (src/retry.c): 429 for every method; the others for
--- every method but POST, unless `retry = { maybe_applied = true }`
+-- every method but POST and DELETE, unless `retry = { maybe_applied = true }`
 K.retried = {
   always = { [429] = true },
   unless_post = { [408] = true, [500] = true, [502] = true, [503] = true, [504] = true },
+  not_resent = { POST = true, DELETE = true },
   post = "no: `err.maybe_applied = true` (retried with `retry = { maybe_applied = true }`)",
   yes = "yes",
   yes_always = "yes (the request was not processed)",
@@ -323,6 +343,53 @@ K.client = {
   doc = "A client, made by `stackone.new`. A handle in the style of Lua's files: close it with `client:close()`, "
     .. "`<close>` (5.4) or let the garbage collector do it",
   close = { doc = "Frees the client's connections; calls in flight end with kind `closed`. Idempotent" },
+  --- the client's methods that an account view has too, in this order
+  methods = {
+    { name = "with_account", doc = "A view of the client bound to one linked account: its CRM calls send that "
+        .. "`x-account-id` (a call's own `account_id` wins); it shares the client's connections, rate limiter and "
+        .. "caches (custom field definitions stay per account). One view per id",
+      params = { { "id", "string", "The linked account's id" } },
+      returns = { { "stackone.AccountView" } } },
+    { name = "run_all", doc = "Runs the functions at once, `concurrency` at a time: the calls each makes overlap "
+        .. "on the client's engine, in a plain blocking script (with a `loop`, from a coroutine the loop resumes). "
+        .. "An error in one never stops the others",
+      params = { { "fns", "(fun(): any, any)[]", "The functions; a `nil, err` return counts as an error" },
+        { "opts?", "stackone.FanOptions" } },
+      returns = { { "stackone.FanResult[]", "results", "`results[i]`: what `fns[i]` returned, or its error" },
+        { "stackone.FanSummary", "summary" } } },
+    { name = "for_each_account", doc = "Runs `fn(account, view)` for every linked account `query` selects "
+        .. "(`accounts.each`), as `run_all` does; `view` is `client:with_account(account.id)`",
+      params = { { "query", "stackone.PlatformAccountsListQuery?", "Which linked accounts (`status`, "
+          .. "`providers`, ...)" },
+        { "fn", "fun(account: stackone.LinkedAccount, view: stackone.AccountView): any, any",
+          "The work of one account" },
+        { "opts?", "stackone.FanOptions" } },
+      returns = { { "stackone.FanResult[]?", "results", "One per account, with `account`; nil when the accounts "
+          .. "could not be listed" },
+        { "stackone.FanSummary|stackone.Error", "summary", "The counts, or the error object of the listing" } } },
+  },
+  view = "An account view (`client:with_account(id)`): the client's groups, whose CRM calls send the view's "
+    .. "account id, and the client's methods but `close`",
+}
+
+--- run_all's and for_each_account's tables
+K.fan = {
+  { class = "stackone.FanOptions", title = "Options of `run_all` and `for_each_account`", fields = {
+    f("concurrency", "integer", "Functions running at once, 1 to 64 (default 4)", true),
+    f("on_progress", "fun(done: integer, total: integer, failed: integer)", "Called as each function ends; an "
+      .. "error it raises is `summary.progress_error`", true),
+  } },
+  { class = "stackone.FanResult", title = "One outcome of `run_all` or `for_each_account`: `results[i]`", fields = {
+    f("value", "any", "What the function returned, when it succeeded", true),
+    f("err", "any", "What it raised, or the `err` of its `nil, err`", true),
+    f("account", "stackone.LinkedAccount", "The linked account (`for_each_account`)", true),
+  } },
+  { class = "stackone.FanSummary", title = "The summary of `run_all` or `for_each_account`", fields = {
+    f("ok", "integer", "Functions that succeeded"),
+    f("failed", "integer", "Functions that failed"),
+    f("elapsed", "number", "Seconds it took"),
+    f("progress_error", "any", "The error `on_progress` raised", true),
+  } },
 }
 
 return K

@@ -34,6 +34,14 @@ end
 
 local function is_null(v) return type(v) == "userdata" or v == nil end
 
+--- whether two decoded JSON values are equal
+function M.same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not M.same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
 -- the set of `names` must be the set of keys of `described`
 local function same_names(what, names, described)
   local seen = {}
@@ -162,17 +170,25 @@ local function view(op, spec, so, description)
   for _, a in ipairs(op.args) do
     if not known.args[a] then fail("argument '%s' of %s is not described in known.args", a, public) end
   end
+  v.api_spec, v.fn = spec, "client." .. op.group_name
   local returns = spec.components.schemas[op.returns]
   if not returns then fail("%s returns '%s', which the spec does not have", public, op.returns) end
-  local data = returns.properties and returns.properties.data
-  local record = ref_of(op.page and data and data.items or data)
-  if not record then fail("the spec's %s has no data of a schema", op.returns) end
+  local record
+  if op.reply == "data" then
+    local data = returns.properties and returns.properties.data
+    record = ref_of(op.page and data and data.items or data)
+    if not record then fail("the spec's %s has no data of a schema", op.returns) end
+  else -- the record itself, or a bare array of them
+    record = op.returns
+  end
   v.record_schema, v.record = record, "stackone." .. record
   if op.page then
     v.page = "stackone." .. op.returns:gsub("Paginated$", "") .. "Page"
     v.iterator = v.record .. "Iterator"
+    v.numbered = op.reply == "array"
   end
-  local stem = "stackone." .. pascal(op.group) .. pascal(op.name)
+  -- the CRM's type names came first: the others' carry their API's name
+  local stem = "stackone." .. (op.api == "crm" and "" or pascal(op.api)) .. pascal(op.group) .. pascal(op.name)
   -- query parameters, with the spec's words
   v.params = {}
   for _, p in ipairs(op.parameters) do
@@ -213,7 +229,7 @@ local function view(op, spec, so, description)
         fail("body field '%s' of %s is not in the spec's %s: add it there too", fld.name, public, op.body_schema)
       end
       v.fields[#v.fields + 1] = { f = fld, name = fld.name, type = fld.accepts, spec_type = p.type, doc = p.doc,
-        example = p.example, opt = p.opt }
+        example = p.example, opt = p.opt, values = fld.values, json_type = p.schema.type }
     end
   end
   if op.bulk then
@@ -243,27 +259,31 @@ local function view(op, spec, so, description)
 end
 
 --- the model: { ops, groups, schemas, error_bodies, known, ... }
--- input: { operations, options, custom_field_fields, module, spec }
+-- input: { operations, options, custom_field_fields, module, spec,
+-- platform_spec }: spec is the CRM's
 function M.model(input)
   local spec = input.spec
+  local specs = { crm = input.spec, platform = input.platform_spec }
   check_options(input.options)
   check_module(input.module)
   local description = {}
   for _, d in ipairs(known.description) do description[d.class] = field_map(d.fields) end
-  local so_by_id = spec_operations(spec)
-  local m = { known = known, spec = spec, ops = {}, groups = {}, input = input }
+  local so_by_id = {}
+  for api, s in pairs(specs) do so_by_id[api] = spec_operations(s) end
+  local m = { known = known, spec = spec, specs = specs, ops = {}, groups = {}, input = input }
   local group_of, skip = {}, {}
   for _, op in ipairs(input.operations) do
-    local so = so_by_id[op.operation_id]
-    if not so then fail("operation %s is not in the spec", tostring(op.operation_id)) end
-    local v = view(op, spec, so, description)
+    local so = so_by_id[op.api] and so_by_id[op.api][op.operation_id]
+    if not so then fail("operation %s is not in the %s spec", tostring(op.operation_id), tostring(op.api)) end
+    local v = view(op, specs[op.api], so, description)
     m.ops[#m.ops + 1] = v
-    skip[op.returns] = true
+    if op.reply ~= "bare" and op.reply ~= "array" then skip[op.returns] = true end
     if op.body_schema then skip[op.body_schema] = true end
-    local g = group_of[op.group]
+    local g = group_of[op.group_name]
     if not g then
-      g = { name = op.group, class = "stackone.crm." .. op.group, ops = {} }
-      group_of[op.group], m.groups[#m.groups + 1] = g, g
+      g = { name = op.group, namespace = op.namespace, public = op.group_name, class = "stackone." .. op.group_name,
+        var = op.group_name:gsub("%.", "_"), ops = {} }
+      group_of[op.group_name], m.groups[#m.groups + 1] = g, g
     end
     g.ops[#g.ops + 1] = v
   end
@@ -277,11 +297,21 @@ function M.model(input)
     m.custom_field_fields[#m.custom_field_fields + 1] = { name = fld.name, type = fld.accepts, doc = p.doc,
       example = p.example, opt = true }
   end
-  -- the record types: every schema of the spec but the envelopes and bodies
-  m.schemas = {}
-  for _, name in ipairs(sorted_keys(spec.components.schemas)) do
-    if not skip[name] then m.schemas[#m.schemas + 1] = name end
+  -- the record types: every schema of the specs but the envelopes and
+  -- bodies; a name both specs have must mean the same schema
+  m.schemas, m.schema_spec = {}, {}
+  for _, api in ipairs(sorted_keys(specs)) do
+    for _, name in ipairs(sorted_keys(specs[api].components.schemas)) do
+      local here = specs[api].components.schemas[name]
+      local first = m.schema_spec[name]
+      if first and not M.same(first.components.schemas[name], here) then
+        fail("the specs disagree on the schema '%s'", name)
+      end
+      if not skip[name] and not first then m.schemas[#m.schemas + 1] = name end
+      m.schema_spec[name] = first or specs[api]
+    end
   end
+  table.sort(m.schemas)
   -- the error bodies: the schemas of every non-2xx answer
   local bodies = {}
   for _, v in ipairs(m.ops) do
