@@ -45,6 +45,15 @@ local function run_child(source, url, program)
   return code, stdout, stderr
 end
 
+-- run_child, for a child that must exit 0 and print nothing on stderr:
+-- returns its stdout
+local function runs_clean(source, url)
+  local code, out, err = run_child(source, url)
+  assert.equal("", err)
+  assert.equal(0, code)
+  return out
+end
+
 local function lines(text)
   local out = {}
   for l in text:gmatch("[^\n]+") do out[#out + 1] = l end
@@ -112,25 +121,19 @@ describe("hosts", function()
   describe("a process that ends without closing its client", function()
     needs("luv")("docs/hosts.md's luv example, as written: 50 contacts, ids printed, exit 0, nothing on stderr",
       function()
-      local code, out, err = run_child(PRELUDE .. doc_block("<!-- example: luv -->"), server.url)
-      assert.equal("", err)
-      assert.equal(0, code)
-      local ids = lines(out)
+      local ids = lines(runs_clean(PRELUDE .. doc_block("<!-- example: luv -->"), server.url))
       assert.equal(50, #ids)
       for _, id in ipairs(ids) do assert.matches("^%x+%-", id) end
       assert.equal(50, posts(server))
     end)
 
     it("docs/hosts.md's cqueues example, as written: exit 0 with its output", function()
-      local code, out, err = run_child(PRELUDE .. doc_block("<!-- example: cqueues -->"), server.url)
-      assert.equal("", err)
-      assert.equal(0, code)
-      assert.matches("^%x+%-", out)
+      assert.matches("^%x+%-", runs_clean(PRELUDE .. doc_block("<!-- example: cqueues -->"), server.url))
       assert.equal(1, posts(server))
     end)
 
     needs("luv")("luv, with calls in flight at exit: exit 0, nothing on stderr", function()
-      local code, out, err = run_child(PRELUDE .. [[
+      local out = runs_clean(PRELUDE .. [[
         local stackone = require("stackone")
         local uv = require("luv")
         local client = stackone.new{ api_key = os.getenv("STACKONE_API_KEY"), account_id = "acc-1",
@@ -141,13 +144,11 @@ describe("hosts", function()
         uv.run() -- the requests went out; their answers are 0.5 s away
         print("leaving")
       ]], slow.url)
-      assert.equal("", err)
-      assert.equal(0, code)
       assert.equal("leaving\n", out)
     end)
 
     it("cqueues, with calls in flight at exit: exit 0, nothing on stderr", function()
-      local code, out, err = run_child(PRELUDE .. [[
+      local out = runs_clean(PRELUDE .. [[
         local stackone = require("stackone")
         local cqueues = require("cqueues")
         local cq = cqueues.new()
@@ -157,8 +158,6 @@ describe("hosts", function()
         for _ = 1, 5 do assert(cq:step(0.02)) end
         print("leaving")
       ]], slow.url)
-      assert.equal("", err)
-      assert.equal(0, code)
       assert.equal("leaving\n", out)
     end)
   end)
@@ -242,7 +241,7 @@ describe("hosts", function()
 
   describe("nothing printed", function()
     local function child_with(loop_source, url, extra)
-      return run_child(PRELUDE .. [[
+      return runs_clean(PRELUDE .. [[
         local stackone = require("stackone")
         ]] .. loop_source .. [[
         local client = stackone.new{ api_key = os.getenv("STACKONE_API_KEY"), account_id = "acc-1",
@@ -264,25 +263,19 @@ describe("hosts", function()
     }
     for name, source in pairs(LOOPS) do
       needs(name)(name .. ": a refused connection, retried, prints nothing", function()
-        local code, out, err = child_with(source, "http://127.0.0.1:" .. fx.closed_port())
-        assert.equal("", err)
-        assert.equal(0, code)
-        assert.equal("network\nnetwork\n", out)
+        assert.equal("network\nnetwork\n", child_with(source, "http://127.0.0.1:" .. fx.closed_port()))
       end)
 
       needs(name)(name .. ": connections reset by the server print nothing", function()
         server:script("/unified/crm/contacts/c-1", { { close = "reset" }, { close = "reset" }, { close = "reset" } })
-        local code, out, err = child_with(source, server.url)
-        assert.equal("", err)
-        assert.equal(0, code)
-        assert.equal("network\nok\n", out)
+        assert.equal("network\nok\n", child_with(source, server.url))
       end)
     end
   end)
 
   describe("an adapter that fails", function()
     needs("luv")("inside the loop, it stops the call with an error; the host lives on, nothing printed", function()
-      local code, out, err = run_child(PRELUDE .. [[
+      local out = runs_clean(PRELUDE .. [[
         local stackone = require("stackone")
         local uv = require("luv")
         local inner = stackone.loop.luv(uv)
@@ -302,8 +295,6 @@ describe("hosts", function()
         uv.run()
         print("alive")
       ]], server.url)
-      assert.equal("", err)
-      assert.equal(0, code)
       assert.equal("interrupted boom\nalive\n", out)
     end)
   end)
