@@ -8,6 +8,7 @@ local core = require("stackone.core")
 local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
+local journal = require("stackone.journal")
 local public = require("stackone.public")
 local loop_check = require("stackone.loop.check")
 local unpack = require("stackone.compat").unpack
@@ -115,32 +116,57 @@ local function item_form(bulk)
     end
 end
 
--- the options of a bulk call that also apply to fetching definitions:
--- all but the bulk call's own
+-- the bulk call's own options, which fetching definitions or looking
+-- records up does not take
+local BULK_ONLY = {}
+for _, k in ipairs(core.options.bulk) do BULK_ONLY[k] = true end
+
+-- the options of a bulk call that also apply to its other requests
 local function request_options(opts)
   if opts == nil then return nil end
   local out = {}
   for k, v in pairs(opts) do
-    if k ~= "concurrency" and k ~= "on_progress" then out[k] = v end
+    if not BULK_ONLY[k] then out[k] = v end
   end
   return out
 end
 
-local function bind_many(handle, op, definitions, driver, group)
+-- list: the group's list (for reconciling a journal's creates), or nil
+local function bind_many(handle, op, definitions, driver, group, list)
   local start_many, check_many, index, run = handle._start_many, handle._check_many, op.index, driver.run
   local name = op.bulk.public_name
   local fields_of, rebuild = item_form(op.bulk)
   local function invalid(message) return core.invalid_error(index, message) end
+  -- checked items, with custom fields by name resolved, as a job
+  local function send(items, opts)
+    local prepared = custom_fields.prepare_many(items, fields_of, rebuild, definitions.get, invalid,
+      request_options(opts))
+    return pcall(start_many, handle, index, prepared, opts)
+  end
+  -- a POST is reconciled by looking the records up; a PATCH is sent again
+  local reconciles = op.method == "POST" and list
+  local function with_journal(items, opts)
+    return journal.bulk({
+      op = op, name = name, done_word = op.method == "POST" and "created" or "updated", run = run,
+      send = function(batch, batch_opts)
+        local ok, job, err = send(batch, batch_opts)
+        if not ok then error(job, 0) end
+        return job, err
+      end,
+      pages = reconciles and function(query) return paging.walk(list, query, request_options(opts)) end,
+    }, items, opts)
+  end
   return function(items, opts, ...)
     if rawequal(items, group) then items, opts = opts, ... end
     local why = driver.check()
     if why then fail(name, why) end
     local ok, e = pcall(check_many, handle, index, items, opts)
     if not ok then fail(name, e) end
-    local prepared = custom_fields.prepare_many(items, fields_of, rebuild, definitions.get, invalid,
-      request_options(opts))
+    local mistake = type(opts) == "table" and journal.check_options(opts)
+    if mistake then public.raise(name, mistake) end
+    if type(opts) == "table" and opts.journal then return with_journal(items, opts) end
     local job, err
-    ok, job, err = pcall(start_many, handle, index, prepared, opts)
+    ok, job, err = send(items, opts)
     if not ok then fail(name, job) end
     if not job then return nil, err end
     return run(job)
@@ -223,6 +249,11 @@ local function build_crm(handle, driver)
       crm[by_id[id].group].refresh = bind_refresh(handle, by_id[id], definitions[id], driver, list.group)
     end
   end
+  local function list_of(group_name)
+    for _, op in ipairs(core.operations) do
+      if op.group == group_name and op.page and op.name == "list" then return lists[op.operation_id] end
+    end
+  end
   for _, op in ipairs(core.operations) do
     local group, prepare = crm[op.group], nil
     local defs = definitions[op.custom_fields]
@@ -230,7 +261,9 @@ local function build_crm(handle, driver)
       local index = op.index
       prepare = custom_fields.preparer(position_of(op, "fields"), defs.get,
         function(message) return core.invalid_error(index, message) end)
-      if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group) end
+      if op.bulk then
+        group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group, list_of(op.group))
+      end
     end
     group[op.name] = bind(handle, op, driver, prepare, group)
     if op.page then group.each = paging.each(lists[op.operation_id]) end

@@ -63,6 +63,13 @@ K.options = {
       on_progress = f("on_progress", "fun(done: integer, total: integer, failed: integer, wait?: stackone.BulkWait)",
         "Called as results arrive, and once with `wait` when the batch starts waiting; an error it raises "
         .. "is `summary.progress_error`"),
+      journal = f("journal", "string", "A file recording each record's intent before it is sent and its outcome "
+        .. "after: a rerun with the same journal and records skips what was applied, reconciles what may have "
+        .. "been, sends the rest (docs/reliability.md)"),
+      match = f("match", "fun(record: table, candidate: table): boolean?", "With `journal`: whether a contact "
+        .. "found on the server is this record (default: a shared e-mail address, else the same names)"),
+      reconcile_margin = f("reconcile_margin", "number", "With `journal`: seconds before a record's intent "
+        .. "from which the server's contacts are looked at (default 600)"),
     } },
   retry = { class = "stackone.RetryOptions", title = "Retry options: `retry = {...}` of the client or a call",
     fields = {
@@ -194,6 +201,8 @@ K.error_kinds = {
   { "invalid", "Bad content in the call (a wrong field type, an unknown query key): nothing was sent" },
   { "closed", "The client was closed while the call was waiting" },
   { "interrupted", "A `sleep` function or the loop raised while the call was waiting" },
+  { "journal", "A bulk call's journal: it cannot be opened or written, belongs to other records, or a record "
+    .. "it reconciled matches several contacts or cannot be looked for" },
 }
 
 --- the result tables: the response, the error object, bulk outcomes
@@ -235,6 +244,13 @@ K.results = {
     f("stopped", "boolean", "True when the batch was stopped early", true),
     f("progress_error", "any", "The error `on_progress` raised", true),
     f("debug_error", "any", "The first error the `debug` function raised", true),
+    f("skipped", "integer", "With a journal: records it knew were applied, not sent again (counted in `ok`)",
+      true),
+    f("reconciled", "integer", "With a journal: records that may have been applied in an earlier run, found on "
+      .. "the server (counted in `ok`)", true),
+    f("sent", "integer", "With a journal: records sent in this run", true),
+    f("journal_error", "stackone.Error", "With a journal: an outcome could not be written (the next run "
+      .. "reconciles that record)", true),
   } },
   { class = "stackone.BulkWait", title = "Why a bulk call waits (`on_progress`'s fourth argument)", fields = {
     f("reason", "\"rate_limit\"|\"retry_after\"", "The rate limiter, or a `Retry-After` pause"),
@@ -246,6 +262,9 @@ K.results = {
 K.bulk_result = {
   f("record", "{record}", "The record, when it succeeded", true),
   f("err", "stackone.Error", "The error object, when it failed", true),
+  f("skipped", "boolean", "With a journal: applied in an earlier run; `record` holds its `id` only", true),
+  f("reconciled", "boolean", "With a journal: it may have been applied in an earlier run and was found on the "
+    .. "server; `record` is what the server holds", true),
 }
 
 --- a page of a list: `{ data, next }` (the C core builds it)
