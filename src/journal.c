@@ -79,6 +79,16 @@ static int journal_open(lua_State *L) {
   }
   if (j->fd < 0) return fail(L, "cannot open the journal", path, errno);
   (void)fcntl(j->fd, F_SETFD, FD_CLOEXEC);
+  { /* a device or a pipe would never read as a journal, nor end */
+    struct stat st;
+    if (fstat(j->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(j->fd);
+      j->fd = -1;
+      lua_pushnil(L);
+      lua_pushfstring(L, "the journal %s is not a regular file", path);
+      return 2;
+    }
+  }
   if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     close(j->fd);
