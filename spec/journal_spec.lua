@@ -263,6 +263,7 @@ describe("journal", function()
     -- and the third run knows them all
     results, summary = client.crm.contacts.create_many(records, { journal = path })
     assert.equal(4, summary.skipped)
+    assert.is_true(results[1].skipped)
     assert_each_once(4)
   end)
 
