@@ -377,6 +377,40 @@ describe("journal", function()
       sent = summary.sent })
   end)
 
+  it("a match function that raises: the error goes on, and the journal is let go", function()
+    local records = journal_child.records(1)
+    server:script(CONTACTS, { { pass = true, status = 500 } }, "POST")
+    client.crm.contacts.create_many(records, { journal = path })
+    local ok, err = pcall(client.crm.contacts.create_many, records, { journal = path,
+      match = function() error("no way to tell") end })
+    assert.is_false(ok)
+    assert.matches("no way to tell", tostring(err))
+    local held = assert(core.journal_open(path)) -- not locked any more
+    held:close()
+  end)
+
+  it("an interrupted batch: the error's results are the caller's records; the rerun sends what is missing",
+    function()
+    local records = journal_child.records(3)
+    -- record 1 is known; record 2 gets a 429 whose wait the sleep function refuses
+    local c = fx.client(server, { sleep = function() error("stop here") end })
+    assert(c.crm.contacts.create_many({ records[1] }, { journal = path }))
+    server:script(CONTACTS, { { status = 429, headers = { ["Retry-After"] = "1" },
+      json = { statusCode = 429, message = "slow down" } } }, "POST")
+    local ok, err = pcall(c.crm.contacts.create_many, records, { journal = path, concurrency = 1 })
+    assert.is_false(ok)
+    assert.equal("interrupted", err.kind)
+    assert.equal(3, #err.results)
+    assert.is_true(err.results[1].skipped)
+    assert.equal("interrupted", err.results[2].err.kind)
+    c:close()
+    local results, summary = client.crm.contacts.create_many(records, { journal = path })
+    assert(results, tostring(summary))
+    assert.same({ ok = 3, skipped = 1, sent = 2 }, { ok = summary.ok, skipped = summary.skipped,
+      sent = summary.sent })
+    assert_each_once(3)
+  end)
+
   it("raises for mistakes in its options at the caller's line", function()
     local records = journal_child.records(1)
     local ok, err = pcall(function() client.crm.contacts.create_many(records, { journal = 5 }) end)

@@ -306,12 +306,12 @@ local function sequence_length(items)
   return count == n and n or nil
 end
 
---- a bulk call with a journal. ctx: op (method, path), name (the
+-- a bulk call with a journal. ctx: op (method, path), name (the
 -- public name), done_word ("created"), send(items,
 -- opts) -> job | nil, err, run(job), pages(query) -> next_page or nil
 -- (no reconciliation: the records are sent again, as for PATCH).
--- Returns what the bulk call returns.
-function journal.bulk(ctx, items, opts)
+-- held.file: the open journal. Returns what the bulk call returns.
+local function run_bulk(ctx, items, opts, held)
   local op, path, started = ctx.op, opts.journal, os.time()
   local n = sequence_length(items)
   if not n then
@@ -320,6 +320,7 @@ function journal.bulk(ctx, items, opts)
   end
   local file, open_err = core.journal_open(path)
   if not file then return nil, journal_error(op, "JOURNAL_OPEN", open_err) end
+  held.file = file -- closed by journal.bulk, however this ends
   local function give_up(code, message)
     file:close()
     return nil, journal_error(op, code, message)
@@ -420,9 +421,13 @@ function journal.bulk(ctx, items, opts)
   local run_ok, run_err = compat.pcall(function() sent_results, summary = ctx.run(job) end)
   if not run_ok then
     -- interrupted: what finished is written; the rest stays an intent
-    -- without outcome, which the next run reconciles
+    -- without outcome, which the next run reconciles. The error's
+    -- results are the caller's records'.
     file:sync()
-    file:close()
+    if type(run_err) == "table" and type(run_err.results) == "table" then
+      for k, result in pairs(run_err.results) do results[send[k]] = result end
+      run_err.results = results
+    end
     error(run_err, 0)
   end
   for k, result in ipairs(sent_results) do
@@ -438,6 +443,17 @@ function journal.bulk(ctx, items, opts)
   summary.progress_error = summary.progress_error or progress_error
   if journal_err then summary.journal_error = journal_error(op, "JOURNAL_WRITE", journal_err) end
   return results, summary
+end
+
+--- a bulk call with a journal (see run_bulk): the journal is closed, and
+-- its lock let go, however the call ends (a match function that raises,
+-- an interrupted batch)
+function journal.bulk(ctx, items, opts)
+  local held, out = {}, nil
+  local ok, err = compat.pcall(function() out = compat.pack(run_bulk(ctx, items, opts, held)) end)
+  if held.file then held.file:close() end
+  if not ok then error(err, 0) end
+  return compat.unpack(out, 1, out.n)
 end
 
 return journal
