@@ -470,7 +470,7 @@ function crm_contact_custom_field_definitions.refresh(opts) end
 ---The error object: `nil, err`; `tostring(err)` is one line
 ---@class stackone.Error
 ---@field kind stackone.ErrorKind What failed
----@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`
+---@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`; a journal's `"JOURNAL_OPEN"`, `"JOURNAL_WRITE"`, `"JOURNAL_DAMAGED"`, `"JOURNAL_MISMATCH"`, `"AMBIGUOUS"`, `"UNRECONCILED"`
 ---@field message string The server's `message`, or what went wrong
 ---@field method? string The request's HTTP method (absent on the errors of `stackone.new`)
 ---@field path? string The operation's path (absent on the errors of `stackone.new`)

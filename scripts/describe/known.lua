@@ -217,7 +217,9 @@ K.results = {
   { class = "stackone.Error", title = "The error object: `nil, err`; `tostring(err)` is one line", fields = {
     f("kind", "stackone.ErrorKind", "What failed"),
     f("code", "string", "A stable code: `\"HTTP_422\"`, libcurl's name such as `\"COULDNT_CONNECT\"`, "
-      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`"),
+      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`; a journal's "
+      .. "`\"JOURNAL_OPEN\"`, `\"JOURNAL_WRITE\"`, `\"JOURNAL_DAMAGED\"`, `\"JOURNAL_MISMATCH\"`, "
+      .. "`\"AMBIGUOUS\"`, `\"UNRECONCILED\"`"),
     f("message", "string", "The server's `message`, or what went wrong"),
     f("method", "string", "The request's HTTP method (absent on the errors of `stackone.new`)", true),
     f("path", "string", "The operation's path (absent on the errors of `stackone.new`)", true),
