@@ -104,6 +104,8 @@ describe("journal", function()
     local lines = journal_lines(path)
     assert.equal(1, lines[1].journal)
     assert.equal("crm.contacts.create_many", lines[1].operation)
+    assert.equal(server.url, lines[1].target)
+    assert.equal(fx.ACCOUNT, lines[1].account)
     for i = 1, 6 do
       assert.equal(i, lines[1 + i].intent)
       assert.matches("^fnv1a64:%x+$", lines[1 + i].digest)
@@ -305,8 +307,8 @@ describe("journal", function()
     assert.equal(2, total)
   end)
 
-  it("refuses a journal of other records, of another operation, or a file that is not a journal; nothing is "
-    .. "sent", function()
+  it("refuses a journal of other records, of another operation or account, or a file that is not a journal; "
+    .. "nothing is sent", function()
     client.crm.contacts.create_many(journal_child.records(3), { journal = path })
     local before = shell.read(path)
     local others = journal_child.records(3)
@@ -322,6 +324,18 @@ describe("journal", function()
     results, err = client.crm.contacts.update_many({ { id = "x", fields = { last_name = "Y" } } }, { journal = path })
     assert.is_nil(results)
     assert.matches("is the journal of crm.contacts.create_many, not of crm.contacts.update_many", err.message)
+    assert.equal(before, shell.read(path))
+
+    local elsewhere = fx.client(server, { account_id = "acc-other" })
+    results, err = elsewhere.crm.contacts.create_many(journal_child.records(3), { journal = path })
+    elsewhere:close()
+    assert.is_nil(results)
+    assert.matches("is the journal of records sent to http://127.0.0.1:%d+, account acc%-123, not to "
+      .. "http://127.0.0.1:%d+, account acc%-other", err.message)
+    results, err = client.crm.contacts.create_many(journal_child.records(3), { journal = path,
+      account_id = "acc-other" })
+    assert.is_nil(results)
+    assert.equal("JOURNAL_MISMATCH", err.code)
     assert.equal(before, shell.read(path))
 
     local csv = dir .. "/contacts.csv"

@@ -131,8 +131,9 @@ local function request_options(opts)
   return out
 end
 
--- list: the group's list (for reconciling a journal's creates), or nil
-local function bind_many(handle, op, definitions, driver, group, list)
+-- list: the group's list (for reconciling a journal's creates), or nil;
+-- where: { base_url, account_id } of the client
+local function bind_many(handle, op, definitions, driver, group, list, where)
   local start_many, check_many, index, run = handle._start_many, handle._check_many, op.index, driver.run
   local name = op.bulk.public_name
   local fields_of, rebuild = item_form(op.bulk)
@@ -148,6 +149,7 @@ local function bind_many(handle, op, definitions, driver, group, list)
   local function with_journal(items, opts)
     return journal.bulk({
       op = op, name = name, done_word = op.method == "POST" and "created" or "updated", run = run,
+      target = where.base_url, account = opts.account_id or where.account_id,
       send = function(batch, batch_opts)
         local ok, job, err = send(batch, batch_opts)
         if not ok then error(job, 0) end
@@ -236,7 +238,7 @@ local function bind_refresh(handle, list_op, definitions, driver, group)
   end
 end
 
-local function build_crm(handle, driver)
+local function build_crm(handle, driver, where)
   local crm, lists, definitions = {}, {}, {}
   for _, op in ipairs(core.operations) do
     crm[op.group] = crm[op.group] or {}
@@ -262,7 +264,7 @@ local function build_crm(handle, driver)
       prepare = custom_fields.preparer(position_of(op, "fields"), defs.get,
         function(message) return core.invalid_error(index, message) end)
       if op.bulk then
-        group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group, list_of(op.group))
+        group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group, list_of(op.group), where)
       end
     end
     group[op.name] = bind(handle, op, driver, prepare, group)
@@ -288,7 +290,11 @@ function stackone.new(opts)
   if not handle then
     return nil, err
   end
-  members.crm = build_crm(handle, new_driver(handle, adapter))
+  -- where this client's records go, for the journals of its bulk calls
+  -- (the core's defaults: StackOne's URL, STACKONE_ACCOUNT_ID)
+  local where = { base_url = (rawget(opts, "base_url") or "https://api.stackone.com"):gsub("/+$", ""),
+    account_id = rawget(opts, "account_id") or os.getenv("STACKONE_ACCOUNT_ID") }
+  members.crm = build_crm(handle, new_driver(handle, adapter), where)
   return handle
 end
 

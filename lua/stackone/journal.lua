@@ -6,7 +6,8 @@
 -- may have been (reconciliation) and sends only the rest.
 --
 -- The format (docs/reliability.md): JSON Lines, one object a line,
---   {"journal":1,"operation":"crm.contacts.create_many","records":500,"at":"..."}  a run begins
+--   {"journal":1,"operation":"crm.contacts.create_many","target":"https://api.stackone.com",
+--    "account":"acc-1","records":500,"at":"..."}                                  a run begins
 --   {"intent":3,"digest":"fnv1a64:...","at":"2026-01-01T10:00:00Z"}              record 3 is about to go
 --   {"outcome":3,"result":"created","id":"c-1"}                                   and what came of it
 -- result: created | updated | reconciled (found on the server, with its id) |
@@ -118,7 +119,8 @@ local NOT_APPLIED = { failed = true, not_found = true }
 --- reads a journal's text: entries[i] = { digest, at, result, id, ... }
 -- (the state its last lines give), and the length of its whole lines.
 -- Returns nil, code, message when it is not a journal of `operation`.
-local function parse(text, operation, path)
+local function parse(text, ctx, path)
+  local operation = ctx.name
   local entries, pos, number, seen_header = {}, 1, 0, false
   while true do
     local stop = text:find("\n", pos, true)
@@ -133,6 +135,11 @@ local function parse(text, operation, path)
       if t.operation ~= operation then
         return nil, "JOURNAL_MISMATCH", format("%s is the journal of %s, not of %s", path, tostring(t.operation),
           operation)
+      end
+      -- what it knows holds for one server and account only
+      if t.target ~= ctx.target or t.account ~= ctx.account then
+        return nil, "JOURNAL_MISMATCH", format("%s is the journal of records sent to %s, account %s, not to %s, "
+          .. "account %s", path, tostring(t.target), tostring(t.account), ctx.target, tostring(ctx.account))
       end
       seen_header = true
     elseif not seen_header then
@@ -306,7 +313,8 @@ local function sequence_length(items)
   return count == n and n or nil
 end
 
--- a bulk call with a journal. ctx: op (method, path), name (the
+-- a bulk call with a journal. ctx: target and account (where the records
+-- go: a journal serves one), op (method, path), name (the
 -- public name), done_word ("created"), send(items,
 -- opts) -> job | nil, err, run(job), pages(query) -> next_page or nil
 -- (no reconciliation: the records are sent again, as for PATCH).
@@ -326,7 +334,7 @@ local function run_bulk(ctx, items, opts, held)
     return nil, journal_error(op, code, message)
   end
   local text = read_all(path)
-  local entries, whole, why = parse(text, ctx.name, path)
+  local entries, whole, why = parse(text, ctx, path)
   if not entries then return give_up(whole, why) end
   if whole < #text then
     local ok, cut_err = file:cut(whole)
@@ -349,8 +357,8 @@ local function run_bulk(ctx, items, opts, held)
   end
 
   local results, skipped, reconciled, pre_failed = {}, 0, 0, 0
-  local maybe, send, lines = {}, {}, { line("journal", VERSION, "operation", ctx.name, "records", n,
-    "at", iso(started)) }
+  local maybe, send, lines = {}, {}, { line("journal", VERSION, "operation", ctx.name, "target", ctx.target,
+    "account", ctx.account, "records", n, "at", iso(started)) }
   for i = 1, n do
     local state = state_of(entries[i])
     if state == "applied" then
