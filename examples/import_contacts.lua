@@ -7,7 +7,9 @@
 -- was sent and what came of it. Run the same command again after a crash, a
 -- kill or a lost answer: rows already created are skipped, rows that may have
 -- been created are looked up on the server (reconciled), the rest are sent.
--- Delete the journal only to import the same file again on purpose.
+-- Delete the journal only to import the same file again on purpose. (Against
+-- the bundled local server, which starts empty every run, the journal is a
+-- temporary file unless --journal names one.)
 --
 --   lua examples/import_contacts.lua FILE [--failed failed.jsonl] [--concurrency 8]
 --       [--delimiter ','] [--encoding utf-8|cp1252] [--rate-limit N/SECONDS] [--journal FILE.journal]
@@ -307,7 +309,13 @@ end
 -- the bundled local server, when connect started one, is stopped however
 -- the import ends (no `<close>`: this runs on every Lua from 5.1)
 local client, server = require("connect")(client_opts)
+local scratch -- the bundled server forgets everything when this run ends: so does its journal
+if server.local_server and not opts.journal then
+  scratch = os.tmpname()
+  journal = scratch
+end
 local done, err = pcall(import, client)
+if scratch then os.remove(scratch) end
 client:close()
 server:close()
 if not done then
