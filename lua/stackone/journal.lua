@@ -29,10 +29,10 @@ local format, concat, sort, floor = string.format, table.concat, table.sort, mat
 -- integral numbers without a fraction on every Lua version, so the same
 -- record has the same digest under 5.1 and 5.4. Values JSON cannot carry
 -- get a fixed text (the core refuses those records anyway).
+local function escape(c) return format("\\u%04x", c:byte()) end
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return format("\\u%04x", c:byte())
-  end) .. '"'
+  if not s:find('[%c"\\]') then return '"' .. s .. '"' end
+  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
 end
 
 local function number_text(x)
@@ -42,41 +42,68 @@ local function number_text(x)
   return format("%.17g", x)
 end
 
-local canonical
-local function table_text(t, seen)
-  if seen[t] then return '"<cycle>"' end
-  seen[t] = true
-  local n, count = #t, 0
-  for _ in pairs(t) do count = count + 1 end
-  local out = {}
-  if (n > 0 and count == n) or (count == 0 and getmetatable(t) == core.array_mt) then
-    for i = 1, n do out[i] = canonical(t[i], seen) end
-    seen[t] = nil
-    return "[" .. concat(out, ",") .. "]"
+-- appends the canonical text of v to out (a buffer of pieces)
+local function put(out, v, seen)
+  local kind = type(v)
+  if kind == "string" then
+    out[#out + 1] = quote(v)
+  elseif kind == "number" then
+    out[#out + 1] = number_text(v)
+  elseif kind == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif kind == "table" then
+    if seen[v] then
+      out[#out + 1] = '"<cycle>"'
+      return
+    end
+    seen[v] = true
+    local n, count = #v, 0
+    for _ in pairs(v) do count = count + 1 end
+    if (n > 0 and count == n) or (count == 0 and getmetatable(v) == core.array_mt) then
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        put(out, v[i], seen)
+      end
+      out[#out + 1] = "]"
+    else
+      -- keys by their text; a key that is not a string (a mixed table)
+      -- is named by its type and value
+      local keys, by_text = {}, nil
+      for k in pairs(v) do
+        local text = k
+        if type(k) ~= "string" then
+          text = "<" .. type(k) .. ">" .. tostring(k)
+          by_text = by_text or {}
+          by_text[text] = k
+        end
+        keys[#keys + 1] = text
+      end
+      sort(keys)
+      out[#out + 1] = "{"
+      for i, text in ipairs(keys) do
+        out[#out + 1] = (i > 1 and "," or "") .. quote(text) .. ":"
+        put(out, v[by_text and by_text[text] or text], seen)
+      end
+      out[#out + 1] = "}"
+    end
+    seen[v] = nil
+  elseif v == core.null then
+    out[#out + 1] = "null"
+  else
+    out[#out + 1] = '"<' .. kind .. '>"'
   end
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = type(k) == "string" and k or ("<" .. type(k) .. ">" .. tostring(k)) end
-  local by_text = {}
-  for k in pairs(t) do by_text[type(k) == "string" and k or ("<" .. type(k) .. ">" .. tostring(k))] = k end
-  sort(keys)
-  for i, k in ipairs(keys) do out[i] = quote(k) .. ":" .. canonical(t[by_text[k]], seen) end
-  seen[t] = nil
-  return "{" .. concat(out, ",") .. "}"
 end
 
-canonical = function(v, seen)
-  local kind = type(v)
-  if kind == "string" then return quote(v) end
-  if kind == "number" then return number_text(v) end
-  if kind == "boolean" then return tostring(v) end
-  if kind == "table" then return table_text(v, seen) end
-  if v == core.null then return "null" end
-  return '"<' .. kind .. '>"'
+local function canonical(v)
+  local out = {}
+  put(out, v, {})
+  return concat(out)
 end
 
 --- the digest of a record (or a change of update_many): "fnv1a64:<hex>"
 function journal.digest(record)
-  return core.digest(canonical(record, {}))
+  return core.digest(canonical(record))
 end
 
 -- one journal line: pairs in the order given (nil values left out)
@@ -85,7 +112,7 @@ local function line(...)
   for i = 1, select("#", ...), 2 do
     local k, v = select(i, ...)
     if v ~= nil then
-      parts[#parts + 1] = quote(k) .. ":" .. (type(v) == "table" and canonical(v, {})
+      parts[#parts + 1] = quote(k) .. ":" .. (type(v) == "table" and canonical(v)
         or type(v) == "string" and quote(v) or tostring(v))
     end
   end
