@@ -378,6 +378,39 @@ describe("journal", function()
     assert.truthy(client.crm.contacts.create_many(journal_child.records(1), { journal = path }))
   end)
 
+  -- a tmpfs mounted read-only needs root (CAP_SYS_ADMIN): pending elsewhere
+  local can_mount = shell.run("[ \"$(id -u)\" = 0 ] && command -v mount >/dev/null")
+  local on_root = can_mount and it or function(name) pending(name .. " (needs root to mount a tmpfs)") end
+  on_root("a journal on a disk that became read-only: refused, nothing sent; its records are not lost", function()
+    local mnt = dir .. "/ro"
+    assert(shell.run("mkdir -p " .. q(mnt) .. " && mount -t tmpfs -o size=1m tmpfs " .. q(mnt)))
+    local ok, err = pcall(function()
+      local records = journal_child.records(3)
+      local jpath = mnt .. "/import.journal"
+      server:script(CONTACTS, { { pass = true, status = 500 } }, "POST")
+      client.crm.contacts.create_many(records, { journal = jpath, concurrency = 1 })
+      local before = shell.read(jpath)
+      assert(shell.run("mount -o remount,ro " .. q(mnt)))
+      local results, e = client.crm.contacts.create_many(records, { journal = jpath })
+      assert.is_nil(results)
+      assert.equal("JOURNAL_OPEN", e.code)
+      assert.matches("Read%-only file system", e.message)
+      local fresh
+      fresh, e = client.crm.contacts.create_many(records, { journal = mnt .. "/new.journal" })
+      assert.is_nil(fresh)
+      assert.matches("Read%-only file system", e.message)
+      assert.equal(before, shell.read(jpath))
+      assert.equal(3, posts()) -- the first run's only
+      assert(shell.run("mount -o remount,rw " .. q(mnt)))
+      local _, summary = client.crm.contacts.create_many(records, { journal = jpath })
+      assert.same({ ok = 3, skipped = 2, reconciled = 1 }, { ok = summary.ok, skipped = summary.skipped,
+        reconciled = summary.reconciled })
+      assert_each_once(3)
+    end)
+    shell.run("umount " .. q(mnt))
+    assert(ok, err)
+  end)
+
   it("update_many: applied changes are skipped, one that may have been applied is sent again", function()
     local a = assert(client.crm.contacts.create{ first_name = "A" })
     local b = assert(client.crm.contacts.create{ first_name = "B" })
