@@ -449,6 +449,8 @@ describe("journal", function()
     assert.equal("interrupted", err.kind)
     assert.equal(3, #err.results)
     assert.is_true(err.results[1].skipped)
+    assert.same({ ok = 1, skipped = 1, sent = 2 }, { ok = err.summary.ok, skipped = err.summary.skipped,
+      sent = err.summary.sent })
     assert.equal("interrupted", err.results[2].err.kind)
     c:close()
     local results, summary = client.crm.contacts.create_many(records, { journal = path })
@@ -456,6 +458,29 @@ describe("journal", function()
     assert.same({ ok = 3, skipped = 1, sent = 2 }, { ok = summary.ok, skipped = summary.skipped,
       sent = summary.sent })
     assert_each_once(3)
+  end)
+
+  fx.needs("luv", it, pending)("works from a coroutine on an event loop (luv), reconciling included", function()
+    local uv = require("luv")
+    local c = fx.client(server, { loop = stackone.loop.luv(uv) })
+    local records = journal_child.records(4)
+    server:script(CONTACTS, { { pass = true, close = "before" } }, "POST")
+    local got = {}
+    coroutine.wrap(function()
+      -- (5.1's pcall cannot be yielded across: the SDK's own can)
+      local ok, err = require("stackone.compat").pcall(function()
+        got[1] = select(2, c.crm.contacts.create_many(records, { journal = path, concurrency = 2 }))
+        got[2] = select(2, c.crm.contacts.create_many(records, { journal = path }))
+      end)
+      got.err = not ok and err or nil
+      c:close()
+    end)()
+    uv.run()
+    assert.is_nil(got.err)
+    assert.equal(3, got[1].ok)
+    assert.same({ ok = 4, skipped = 3, reconciled = 1 }, { ok = got[2].ok, skipped = got[2].skipped,
+      reconciled = got[2].reconciled })
+    assert_each_once(4)
   end)
 
   it("raises for mistakes in its options at the caller's line", function()

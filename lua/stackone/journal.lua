@@ -452,16 +452,25 @@ local function run_bulk(ctx, items, opts, held)
     if not wok and not journal_err then journal_err = werr end
   end
   job:on_result(write_outcome)
+  -- the batch's summary, counting the records this run did not send
+  local function whole(summary)
+    summary.ok = summary.ok + skipped + reconciled
+    summary.failed = summary.failed + pre_failed
+    summary.skipped, summary.reconciled, summary.sent = skipped, reconciled, #send
+    summary.progress_error = summary.progress_error or progress_error
+    return summary
+  end
   local sent_results, summary
   local run_ok, run_err = compat.pcall(function() sent_results, summary = ctx.run(job) end)
   if not run_ok then
     -- interrupted: what finished is written; the rest stays an intent
     -- without outcome, which the next run reconciles. The error's
-    -- results are the caller's records'.
+    -- results and summary are the caller's records'.
     file:sync()
     if type(run_err) == "table" and type(run_err.results) == "table" then
       for k, result in pairs(run_err.results) do results[send[k]] = result end
       run_err.results = results
+      if type(run_err.summary) == "table" then whole(run_err.summary) end
     end
     error(run_err, 0)
   end
@@ -472,10 +481,7 @@ local function run_bulk(ctx, items, opts, held)
   local sync_ok, sync_err = file:sync()
   if not sync_ok and not journal_err then journal_err = sync_err end
   file:close()
-  summary.ok = summary.ok + skipped + reconciled
-  summary.failed = summary.failed + pre_failed
-  summary.skipped, summary.reconciled, summary.sent = skipped, reconciled, #send
-  summary.progress_error = summary.progress_error or progress_error
+  whole(summary)
   if journal_err then summary.journal_error = journal_error(op, "JOURNAL_WRITE", journal_err) end
   return results, summary
 end
