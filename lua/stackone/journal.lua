@@ -453,7 +453,7 @@ local function run_bulk(ctx, items, opts, held)
   end
   job:on_result(write_outcome)
   -- the batch's summary, counting the records this run did not send
-  local function whole(summary)
+  local function counted(summary)
     summary.ok = summary.ok + skipped + reconciled
     summary.failed = summary.failed + pre_failed
     summary.skipped, summary.reconciled, summary.sent = skipped, reconciled, #send
@@ -470,7 +470,7 @@ local function run_bulk(ctx, items, opts, held)
     if type(run_err) == "table" and type(run_err.results) == "table" then
       for k, result in pairs(run_err.results) do results[send[k]] = result end
       run_err.results = results
-      if type(run_err.summary) == "table" then whole(run_err.summary) end
+      if type(run_err.summary) == "table" then counted(run_err.summary) end
     end
     error(run_err, 0)
   end
@@ -481,7 +481,7 @@ local function run_bulk(ctx, items, opts, held)
   local sync_ok, sync_err = file:sync()
   if not sync_ok and not journal_err then journal_err = sync_err end
   file:close()
-  whole(summary)
+  counted(summary)
   if journal_err then summary.journal_error = journal_error(op, "JOURNAL_WRITE", journal_err) end
   return results, summary
 end
