@@ -238,6 +238,43 @@ function journal.default_match(record, candidate)
   return company == nil or company == lower_trim(candidate.company_name)
 end
 
+-- the default rule's candidates for a record, found through an index by
+-- e-mail address and by names rather than by trying every contact: the
+-- rule still decides, among these
+local function name_key(t)
+  return "#" .. (lower_trim(t.first_name) or "") .. "\n" .. (lower_trim(t.last_name) or "")
+end
+
+local function default_pool(candidates)
+  local by_key = {}
+  local function add(key, c)
+    local list = by_key[key]
+    if not list then
+      list = {}
+      by_key[key] = list
+    end
+    list[#list + 1] = c
+  end
+  for _, c in ipairs(candidates) do
+    for _, e in ipairs(emails_of(c.emails)) do add("@" .. e, c) end
+    add(name_key(c), c)
+  end
+  return function(record)
+    local keys, out, seen = {}, {}, {}
+    for _, e in ipairs(emails_of(record.emails)) do keys[#keys + 1] = "@" .. e end
+    if #keys == 0 then keys[1] = name_key(record) end
+    for _, key in ipairs(keys) do
+      for _, c in ipairs(by_key[key] or {}) do
+        if not seen[c] then
+          seen[c] = true
+          out[#out + 1] = c
+        end
+      end
+    end
+    return out
+  end
+end
+
 -- The records that may have been applied, looked up among the contacts
 -- updated since their earliest intent (minus the margin). found[i] = the
 -- candidate, or an error object (ambiguous, unreconciled); absent: not on
@@ -262,14 +299,14 @@ local function reconcile(ctx, items, entries, maybe, claimed, opts)
     end
   end
   local match, found = opts.match or journal.default_match, {}
+  local pool = opts.match and function() return candidates end or default_pool(candidates)
   for _, i in ipairs(maybe) do
-    local record, hits, unknown = items[i], {}, false
-    for _, c in ipairs(candidates) do
-      if not claimed[c.id] then
-        local verdict = match(record, c)
-        if verdict == nil and not opts.match then unknown = true break end
-        if verdict then hits[#hits + 1] = c end
-      end
+    local record, hits = items[i], {}
+    -- the default rule with nothing to tell by cannot say "not there"
+    -- while the server has contacts
+    local unknown = not opts.match and #candidates > 0 and journal.default_match(record, {}) == nil
+    for _, c in ipairs(unknown and {} or pool(record)) do
+      if not claimed[c.id] and match(record, c) then hits[#hits + 1] = c end
     end
     if unknown then
       found[i] = journal_error(ctx.op, "UNRECONCILED", format("record %d may have been created in an earlier run, "
