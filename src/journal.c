@@ -100,8 +100,12 @@ static int journal_open(lua_State *L) {
     }
     return fail(L, "cannot lock the journal", path, err);
   }
-  if (created && sync_directory(path) != 0)
-    return fail(L, "cannot sync the directory of the journal", path, errno);
+  if (created && sync_directory(path) != 0) {
+    int err = errno;
+    close(j->fd);
+    j->fd = -1;
+    return fail(L, "cannot sync the directory of the journal", path, err);
+  }
   return 1;
 }
 
