@@ -54,6 +54,7 @@ build = {
     ["stackone.paging"] = "lua/stackone/paging.lua",
     ["stackone.public"] = "lua/stackone/public.lua",
     ["stackone.custom_fields"] = "lua/stackone/custom_fields.lua",
+    ["stackone.journal"] = "lua/stackone/journal.lua",
     ["stackone.engine"] = "lua/stackone/engine.lua",
     ["stackone.compat"] = "lua/stackone/compat.lua",
     ["stackone.loop"] = "lua/stackone/loop/init.lua",
@@ -66,7 +67,7 @@ build = {
     ["stackone.core"] = {
       sources = {
         "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
-        "src/json.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c", "src/retry.c",
+        "src/journal.c", "src/json.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c", "src/retry.c",
         "src/start.c", "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },

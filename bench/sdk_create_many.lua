@@ -1,6 +1,8 @@
 -- Case 2, this SDK: crm.contacts.create_many of N contacts at a given
 -- concurrency, timed by the wall clock around the one call.
---   lua5.4 bench/sdk_create_many.lua BASE_URL API_KEY ACCOUNT_ID N CONCURRENCY
+--   lua5.4 bench/sdk_create_many.lua BASE_URL API_KEY ACCOUNT_ID N CONCURRENCY [JOURNAL]
+-- With JOURNAL (a file that does not exist yet), the batch keeps a journal
+-- there (case 6: what the journal costs).
 -- Prints "RESULT n=N wall_us=... cpu_us=..." (cpu_us: os.clock() over the
 -- call), or "SKIP <why>" when the SDK has no create_many.
 local stackone = require("stackone")
@@ -10,6 +12,7 @@ local dir = arg[0]:match("^(.*)/[^/]*$") or "."
 local fields = dofile(dir .. "/contact.lua")
 local base_url, api_key, account = arg[1], arg[2], arg[3]
 local n, concurrency = math.tointeger(tonumber(arg[4])), math.tointeger(tonumber(arg[5]))
+local journal = arg[6]
 
 local client <close> = assert(stackone.new{ api_key = api_key, account_id = account, base_url = base_url,
   rate_limit = false }) -- measure the SDK, not its default pacing (1000 requests/min)
@@ -25,7 +28,7 @@ for i = 1, n do list[i] = fields end
 -- results[i] = { record = contact } or { err = error }; summary = { ok, failed, ... }
 -- (README.md, "Bulk: create_many and update_many")
 local c0, t0 = os.clock(), gettime()
-local results, summary = create_many(list, { concurrency = concurrency })
+local results, summary = create_many(list, { concurrency = concurrency, journal = journal })
 local wall, cpu = gettime() - t0, os.clock() - c0
 if not results then error(tostring(summary)) end
 

@@ -2,10 +2,17 @@
 -- progress bar on a terminal (plain lines otherwise) that says when the
 -- batch waits for the rate limiter, a summary, and every record that
 -- failed written, with its error, to a file that can be fed back in.
--- Nothing is lost.
+-- Nothing is lost, and nothing is created twice, across crashes and reruns:
+-- a journal beside the input (FILE.journal, or --journal PATH) records what
+-- was sent and what came of it. Run the same command again after a crash, a
+-- kill or a lost answer: rows already created are skipped, rows that may have
+-- been created are looked up on the server (reconciled), the rest are sent.
+-- Delete the journal only to import the same file again on purpose. (Against
+-- the bundled local server, which starts empty every run, the journal is a
+-- temporary file unless --journal names one.)
 --
 --   lua examples/import_contacts.lua FILE [--failed failed.jsonl] [--concurrency 8]
---       [--delimiter ','] [--encoding utf-8|cp1252] [--rate-limit N/SECONDS]
+--       [--delimiter ','] [--encoding utf-8|cp1252] [--rate-limit N/SECONDS] [--journal FILE.journal]
 --
 -- CSV (.csv, .tsv, .txt, or any file not starting with "{"), as spreadsheets
 -- write it (see csv.lua): a header row naming the fields; an Excel
@@ -21,6 +28,9 @@
 --
 -- JSON Lines (.jsonl, .ndjson, .json): one contact object per line, or
 -- { "record": {...}, "error": {...} } lines from an earlier run's failed file.
+-- A failed line whose error says maybe_applied (the server may have created
+-- it) is not sent from there: the run that sent it reconciles it when it is
+-- run again (its journal knows when it was sent).
 --
 -- --rate-limit sets the client's rate limiter (default 1000 requests per
 -- 60 s, as StackOne's); the progress display shows its waits, and the
@@ -34,7 +44,7 @@ local LIST_FIELDS = { emails = true, phone_numbers = true, deal_ids = true, acco
 local function usage(msg)
   if msg then io.stderr:write("import_contacts.lua: ", msg, "\n") end
   io.stderr:write("usage: import_contacts.lua FILE.csv|FILE.jsonl [--failed OUT.jsonl] [--concurrency N]\n",
-    "         [--delimiter C] [--encoding utf-8|cp1252] [--rate-limit N/SECONDS]\n")
+    "         [--delimiter C] [--encoding utf-8|cp1252] [--rate-limit N/SECONDS] [--journal FILE]\n")
   os.exit(2)
 end
 
@@ -46,7 +56,8 @@ end
 
 -- the command line: FILE and --name value (or --name=value)
 local opts = { failed = "failed.jsonl", concurrency = "8" }
-local KNOWN = { failed = true, concurrency = true, delimiter = true, encoding = true, ["rate-limit"] = true }
+local KNOWN = { failed = true, concurrency = true, delimiter = true, encoding = true, ["rate-limit"] = true,
+  journal = true }
 do
   local i = 1
   while arg[i] do
@@ -69,6 +80,7 @@ do
   end
 end
 if not opts.input then usage() end
+local journal = opts.journal or (opts.input .. ".journal")
 local concurrency = whole_number(opts.concurrency) or usage("--concurrency wants a whole number from 1")
 local client_opts = {}
 if opts["rate-limit"] then
@@ -131,8 +143,11 @@ local function read_csv(text, delimiter)
   return records, lines, rejected
 end
 
+local MAYBE_APPLIED = "may have been created by the run that sent it (its answer was lost): not sent again " ..
+  "from here; run that import again, with its journal, to look it up on the server"
+
 local function read_jsonl(text)
-  local records, lines, n = {}, {}, 0
+  local records, lines, rejected, n = {}, {}, {}, 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     if line:match("%S") then
@@ -140,11 +155,16 @@ local function read_jsonl(text)
       if not ok or type(value) ~= "table" then
         error(("line %d: not a JSON object: %s"):format(n, tostring(value)), 0)
       end
-      if type(value.record) == "table" and value.error then value = value.record end
-      records[#records + 1], lines[#records + 1] = value, n
+      if type(value.record) == "table" and type(value.error) == "table" and value.error.maybe_applied == true then
+        rejected[#rejected + 1] = { record = value.record, line = value.line or n, message = MAYBE_APPLIED,
+          maybe_applied = true }
+      else
+        if type(value.record) == "table" and value.error then value = value.record end
+        records[#records + 1], lines[#records + 1] = value, n
+      end
     end
   end
-  return records, lines, {}
+  return records, lines, rejected
 end
 
 local f, open_err = io.open(opts.input, "rb")
@@ -238,16 +258,17 @@ local function import(client)
   local results, summary = {}, { ok = 0, failed = 0, attempts = 0, elapsed = 0 }
   if #records > 0 then
     results, summary = client.crm.contacts.create_many(records, { concurrency = concurrency,
-      on_progress = progress })
+      on_progress = progress, journal = journal })
     if not results then error(tostring(summary), 0) end -- the batch itself was refused
   end
+  if summary.journal_error then io.stderr:write("(journal: ", tostring(summary.journal_error), ")\n") end
   if summary.progress_error then io.stderr:write("(progress display: ", tostring(summary.progress_error), ")\n") end
 
   local failed = #rejected
   local out = assert(io.open(opts.failed, "w"))
   for _, r in ipairs(rejected) do
-    out:write(cjson.encode{ record = r.record, line = r.line, error = { kind = "invalid", message = r.message } },
-      "\n")
+    out:write(cjson.encode{ record = r.record, line = r.line, error = { kind = "invalid", message = r.message,
+      maybe_applied = r.maybe_applied } }, "\n")
   end
   for n, result in ipairs(results) do
     if result.err then
@@ -266,16 +287,35 @@ local function import(client)
     io.stderr:write(("%d record(s) are not UTF-8: a spreadsheet's plain \"CSV\" is often Windows-1252, " ..
       "try --encoding cp1252\n"):format(not_utf8))
   end
-  print(("imported %d of %d contacts in %.1f s (%d requests); %d failed%s"):format(summary.ok,
-    #records + #rejected, summary.elapsed, summary.attempts, failed,
+  local skipped, reconciled = summary.skipped or 0, summary.reconciled or 0
+  print(("imported %d of %d contacts in %.1f s (%d requests): %d created, %d reconciled, %d skipped; " ..
+    "%d failed%s"):format(summary.ok, #records + #rejected, summary.elapsed, summary.attempts,
+    summary.ok - reconciled - skipped, reconciled, skipped, failed,
     failed > 0 and (", written to " .. opts.failed) or ""))
+  local maybe = 0
+  for _, result in ipairs(results) do
+    if result.err and result.err.maybe_applied then maybe = maybe + 1 end
+  end
+  if maybe > 0 then
+    print(("%d of the failed may have been created (their answer was lost): run the same command again " ..
+      "to look them up on the server; they will not be sent twice"):format(maybe))
+  end
+  if skipped > 0 then
+    print(("(skipped: created by an earlier run, says the journal %s)"):format(journal))
+  end
   if failed == 0 then os.remove(opts.failed) end
 end
 
 -- the bundled local server, when connect started one, is stopped however
 -- the import ends (no `<close>`: this runs on every Lua from 5.1)
 local client, server = require("connect")(client_opts)
+local scratch -- the bundled server forgets everything when this run ends: so does its journal
+if server.local_server and not opts.journal then
+  scratch = os.tmpname()
+  journal = scratch
+end
 local done, err = pcall(import, client)
+if scratch then os.remove(scratch) end
 client:close()
 server:close()
 if not done then

@@ -113,6 +113,9 @@ local function respond(self, req, conn_id, time)
         res = reply.error(429, "Too many requests", { headers = { { "Retry-After", "0" } } })
       else
         res = self:unified(req)
+        -- the request took effect; the step's own answer replaces the
+        -- normal one (a create whose answer is a 500, or is lost)
+        if step and faults.answers(step) then return faults.actions(step, req) end
       end
       -- what StackOne's request logs would show of it
       self.platform:log(req, res.status, time, time + self.latency, req.headers["x-account-id"])

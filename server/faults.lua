@@ -217,6 +217,18 @@ function faults.add_refuse(out, dur)
   return out
 end
 
+-- keys that give an answer of the step's own
+local ANSWER_KEYS = { "status", "body", "json", "headers", "close", "truncate", "huge", "body_delay" }
+
+--- whether a step gives an answer of its own (with pass = true: after
+-- the normal handling, instead of its answer)
+function faults.answers(step)
+  for _, k in ipairs(ANSWER_KEYS) do
+    if step[k] ~= nil then return true end
+  end
+  return false
+end
+
 --- Actions for a step answering req.
 function faults.actions(step, req)
   local out = step_actions(step, req)

@@ -48,16 +48,18 @@ describe("import_contacts.lua", function()
     return path
   end
 
-  -- runs the importer on path with more arguments; returns its output
+  -- runs the importer on path with more arguments (against target, by
+  -- default the spec's server); returns its output
   -- (stdout and stderr), its exit code and the failed file's lines
-  local function import(path, args)
+  local function import(path, args, target)
     local failed = path .. ".failed.jsonl"
     files[#files + 1] = failed
+    files[#files + 1] = path .. ".journal"
     os.remove(failed)
     local cpath = os.getenv("STACKONE_BUILD") and "LUA_CPATH=" .. q(os.getenv("STACKONE_BUILD") .. "/?.so;;") or ""
     local p = assert(io.popen(("%s STACKONE_API_KEY=test-key STACKONE_ACCOUNT_ID=acc-1 STACKONE_BASE_URL=%s " ..
-      "%s examples/import_contacts.lua %s --failed %s %s 2>&1; echo EXIT=$?"):format(cpath, q(server.url), q(LUA),
-      q(path), q(failed), args or "")))
+      "%s examples/import_contacts.lua %s --failed %s %s 2>&1; echo EXIT=$?"):format(cpath,
+      q((target or server).url), q(LUA), q(path), q(failed), args or "")))
     local out = p:read("*a")
     p:close()
     local failed_lines = {}
@@ -191,5 +193,105 @@ describe("import_contacts.lua", function()
     assert.equal(0, code, out)
     assert.matches("imported 1 of 1 contacts", out)
     assert.same({ { first_name = "Grace", last_name = "Hopper" } }, created())
+  end)
+
+  -- the contacts a server holds, by e-mail address
+  local function stored(target)
+    local stackone = require("stackone")
+    local client = assert(stackone.new{ api_key = "test-key", account_id = "acc-1", base_url = target.url,
+      rate_limit = false })
+    local by_email, total = {}, 0
+    for contact in client.crm.contacts.each{ page_size = 100 } do
+      by_email[contact.emails[1]] = (by_email[contact.emails[1]] or 0) + 1
+      total = total + 1
+    end
+    client:close()
+    return by_email, total
+  end
+
+  it("resumes after SIGKILL at 10 random points of a 500-row import: every row once on the server", function()
+    local slow = server_mod.start{ args = "--api-key test-key --latency 0.02" }
+    local ok, err = pcall(function()
+      local rows = { "first_name,last_name,emails" }
+      for i = 1, 500 do rows[#rows + 1] = ("Row,Number %d,row%d@example.org"):format(i, i) end
+      local path = file("big.csv", table.concat(rows, "\n") .. "\n")
+      local cpath = os.getenv("STACKONE_BUILD") and "LUA_CPATH=" .. q(os.getenv("STACKONE_BUILD") .. "/?.so;;")
+        or ""
+      local socket = require("socket")
+      math.randomseed(os.time())
+      local points = {}
+      for k = 1, 10 do
+        points[k] = 0.05 + math.random() * 0.6
+        local p = assert(io.popen(("%s STACKONE_API_KEY=test-key STACKONE_ACCOUNT_ID=acc-1 STACKONE_BASE_URL=%s "
+          .. "%s examples/import_contacts.lua %s --failed %s >/dev/null 2>&1 & echo $!"):format(cpath, q(slow.url),
+          q(LUA), q(path), q(path .. ".failed.jsonl"))))
+        local pid = assert(tonumber(p:read("*l")))
+        p:close()
+        socket.sleep(points[k])
+        os.execute("kill -9 " .. pid .. " 2>/dev/null")
+        socket.sleep(0.05)
+      end
+      local where = "killed after (s): " .. table.concat(points, ", ")
+      local out, code = import(path, nil, slow)
+      assert.equal(0, code, out .. where)
+      local made, reconciled, skipped = out:match("imported 500 of 500 contacts .-: (%d+) created, "
+        .. "(%d+) reconciled, (%d+) skipped; 0 failed")
+      assert.truthy(made, out)
+      assert.equal(500, tonumber(made) + tonumber(reconciled) + tonumber(skipped), out)
+      assert.is_true(tonumber(skipped) > 0, out) -- the killed runs did import
+      local by_email, total = stored(slow)
+      assert.equal(500, total, where)
+      for i = 1, 500 do assert.equal(1, by_email[("row%d@example.org"):format(i)], where) end
+      -- and no row was sent twice: the server read 500 creates in all
+      local posts = 0
+      for _, r in ipairs(slow:requests()) do
+        if r.method == "POST" then posts = posts + 1 end
+      end
+      assert.equal(500, posts, where)
+    end)
+    slow:stop()
+    assert(ok, err)
+  end)
+
+  it("a row whose answer was lost: said, marked in the failed file, reconciled by the rerun, never sent twice",
+    function()
+    local path = file("lost.csv", "first_name,last_name,emails\nAda,Lovelace,ada@example.org\n" ..
+      "Grace,Hopper,grace@example.org\n")
+    server:script("/unified/crm/contacts", { { pass = true, status = 500,
+      json = { statusCode = 500, message = "provider timeout" } } }, "POST")
+    local out, code, failed = import(path, "--concurrency 1")
+    assert.equal(0, code, out)
+    assert.matches("imported 1 of 2 contacts .-: 1 created, 0 reconciled, 0 skipped; 1 failed", out)
+    assert.matches("1 of the failed may have been created %(their answer was lost%): run the same command again",
+      out)
+    assert.equal(1, #failed)
+    assert.is_true(failed[1].error.maybe_applied)
+
+    -- fed back in, the row is not sent: the journal of the first run knows when it went
+    local again = file("lost-again.jsonl", cjson.encode(failed[1]) .. "\n")
+    out, code, failed = import(again)
+    assert.equal(0, code, out)
+    assert.matches("imported 0 of 1 contacts", out)
+    assert.matches("may have been created by the run that sent it", failed[1].error.message)
+    assert.is_true(failed[1].error.maybe_applied)
+
+    out, code = import(path)
+    assert.equal(0, code, out)
+    assert.matches("imported 2 of 2 contacts .-: 0 created, 1 reconciled, 1 skipped; 0 failed", out)
+    local by_email, total = stored(server)
+    assert.equal(2, total)
+    assert.same({ ["ada@example.org"] = 1, ["grace@example.org"] = 1 }, by_email)
+    assert.equal(2, #created())
+  end)
+
+  it("refuses to resume with the journal of another file, and says which", function()
+    local path = file("first.csv", "first_name,last_name\nAda,Lovelace\n")
+    local out, code = import(path)
+    assert.equal(0, code, out)
+    out, code = import(file("second.csv", "first_name,last_name\nGrace,Hopper\n"),
+      "--journal " .. q(path .. ".journal"))
+    assert.equal(1, code, out)
+    assert.matches("belongs to other records", out)
+    assert.equal(1, #created())
   end)
 end)

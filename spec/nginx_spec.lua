@@ -422,7 +422,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.equal("network", err.kind)
     assert.equal("COULDNT_CONNECT", err.code)
     assert.is_false(err.maybe_applied)
-    assert.equal(1, err.attempts)
+    assert.equal(0, err.attempts) -- nothing went on the wire
     assert.matches("^stackone: POST /unified/crm/contacts: network error COULDNT_CONNECT", err.text)
   end)
 
@@ -489,6 +489,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.equal(200, status, body)
     local out = cjson.decode(body)
     assert.equal(7, out.created)
+    table.sort(out.names) -- the server's order is its own
     assert.same({ "Page1", "Page2", "Page3", "Page4", "Page5", "Page6", "Page7" }, out.names)
     local pages = {}
     for _, r in ipairs(server:requests()) do

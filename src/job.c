@@ -24,7 +24,8 @@ enum {
   UV_DEBUG_ERROR,    /* the first error the debug function raised */
   UV_PROGRESS_ERROR, /* the first error on_progress raised */
   UV_PROGRESS,       /* on_progress */
-  UV_COUNT = UV_PROGRESS
+  UV_ON_RESULT,      /* the Lua layer's hook (the journal) */
+  UV_COUNT = UV_ON_RESULT
 };
 
 enum { QUEUED, WAITING, FLYING, DONE };
@@ -49,6 +50,7 @@ struct so_job {
   int next_fresh;         /* items before it were started once */
   int done, ok, failed;
   int progress, progress_failed;
+  int on_result;          /* UV_ON_RESULT is set */
   int started;
   pid_t pid;              /* the process that made the call */
   int stopped;            /* stopped early: the client closed, or
@@ -184,6 +186,27 @@ static void report_wait(lua_State *L, so_job *j, int self, double until,
   report(L, j, self, reason, until - now);
 }
 
+/* on_result(i, results[i]) under lua_pcall, as record i's outcome is
+   stored: the Lua layer's journal writes it down at once. Its first error
+   is kept as on_progress's would be, and it is not called again. */
+static void tell_result(lua_State *L, so_job *j, int self, int i) {
+  if (!j->on_result) return;
+  lua_getiuservalue(L, self, UV_ON_RESULT);
+  lua_pushinteger(L, i + 1);
+  lua_getiuservalue(L, self, UV_RESULTS);
+  lua_rawgeti(L, -1, i + 1);
+  lua_remove(L, -2);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    j->on_result = 0;
+    if (lua_getiuservalue(L, self, UV_PROGRESS_ERROR) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_setiuservalue(L, self, UV_PROGRESS_ERROR);
+    } else {
+      lua_pop(L, 2);
+    }
+  }
+}
+
 /* stores the two values on the top of the stack as record i's outcome */
 static void store(lua_State *L, so_job *j, int self, int i) {
   int failed = lua_isnil(L, -2);
@@ -204,6 +227,7 @@ static void store(lua_State *L, so_job *j, int self, int i) {
   j->done++;
   if (failed) j->failed++;
   else j->ok++;
+  if (j->many) tell_result(L, j, self, i);
 }
 
 /* a record the Lua layer or the checks refused: the error on the top of
@@ -587,6 +611,17 @@ static int job_step(lua_State *L) {
   return 1;
 }
 
+/* job:on_result(fn): fn(i, results[i]) as each record's outcome is
+   known, from then on (a bulk job) */
+static int job_on_result(lua_State *L) {
+  so_job *j = check_job(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, UV_ON_RESULT);
+  j->on_result = j->many;
+  return 0;
+}
+
 /* job:ready() -> whether step has something to do: an attempt finished
    or the client closed (loop mode: the driver resumes the call then) */
 static int job_ready(lua_State *L) {
@@ -679,6 +714,7 @@ void so_job_metatable(lua_State *L) {
     {"ready", job_ready},
     {"result", job_result},
     {"interrupt", job_interrupt},
+    {"on_result", job_on_result},
     {NULL, NULL}
   };
   /* the module state is on the top: results decode with its cjson */

@@ -370,6 +370,9 @@ SO_HIDDEN void so_job_fail_record(lua_State *L, so_job *j, int i);
 SO_HIDDEN void so_job_set_progress(lua_State *L, so_job *j, int fn);
 SO_HIDDEN void so_job_metatable(lua_State *L);
 
+/* ---- journal.c: the file under a bulk call's journal ---- */
+SO_HIDDEN void so_journal_register(lua_State *L);
+
 /* ---- result.c ---- */
 typedef struct so_outcome {
   const so_operation *op;

@@ -215,7 +215,10 @@ static int sequence_length(lua_State *L, int items) {
   return n == max && n <= 10000000 ? (int)n : -1;
 }
 
-const char *const so_bulk_options[] = {"concurrency", "on_progress", NULL};
+/* journal, match and reconcile_margin belong to the Lua layer's
+   journal (lua/stackone/journal.lua) */
+const char *const so_bulk_options[] = {"concurrency", "on_progress", "journal",
+                                       "match", "reconcile_margin", NULL};
 
 /* what a bulk call reads from its options, besides a request's */
 typedef struct bulk_call {

@@ -439,6 +439,9 @@ function request_logs.get(id, query, opts) end
 ---@class stackone.BulkOptions: stackone.CallOptions
 ---@field concurrency? integer Transfers in flight, 1 to 64 (default 8)
 ---@field on_progress? fun(done: integer, total: integer, failed: integer, wait?: stackone.BulkWait) Called as results arrive, and once with `wait` when the batch starts waiting; an error it raises is `summary.progress_error`
+---@field journal? string A file recording each record's intent before it is sent and its outcome after: a rerun with the same journal and records skips what was applied, reconciles what may have been, sends the rest (docs/reliability.md)
+---@field match? fun(record: table, candidate: table): boolean? With `journal`: whether a contact found on the server is this record (default: a shared e-mail address, else the same names)
+---@field reconcile_margin? number With `journal`: seconds before a record's intent from which the server's contacts are looked at (default 600)
 
 ---Retry options: `retry = {...}` of the client or a call
 ---@class stackone.RetryOptions
@@ -470,6 +473,8 @@ function request_logs.get(id, query, opts) end
 ---@class stackone.ContactBulkResult: stackone.BulkResult
 ---@field record? stackone.Contact The record, when it succeeded
 ---@field err? stackone.Error The error object, when it failed
+---@field skipped? boolean With a journal: applied in an earlier run; `record` holds its `id` only
+---@field reconciled? boolean With a journal: it may have been applied in an earlier run and was found on the server; `record` is what the server holds
 
 ---Query parameters of crm.contacts.get
 ---@class stackone.ContactsGetQuery
@@ -705,7 +710,7 @@ function request_logs.get(id, query, opts) end
 ---The error object: `nil, err`; `tostring(err)` is one line
 ---@class stackone.Error
 ---@field kind stackone.ErrorKind What failed
----@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`, `"FORKED"`
+---@field code string A stable code: `"HTTP_422"`, libcurl's name such as `"COULDNT_CONNECT"`, `"DECODE"`, `"TOO_LARGE"`, `"INVALID"`, `"CLOSED"`, `"INTERRUPTED"`, `"FORKED"`; a journal's `"JOURNAL_OPEN"`, `"JOURNAL_WRITE"`, `"JOURNAL_DAMAGED"`, `"JOURNAL_MISMATCH"`, `"AMBIGUOUS"`, `"UNRECONCILED"`
 ---@field message string The server's `message`, or what went wrong
 ---@field method? string The request's HTTP method (absent on the errors of `stackone.new`)
 ---@field path? string The operation's path (absent on the errors of `stackone.new`)
@@ -732,6 +737,10 @@ function request_logs.get(id, query, opts) end
 ---@field stopped? boolean True when the batch was stopped early
 ---@field progress_error? any The error `on_progress` raised
 ---@field debug_error? any The first error the `debug` function raised
+---@field skipped? integer With a journal: records it knew were applied, not sent again (counted in `ok`)
+---@field reconciled? integer With a journal: records that may have been applied in an earlier run, found on the server (counted in `ok`)
+---@field sent? integer With a journal: records sent in this run
+---@field journal_error? stackone.Error With a journal: an outcome could not be written (the next run reconciles that record)
 
 ---Why a bulk call waits (`on_progress`'s fourth argument)
 ---@class stackone.BulkWait
@@ -760,6 +769,8 @@ function request_logs.get(id, query, opts) end
 ---@class stackone.BulkResult
 ---@field record? table The record, when it succeeded
 ---@field err? stackone.Error The error object, when it failed
+---@field skipped? boolean With a journal: applied in an earlier run; `record` holds its `id` only
+---@field reconciled? boolean With a journal: it may have been applied in an earlier run and was found on the server; `record` is what the server holds
 
 ---@alias stackone.ErrorKind
 ---| "http" # The server answered with a status >= 300
@@ -772,6 +783,7 @@ function request_logs.get(id, query, opts) end
 ---| "closed" # The client was closed while the call was waiting
 ---| "interrupted" # A `sleep` function or the loop raised while the call was waiting
 ---| "forked" # The process forked while the call was in flight: in the child, the call is the parent's
+---| "journal" # A bulk call's journal: it cannot be opened or written, belongs to other records, or a record it reconciled matches several contacts or cannot be looked for
 
 ---The decoded JSON of an error response: the schemas the spec gives for non-2xx statuses
 ---@alias stackone.ErrorBody stackone.BadGatewayResponse|stackone.BadRequestResponse|stackone.ConflictResponse|stackone.ForbiddenResponse|stackone.InternalServerErrorResponse|stackone.NotFoundResponse|stackone.NotImplementedResponse|stackone.PreconditionFailedResponse|stackone.RequestTimedOutResponse|stackone.TooManyRequestsResponse|stackone.UnauthorizedResponse|stackone.UnprocessableEntityResponse

@@ -9,6 +9,7 @@ local engine = require("stackone.engine")
 local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
 local fanout = require("stackone.fanout")
+local journal = require("stackone.journal")
 local public = require("stackone.public")
 local loop_check = require("stackone.loop.check")
 local unpack, pack = require("stackone.compat").unpack, require("stackone.compat").pack
@@ -153,22 +154,48 @@ local function item_form(bulk)
     end
 end
 
--- the options of a bulk call that also apply to fetching definitions:
--- all but the bulk call's own
+-- the bulk call's own options, which fetching definitions or looking
+-- records up does not take
+local BULK_ONLY = {}
+for _, k in ipairs(core.options.bulk) do BULK_ONLY[k] = true end
+
+-- the options of a bulk call that also apply to its other requests
 local function request_options(opts)
   if opts == nil then return nil end
   local out = {}
   for k, v in pairs(opts) do
-    if k ~= "concurrency" and k ~= "on_progress" then out[k] = v end
+    if not BULK_ONLY[k] then out[k] = v end
   end
   return out
 end
 
-local function bind_many(handle, op, definitions, driver, group, account)
+-- list: the group's list (for reconciling a journal's creates), or nil;
+-- where: { base_url, account_id } of the client
+local function bind_many(handle, op, definitions, driver, group, account, list, where)
   local start_many, check_many, index, run = handle._start_many, handle._check_many, op.index, driver.run
   local name = op.bulk.public_name
   local fields_of, rebuild = item_form(op.bulk)
   local function invalid(message) return core.invalid_error(index, message) end
+  -- checked items, with custom fields by name resolved, as a job
+  local function send(items, opts)
+    local prepared = custom_fields.prepare_many(items, fields_of, rebuild, definitions.get, invalid,
+      request_options(opts))
+    return pcall(start_many, handle, index, prepared, opts)
+  end
+  -- a POST is reconciled by looking the records up; a PATCH is sent again
+  local reconciles = op.method == "POST" and list
+  local function with_journal(items, opts)
+    return journal.bulk({
+      op = op, name = name, done_word = op.method == "POST" and "created" or "updated", run = run,
+      target = where.base_url, account = opts.account_id or where.account_id,
+      send = function(batch, batch_opts)
+        local ok, job, err = send(batch, batch_opts)
+        if not ok then error(job, 0) end
+        return job, err
+      end,
+      pages = reconciles and function(query) return paging.walk(list, query, request_options(opts)) end,
+    }, items, opts)
+  end
   return function(items, opts, ...)
     if rawequal(items, group) then items, opts = opts, ... end
     if account then opts = account_options(account, opts) end
@@ -176,10 +203,11 @@ local function bind_many(handle, op, definitions, driver, group, account)
     if why then fail(name, why) end
     local ok, e = pcall(check_many, handle, index, items, opts)
     if not ok then fail(name, e) end
-    local prepared = custom_fields.prepare_many(items, fields_of, rebuild, definitions.get, invalid,
-      request_options(opts))
+    local mistake = type(opts) == "table" and journal.check_options(opts)
+    if mistake then public.raise(name, mistake) end
+    if type(opts) == "table" and opts.journal then return with_journal(items, opts) end
     local job, err
-    ok, job, err = pcall(start_many, handle, index, prepared, opts)
+    ok, job, err = send(items, opts)
     if not ok then fail(name, job) end
     if not job then return nil, err end
     return run(job)
@@ -287,7 +315,7 @@ end
 -- account view's: the groups whose calls carry x-account-id, sending that
 -- one. `shared` holds what the client and its views share: the caches of
 -- custom field definitions (per account) and the lists they are read by.
-local function build_groups(handle, driver, account, shared)
+local function build_groups(handle, driver, account, shared, where)
   local members, groups, lists = {}, {}, {}
   local definitions = shared.definitions
   for _, op in ipairs(core.operations) do
@@ -302,6 +330,12 @@ local function build_groups(handle, driver, account, shared)
         home[op.group] = groups[op.group_name]
       end
       if op.page then lists[op.operation_id] = lister(handle, op, driver, groups[op.group_name], account) end
+    end
+  end
+  -- a group's list, for reconciling a journal's creates
+  local function list_of(group_name)
+    for _, op in ipairs(core.operations) do
+      if op.group_name == group_name and op.page and op.name == "list" then return lists[op.operation_id] end
     end
   end
   -- one cache per list of definitions, read through the client's pages
@@ -322,7 +356,9 @@ local function build_groups(handle, driver, account, shared)
         local index = op.index
         prepare = custom_fields.preparer(position_of(op, "fields"), defs.get,
           function(message) return core.invalid_error(index, message) end)
-        if op.bulk then group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group, account) end
+        if op.bulk then
+          group[op.name .. "_many"] = bind_many(handle, op, defs, driver, group, account, list_of(op.group_name), where)
+        end
       end
       group[op.name] = bind(handle, op, driver, prepare, group, account)
       if op.page then group.each = paging.each(lists[op.operation_id]) end
@@ -447,7 +483,11 @@ function stackone.new(opts)
     return nil, err
   end
   local driver, shared = new_driver(handle, adapter), { definitions = {} }
-  for name, member in pairs(build_groups(handle, driver, nil, shared)) do members[name] = member end
+  -- where this client's records go, for the journals of its bulk calls
+  -- (the core's defaults: StackOne's URL, STACKONE_ACCOUNT_ID)
+  local where = { base_url = (rawget(opts, "base_url") or "https://api.stackone.com"):gsub("/+$", ""),
+    account_id = rawget(opts, "account_id") or os.getenv("STACKONE_ACCOUNT_ID") }
+  for name, member in pairs(build_groups(handle, driver, nil, shared, where)) do members[name] = member end
   -- the views of accounts, made once each and kept while the client is
   local views, made = {}, setmetatable({}, { __mode = "v" })
   local is_view = setmetatable({}, { __mode = "k" })
@@ -457,7 +497,7 @@ function stackone.new(opts)
   function views.get(id)
     local view = made[id]
     if not view then
-      local groups = build_groups(handle, driver, id, shared)
+      local groups = build_groups(handle, driver, id, shared, where)
       for name, member in pairs(members) do
         if groups[name] == nil and name ~= "crm" then groups[name] = member end
       end

@@ -63,6 +63,13 @@ K.options = {
       on_progress = f("on_progress", "fun(done: integer, total: integer, failed: integer, wait?: stackone.BulkWait)",
         "Called as results arrive, and once with `wait` when the batch starts waiting; an error it raises "
         .. "is `summary.progress_error`"),
+      journal = f("journal", "string", "A file recording each record's intent before it is sent and its outcome "
+        .. "after: a rerun with the same journal and records skips what was applied, reconciles what may have "
+        .. "been, sends the rest (docs/reliability.md)"),
+      match = f("match", "fun(record: table, candidate: table): boolean?", "With `journal`: whether a contact "
+        .. "found on the server is this record (default: a shared e-mail address, else the same names)"),
+      reconcile_margin = f("reconcile_margin", "number", "With `journal`: seconds before a record's intent "
+        .. "from which the server's contacts are looked at (default 600)"),
     } },
   retry = { class = "stackone.RetryOptions", title = "Retry options: `retry = {...}` of the client or a call",
     fields = {
@@ -207,6 +214,8 @@ K.error_kinds = {
   { "closed", "The client was closed while the call was waiting" },
   { "interrupted", "A `sleep` function or the loop raised while the call was waiting" },
   { "forked", "The process forked while the call was in flight: in the child, the call is the parent's" },
+  { "journal", "A bulk call's journal: it cannot be opened or written, belongs to other records, or a record "
+    .. "it reconciled matches several contacts or cannot be looked for" },
 }
 
 --- the result tables: the response, the error object, bulk outcomes
@@ -221,7 +230,9 @@ K.results = {
   { class = "stackone.Error", title = "The error object: `nil, err`; `tostring(err)` is one line", fields = {
     f("kind", "stackone.ErrorKind", "What failed"),
     f("code", "string", "A stable code: `\"HTTP_422\"`, libcurl's name such as `\"COULDNT_CONNECT\"`, "
-      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`, `\"FORKED\"`"),
+      .. "`\"DECODE\"`, `\"TOO_LARGE\"`, `\"INVALID\"`, `\"CLOSED\"`, `\"INTERRUPTED\"`, `\"FORKED\"`; a journal's "
+      .. "`\"JOURNAL_OPEN\"`, `\"JOURNAL_WRITE\"`, `\"JOURNAL_DAMAGED\"`, `\"JOURNAL_MISMATCH\"`, "
+      .. "`\"AMBIGUOUS\"`, `\"UNRECONCILED\"`"),
     f("message", "string", "The server's `message`, or what went wrong"),
     f("method", "string", "The request's HTTP method (absent on the errors of `stackone.new`)", true),
     f("path", "string", "The operation's path (absent on the errors of `stackone.new`)", true),
@@ -248,6 +259,13 @@ K.results = {
     f("stopped", "boolean", "True when the batch was stopped early", true),
     f("progress_error", "any", "The error `on_progress` raised", true),
     f("debug_error", "any", "The first error the `debug` function raised", true),
+    f("skipped", "integer", "With a journal: records it knew were applied, not sent again (counted in `ok`)",
+      true),
+    f("reconciled", "integer", "With a journal: records that may have been applied in an earlier run, found on "
+      .. "the server (counted in `ok`)", true),
+    f("sent", "integer", "With a journal: records sent in this run", true),
+    f("journal_error", "stackone.Error", "With a journal: an outcome could not be written (the next run "
+      .. "reconciles that record)", true),
   } },
   { class = "stackone.BulkWait", title = "Why a bulk call waits (`on_progress`'s fourth argument)", fields = {
     f("reason", "\"rate_limit\"|\"retry_after\"", "The rate limiter, or a `Retry-After` pause"),
@@ -259,6 +277,9 @@ K.results = {
 K.bulk_result = {
   f("record", "{record}", "The record, when it succeeded", true),
   f("err", "stackone.Error", "The error object, when it failed", true),
+  f("skipped", "boolean", "With a journal: applied in an earlier run; `record` holds its `id` only", true),
+  f("reconciled", "boolean", "With a journal: it may have been applied in an earlier run and was found on the "
+    .. "server; `record` is what the server holds", true),
 }
 
 --- a page of a list: `{ data, next }` (the C core builds it)

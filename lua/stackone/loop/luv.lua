@@ -7,9 +7,9 @@
 -- Two rules of luv (1.44) shape the handles' lives, both to survive the
 -- process's exit:
 -- - a handle closed while no uv.run follows crashes Lua's close (luv
---   frees it before the loop's own close runs its callback), so handles
---   are closed only from inside one of this adapter's callbacks (the loop
---   is running); elsewhere they are stopped and closed at the next one;
+--   frees it before the loop's own close runs its callback), so a handle
+--   done with is stopped at once and closed only when the loop surely
+--   runs: as one of this adapter's callbacks starts, or as a call waits;
 -- - the client may close from its __gc while Lua closes, after luv has
 --   finalized the handles: a finalized handle is never touched (luv would
 --   dereference NULL), so each is checked first.
@@ -22,7 +22,6 @@ return function(uv, defer) -- stackone.loop checked its arguments
   local waits = {}   -- coroutine -> the timer of its wait
   local spare = {}   -- stopped timers for the next waits
   local retired = {} -- stopped handles to close once the loop runs
-  local depth = 0    -- how many of this adapter's callbacks are running
 
   local function ms(seconds)
     return math.ceil(seconds * 1000)
@@ -41,21 +40,21 @@ return function(uv, defer) -- stackone.loop checked its arguments
     end
   end
 
+  -- stopped now, closed later: closing a handle in the midst of the
+  -- engine's reaction to a callback corrupted luv's loop (seen with the
+  -- poll handle whose callback was running), so it waits for the next
+  -- callback's start, or for a call's wait (the loop runs then)
   local function dispose(h)
     if not usable(h) then return end
     h:stop()
     retired[#retired + 1] = h
-    if depth > 0 then close_retired() end
   end
 
-  -- fn as a luv callback: counted, so that handles may close inside it
+  -- fn as a luv callback: the loop runs, so retired handles may close
   local function callback(fn)
     return function(...)
-      depth = depth + 1
       close_retired()
-      local ok, err = pcall(fn, ...)
-      depth = depth - 1
-      if not ok then error(err, 0) end
+      return fn(...)
     end
   end
 
@@ -125,6 +124,7 @@ return function(uv, defer) -- stackone.loop checked its arguments
   end
 
   function adapter.wait(_, co, seconds)
+    close_retired() -- the loop will run: this call waits for it
     local t = timer_for(co)
     if seconds then t:start(ms(seconds), 0, fire[t]) end
     coroutine.yield()
