@@ -75,6 +75,8 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setfield(L, -2, "custom_field_fields");
   push_options(L);
   lua_setfield(L, -2, "options");
+  so_limit_push(L);
+  lua_setfield(L, -2, "limit");
   lua_pushliteral(L, SO_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -10,6 +10,7 @@ local paging = require("stackone.paging")
 local custom_fields = require("stackone.custom_fields")
 local public = require("stackone.public")
 local loop_check = require("stackone.loop.check")
+local limit_budget = require("stackone.limit.budget")
 local unpack = require("stackone.compat").unpack
 
 local fail = public.fail
@@ -28,6 +29,8 @@ local stackone = {
   custom_fields = custom_fields.map,
   --- adapters for the client option `loop`: stackone.loop.luv(uv), .neovim(), .cqueues()
   loop = require("stackone.loop"),
+  --- stores for `rate_limit.shared`: stackone.limit.redis(conn), .host()
+  limit = require("stackone.limit"),
 }
 
 --- assert(call(...)) on every Lua: a call's results when it succeeded,
@@ -241,6 +244,40 @@ local function build_crm(handle, driver)
   return strict(crm, { name = "crm", member = "group" })
 end
 
+-- opts with rate_limit.shared made the client's budget object (the C
+-- core only passes it to the driver); the user's tables are not changed
+local function share_budget(opts)
+  local rate = rawget(opts, "rate_limit")
+  local store = type(rate) == "table" and rawget(rate, "shared")
+  if not store then return opts end
+  local update = (type(store) == "table" or type(store) == "userdata") and store.update
+  if type(update) ~= "function" and not (getmetatable(update) or {}).__call then
+    public.raise("stackone.new", "rate_limit.shared must be a store (stackone.limit.redis(conn), "
+      .. "stackone.limit.host(), or an object with update: see docs/limits.md)")
+  end
+  local name, key = rawget(rate, "name"), rawget(opts, "api_key")
+  if name ~= nil and (type(name) ~= "string" or not name:match("^[%w_.:-]+$")) then
+    public.raise("stackone.new", "rate_limit.name must be a string of letters, digits and _ . : -")
+  end
+  if name == nil and type(key) ~= "string" then return opts end -- core.new says what is wrong
+  local copy, rate_copy = {}, {}
+  for k, v in next, opts do copy[k] = v end
+  for k, v in next, rate do rate_copy[k] = v end
+  local requests, per = tonumber(rawget(rate, "requests")) or 1000, tonumber(rawget(rate, "per")) or 60
+  local timeout = tonumber(rawget(opts, "timeout")) or 120
+  rate_copy.shared = limit_budget.new{
+    store = store,
+    -- never the key itself: its digest (the key's owner may read the store)
+    name = name or core.limit.digest("stackone-lua budget " .. key),
+    requests = requests,
+    per = per * 1.02, -- the client's own margin for the way to the server
+    hold = math.max(timeout, 120) + 1,
+    debug = type(rawget(opts, "debug")) == "function" and rawget(opts, "debug") or nil,
+  }
+  copy.rate_limit = rate_copy
+  return copy
+end
+
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
 function stackone.new(opts)
   if type(opts) ~= "table" then
@@ -249,6 +286,7 @@ function stackone.new(opts)
   local adapter = rawget(opts, "loop")
   local problem = adapter ~= nil and loop_check.problem(adapter)
   if problem then public.raise("stackone.new", problem) end
+  opts = share_budget(opts)
   local members = {}
   local ok, handle, err = pcall(core.new, opts, members)
   if not ok then fail("stackone.new", handle) end
