@@ -245,19 +245,20 @@ local function build_crm(handle, driver)
 end
 
 -- opts with rate_limit.shared made the client's budget object (the C
--- core only passes it to the driver); the user's tables are not changed
+-- core only passes it to the driver), or nil and what is wrong; the
+-- user's tables are not changed
 local function share_budget(opts)
   local rate = rawget(opts, "rate_limit")
   local store = type(rate) == "table" and rawget(rate, "shared")
   if not store then return opts end
   local update = (type(store) == "table" or type(store) == "userdata") and store.update
   if type(update) ~= "function" and not (getmetatable(update) or {}).__call then
-    public.raise("stackone.new", "rate_limit.shared must be a store (stackone.limit.redis(conn), "
-      .. "stackone.limit.host(), or an object with update: see docs/limits.md)")
+    return nil, "rate_limit.shared must be a store (stackone.limit.redis(conn), "
+      .. "stackone.limit.host(), or an object with update: see docs/limits.md)"
   end
   local name, key = rawget(rate, "name"), rawget(opts, "api_key")
   if name ~= nil and (type(name) ~= "string" or not name:match("^[%w_.:-]+$")) then
-    public.raise("stackone.new", "rate_limit.name must be a string of letters, digits and _ . : -")
+    return nil, "rate_limit.name must be a string of letters, digits and _ . : -"
   end
   if name == nil and type(key) ~= "string" then return opts end -- core.new says what is wrong
   local copy, rate_copy = {}, {}
@@ -286,7 +287,9 @@ function stackone.new(opts)
   local adapter = rawget(opts, "loop")
   local problem = adapter ~= nil and loop_check.problem(adapter)
   if problem then public.raise("stackone.new", problem) end
-  opts = share_budget(opts)
+  local why
+  opts, why = share_budget(opts)
+  if not opts then public.raise("stackone.new", why) end
   local members = {}
   local ok, handle, err = pcall(core.new, opts, members)
   if not ok then fail("stackone.new", handle) end

@@ -1,15 +1,15 @@
 -- One worker process of spec/limit_spec.lua: creates contacts one after
 -- another on a client whose rate limit is shared through a store, then
 -- writes what it saw to a file. Run from the repository root:
---   <lua> spec/support/budget_worker.lua URL STORE COUNT OUT [REDIS_PORT] [HOST_DIR] [REQUESTS/PER]
--- STORE: redis, host or none. OUT gets one line: "ok N failed N limit_errors N
--- debug_reports N", then the ids created, one a line.
+--   STACKONE_API_KEY=... <lua> spec/support/budget_worker.lua URL STORE COUNT OUT [REDIS_PORT] [HOST_DIR]
+-- STORE: redis, host or none; the budget is 20 requests a second. OUT gets
+-- one line: "ok N failed N limit_errors N debug_reports N", then the ids
+-- created, one a line.
 local build = os.getenv("STACKONE_BUILD") or "./build"
 package.path = "./lua/?.lua;./lua/?/init.lua;./spec/?.lua;" .. package.path
 package.cpath = build .. "/?.so;" .. package.cpath
-local url, kind, count, out, redis_port, host_dir, rate = ...
+local url, kind, count, out, redis_port, host_dir = ...
 count = tonumber(count)
-local requests, per = (rate or "20/1"):match("^(%d+)/([%d.]+)$")
 
 local stackone = require("stackone")
 local store
@@ -23,8 +23,8 @@ end
 
 local reports = 0
 local client = assert(stackone.new{
-  api_key = "test-key", account_id = "acc-budget", base_url = url,
-  rate_limit = { requests = tonumber(requests), per = tonumber(per), shared = store },
+  api_key = os.getenv("STACKONE_API_KEY"), account_id = "acc-budget", base_url = url,
+  rate_limit = { requests = 20, per = 1, shared = store },
   retry = { max_attempts = 10, max_wait = 60 },
   debug = function(line)
     if line:find("shared rate limit store failed", 1, true) then reports = reports + 1 end
@@ -32,7 +32,7 @@ local client = assert(stackone.new{
 })
 local ok, failed, limit_errors, ids = 0, 0, 0, {}
 for i = 1, count do
-  local contact, res = client.crm.contacts.create{ first_name = "W" .. i, last_name = tostring(url) }
+  local contact, res = client.crm.contacts.create{ first_name = "W" .. i, last_name = "worker" }
   if contact then ok = ok + 1; ids[#ids + 1] = contact.id else failed = failed + 1 end
   if res and res.limit_error then limit_errors = limit_errors + 1 end
 end
