@@ -67,6 +67,7 @@ build = {
     ["stackone.limit.window"] = "lua/stackone/limit/window.lua",
     ["stackone.limit.redis"] = "lua/stackone/limit/redis.lua",
     ["stackone.limit.host"] = "lua/stackone/limit/host.lua",
+    ["stackone.limit.ngx"] = "lua/stackone/limit/ngx.lua",
     ["stackone.core"] = {
       sources = {
         "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",

@@ -1,8 +1,8 @@
 /*
 ** limit.c: what the shared rate budget (lua/stackone/limit/) needs of
 ** C: a digest that names a budget without its API key, the machine's
-** clock and process id, and a file locked for the host store
-** (core.limit.digest, .now, .pid, .open).
+** clock, process id and a sleep, and a file locked for the host store
+** (core.limit.digest, .now, .pid, .sleep, .open).
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -99,6 +99,13 @@ static int limit_now(lua_State *L) {
   return 1;
 }
 
+/* sleep(seconds): blocks the thread (the ngx store's wait for its lock,
+   in nginx's thread VMs) */
+static int limit_sleep(lua_State *L) {
+  so_sleep(luaL_checknumber(L, 1));
+  return 0;
+}
+
 static int limit_pid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
@@ -192,6 +199,7 @@ void so_limit_push(lua_State *L) {
     {"digest", limit_digest},
     {"now", limit_now},
     {"pid", limit_pid},
+    {"sleep", limit_sleep},
     {"open", limit_open},
     {NULL, NULL}
   };

@@ -80,6 +80,11 @@ local limit = {}
 ---@return stackone.LimitStore
 function limit.host(opts) end
 
+---A budget for nginx's workers and their thread VMs: an nginx `lua_shared_dict`; in `stackone.nginx`'s client options, `shared = { ngx = "name" }`
+---@param dict table|string The dictionary (`ngx.shared.NAME`) or its name
+---@return stackone.LimitStore
+function limit.ngx(dict) end
+
 ---A budget in Redis, for processes on any machines: one script run in Redis a decision
 ---@param conn table|fun(): table?, string? A Redis client with `eval` and `evalsha` (lua-redis, lua-resty-redis, ...), or a function that connects (again after an error or a fork)
 ---@param opts? { prefix: string? } `prefix` of the keys (default `"stackone:budget:"`)

@@ -251,19 +251,24 @@ local function share_budget(opts)
   local rate = rawget(opts, "rate_limit")
   local store = type(rate) == "table" and rawget(rate, "shared")
   if not store then return opts end
+  store = limit_budget.described(store) or store
   local update = (type(store) == "table" or type(store) == "userdata") and store.update
   if type(update) ~= "function" and not (getmetatable(update) or {}).__call then
     return nil, "rate_limit.shared must be a store (stackone.limit.redis(conn), "
-      .. "stackone.limit.host(), or an object with update: see docs/limits.md)"
+      .. "stackone.limit.host(), stackone.limit.ngx(dict), { ngx = \"dict\" }, { host = true }, or an object "
+      .. "with update: see docs/limits.md)"
   end
   local name, key = rawget(rate, "name"), rawget(opts, "api_key")
   if name ~= nil and (type(name) ~= "string" or not name:match("^[%w_.:-]+$")) then
     return nil, "rate_limit.name must be a string of letters, digits and _ . : -"
   end
-  if name == nil and type(key) ~= "string" then return opts end -- core.new says what is wrong
+  if type(key) ~= "string" or key == "" then key = os.getenv("STACKONE_API_KEY") end -- as the core does
   local copy, rate_copy = {}, {}
   for k, v in next, opts do copy[k] = v end
   for k, v in next, rate do rate_copy[k] = v end
+  copy.rate_limit = rate_copy
+  rate_copy.shared = nil
+  if name == nil and (key == nil or key == "") then return copy end -- core.new says what is wrong
   local requests, per = tonumber(rawget(rate, "requests")) or 1000, tonumber(rawget(rate, "per")) or 60
   local timeout = tonumber(rawget(opts, "timeout")) or 120
   rate_copy.shared = limit_budget.new{
@@ -275,7 +280,6 @@ local function share_budget(opts)
     hold = math.max(timeout, 120) + 1,
     debug = type(rawget(opts, "debug")) == "function" and rawget(opts, "debug") or nil,
   }
-  copy.rate_limit = rate_copy
   return copy
 end
 

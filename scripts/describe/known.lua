@@ -324,6 +324,10 @@ K.limit = {
   host = { doc = "A budget for the processes of one machine: a file read and written under a lock",
     params = { { "opts?", "{ dir: string? }", "Where the files go (default `$XDG_RUNTIME_DIR`, else `/tmp`)" } },
     returns = { { "stackone.LimitStore" } } },
+  ngx = { doc = "A budget for nginx's workers and their thread VMs: an nginx `lua_shared_dict`; in "
+      .. "`stackone.nginx`'s client options, `shared = { ngx = \"name\" }`",
+    params = { { "dict", "table|string", "The dictionary (`ngx.shared.NAME`) or its name" } },
+    returns = { { "stackone.LimitStore" } } },
 }
 
 --- the store contract (docs/limits.md)

@@ -117,6 +117,18 @@ function Budget:serve(job)
   end
 end
 
+--- the store a description names, for options that cross into nginx's
+-- thread VMs as data: { ngx = "dict name" } or { host = opts or true };
+-- nil when it names none
+function budget.described(t)
+  if type(t) ~= "table" or getmetatable(t) ~= nil or next(t) == nil or next(t, next(t)) ~= nil then
+    return nil
+  end
+  if type(t.ngx) == "string" then return require("stackone.limit.ngx").new(t.ngx) end
+  if t.host == true then return require("stackone.limit.host").new() end
+  if type(t.host) == "table" then return require("stackone.limit.host").new(t.host) end
+end
+
 --- the call's result (response, error or summary) says when the store
 -- failed while it ran
 function Budget:finish(job, result)

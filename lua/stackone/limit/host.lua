@@ -16,22 +16,6 @@ local Store = {}
 Store.__index = Store
 Store.__name = "stackone.limit.host"
 
-local function decode(text)
-  local state = { places = {} }
-  for what, value in text:gmatch("(%S+) (%S+)\n") do
-    if what == "pause" then state.pause = tonumber(value)
-    else state.places[what] = tonumber(value) end
-  end
-  return state
-end
-
-local function encode(state)
-  local lines = {}
-  if state.pause then lines[1] = ("pause %.6f\n"):format(state.pause) end
-  for id, frees in pairs(state.places) do lines[#lines + 1] = ("%s %.6f\n"):format(id, frees) end
-  return table.concat(lines)
-end
-
 --- the file of a budget
 function Store:path(name)
   return self.dir .. "/stackone-budget-" .. name:gsub("[^%w_.-]", "_")
@@ -43,10 +27,10 @@ function Store:update(name, change)
   local text
   text, err = file:read()
   if not text then file:close(); return nil, err end
-  local state = decode(text)
+  local state = window.decode(text)
   local granted, wait = window.update(state, limit_core.now(), change)
   local ok
-  ok, err = file:write(encode(state))
+  ok, err = file:write(window.encode(state))
   file:close()
   if not ok then return nil, err end
   return granted, wait

@@ -13,4 +13,9 @@ function limit.host(opts)
   return require("stackone.limit.host").new(opts)
 end
 
+--- stackone.limit.ngx(dict): nginx's workers and thread VMs, through a lua_shared_dict
+function limit.ngx(dict)
+  return require("stackone.limit.ngx").new(dict)
+end
+
 return limit

@@ -42,4 +42,22 @@ function window.update(state, now, change)
   return granted, wait
 end
 
+--- the state as text: a line a place ("id frees_at"), and "pause until"
+function window.encode(state)
+  local lines = {}
+  if state.pause then lines[1] = ("pause %.6f\n"):format(state.pause) end
+  for id, frees in pairs(state.places) do lines[#lines + 1] = ("%s %.6f\n"):format(id, frees) end
+  return table.concat(lines)
+end
+
+--- the state from window.encode's text (nil or "": empty)
+function window.decode(text)
+  local state = { places = {} }
+  for what, value in (text or ""):gmatch("(%S+) (%S+)\n") do
+    if what == "pause" then state.pause = tonumber(value)
+    else state.places[what] = tonumber(value) end
+  end
+  return state
+end
+
 return window
