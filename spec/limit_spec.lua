@@ -247,6 +247,36 @@ describe("a shared rate budget in one process", function()
     client:close(); other:close()
   end)
 
+  it("in a cqueues loop: calls from coroutines share it, and a store that yields lets the loop run", function()
+    local cqueues = require("cqueues")
+    local cq = cqueues.new()
+    local store, ticks, ticked_during = table_store(), 0, 0
+    local yielding = { update = function(_, ...)
+      local before = ticks
+      cqueues.sleep(0.02) -- a store on the loop's own sockets waits like this
+      if ticks > before then ticked_during = ticked_during + 1 end
+      return store:update(...)
+    end }
+    local client = fx.client(server, { loop = stackone.loop.cqueues(cq),
+      rate_limit = { requests = 3, per = 0.5, shared = yielding } })
+    local done = 0
+    for _ = 1, 6 do
+      cq:wrap(function()
+        assert(client.crm.contacts.create(fx.contact()))
+        done = done + 1
+      end)
+    end
+    cq:wrap(function()
+      while done < 6 do ticks = ticks + 1; cqueues.sleep(0.002) end
+    end)
+    local t0 = socket.gettime()
+    assert(cq:loop())
+    assert.equal(6, done)
+    assert.is_true(socket.gettime() - t0 >= 0.5) -- the last three waited for the first three's window
+    assert.is_true(ticked_during >= 3, "the loop ran during " .. ticked_during .. " store calls")
+    client:close()
+  end)
+
   for _, case in ipairs({
     { "raises", function() error("store down") end, "store down" },
     { "returns nil, err", function() return nil, "no route" end, "no route" },
