@@ -158,6 +158,21 @@ describe("a rate budget shared by processes", function()
     assert.is_nil(text:find(fx.API_KEY, 1, true))
   end)
 
+  it("takes stores described as data (as nginx's thread VMs get their options): redis, host", function()
+    local client = fx.client(server, { rate_limit = { requests = 5, per = 1, name = "described",
+      shared = { redis = { port = redis.port } } } })
+    local _, res = assert(client.crm.contacts.create(fx.contact()))
+    assert.is_nil(res.limit_error)
+    assert.is_truthy(redis:dump()["stackone:budget:{described}:places"])
+    client:close()
+    client = fx.client(server, { rate_limit = { requests = 5, per = 1, name = "described",
+      shared = { host = { dir = dir } } } })
+    _, res = assert(client.crm.contacts.create(fx.contact()))
+    assert.is_nil(res.limit_error)
+    assert.is_truthy(shell.read(dir .. "/stackone-budget-described"))
+    client:close()
+  end)
+
   it("goes on under each process's own limit while Redis is away, says so once, and shares again "
     .. "once it is back", function()
     local unlimited = server_support.start{ args = fx.SERVER_ARGS }

@@ -254,9 +254,9 @@ local function share_budget(opts)
   store = limit_budget.described(store) or store
   local update = (type(store) == "table" or type(store) == "userdata") and store.update
   if type(update) ~= "function" and not (getmetatable(update) or {}).__call then
-    return nil, "rate_limit.shared must be a store (stackone.limit.redis(conn), "
-      .. "stackone.limit.host(), stackone.limit.ngx(dict), { ngx = \"dict\" }, { host = true }, or an object "
-      .. "with update: see docs/limits.md)"
+    return nil, "rate_limit.shared must be a store (stackone.limit.redis(conn), stackone.limit.host(), "
+      .. "stackone.limit.ngx(dict), { ngx = \"dict\" }, { host = true }, { redis = { host =, port = } }, "
+      .. "or an object with update: see docs/limits.md)"
   end
   local name, key = rawget(rate, "name"), rawget(opts, "api_key")
   if name ~= nil and (type(name) ~= "string" or not name:match("^[%w_.:-]+$")) then

@@ -117,9 +117,24 @@ function Budget:serve(job)
   end
 end
 
+-- { redis = { host =, port =, timeout =, prefix = } }: a Redis store on
+-- lua-redis (LuaSocket), connecting again after an error or a fork
+local function redis_described(r)
+  local connect = function()
+    local ok, redis = pcall(require, "redis")
+    if not ok then return nil, "lua-redis is not installed (require \"redis\": " .. tostring(redis) .. ")" end
+    local made, conn = pcall(redis.connect, { host = r.host or "127.0.0.1", port = r.port or 6379,
+      timeout = r.timeout or 1 })
+    if not made then return nil, conn end
+    return conn
+  end
+  return require("stackone.limit.redis").new(connect, { prefix = r.prefix })
+end
+
 --- the store a description names, for options that cross into nginx's
--- thread VMs as data: { ngx = "dict name" } or { host = opts or true };
--- nil when it names none
+-- thread VMs as data: { ngx = "dict name" }, { host = opts or true } or
+-- { redis = { host =, port =, timeout =, prefix = } }; nil when it names
+-- none
 function budget.described(t)
   if type(t) ~= "table" or getmetatable(t) ~= nil or next(t) == nil or next(t, next(t)) ~= nil then
     return nil
@@ -127,6 +142,7 @@ function budget.described(t)
   if type(t.ngx) == "string" then return require("stackone.limit.ngx").new(t.ngx) end
   if t.host == true then return require("stackone.limit.host").new() end
   if type(t.host) == "table" then return require("stackone.limit.host").new(t.host) end
+  if type(t.redis) == "table" then return redis_described(t.redis) end
 end
 
 --- the call's result (response, error or summary) says when the store
