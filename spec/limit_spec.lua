@@ -48,14 +48,26 @@ local function start_workers(n, opts)
       local ok, failed, limit_errors, reports_seen =
         assert(text, "a worker did not finish"):match("^ok (%d+) failed (%d+) limit_errors (%d+) debug_reports (%d+)")
       local report = { ok = tonumber(ok), failed = tonumber(failed), limit_errors = tonumber(limit_errors),
-        debug_reports = tonumber(reports_seen), ids = {}, stderr = shell.read(outs[i] .. ".log") }
-      for id in text:gmatch("\n([^\n]+)") do report.ids[#report.ids + 1] = id end
+        debug_reports = tonumber(reports_seen), ids = {}, sent = {}, stderr = shell.read(outs[i] .. ".log") }
+      for id in text:gmatch("\nid ([^\n]+)") do report.ids[#report.ids + 1] = id end
+      for t in text:gmatch("\nsent ([^\n]+)") do report.sent[#report.sent + 1] = tonumber(t) end
       reports[i] = report
       os.remove(outs[i]); os.remove(outs[i] .. ".log")
     end
     return reports
   end
   return workers
+end
+
+-- the most of the times (sorted in place) within any `per` seconds
+local function most_within(times, per)
+  table.sort(times)
+  local most, j = 0, 1
+  for i = 1, #times do
+    while times[i] - times[j] >= per do j = j + 1 end
+    if i - j + 1 > most then most = i - j + 1 end
+  end
+  return most
 end
 
 -- what the journal says of the creates: how many, how many answered 429,
@@ -69,12 +81,7 @@ local function journal_stats(server, per)
       if r.rate_limited then limited = limited + 1 end
     end
   end
-  table.sort(times)
-  local most, j = 0, 1
-  for i = 1, #times do
-    while times[i] - times[j] >= per do j = j + 1 end
-    if i - j + 1 > most then most = i - j + 1 end
-  end
+  local most = most_within(times, per)
   local span = #times > 1 and times[#times] - times[1] or 0
   return { count = #times, limited = limited, most = most, times = times,
     rate = span > 0 and (#times - PER_SECOND) / span or 0 }
@@ -130,9 +137,15 @@ describe("a rate budget shared by processes", function()
       assert.is_true(stats.most <= PER_SECOND, "most in one second: " .. stats.most)
       assert.is_true(stats.rate >= 0.9 * PER_SECOND, "rate: " .. stats.rate)
       assert.equal(200, all_ids(reports))
+      local sent = {}
       for _, report in ipairs(reports) do
         assert.same({ 50, 0, 0, "" }, { report.ok, report.failed, report.limit_errors, report.stderr })
+        for _, t in ipairs(report.sent) do sent[#sent + 1] = t end
       end
+      -- by the clients' send times (one clock for all): no second holds more than 20
+      assert.equal(200, #sent)
+      local most = most_within(sent, 1)
+      assert.is_true(most <= PER_SECOND, "most sent within one second: " .. most)
     end)
   end
 

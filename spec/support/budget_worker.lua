@@ -3,8 +3,9 @@
 -- writes what it saw to a file. Run from the repository root:
 --   STACKONE_API_KEY=... <lua> spec/support/budget_worker.lua URL STORE COUNT OUT [REDIS_PORT] [HOST_DIR]
 -- STORE: redis, host or none; the budget is 20 requests a second. OUT gets
--- one line: "ok N failed N limit_errors N debug_reports N", then the ids
--- created, one a line.
+-- one line: "ok N failed N limit_errors N debug_reports N", then "id <id>"
+-- for each contact created and "sent <t>" for each send the store was told
+-- of (t on the machine's monotonic clock, which every process shares).
 local build = os.getenv("STACKONE_BUILD") or "./build"
 package.path = "./lua/?.lua;./lua/?/init.lua;./spec/?.lua;" .. package.path
 package.cpath = build .. "/?.so;" .. package.cpath
@@ -19,6 +20,15 @@ if kind == "redis" then
   end)
 elseif kind == "host" then
   store = stackone.limit.host{ dir = host_dir }
+end
+local sent = {}
+if store then -- the send times the store is told, as the store would count them
+  local inner, now = store, require("stackone.core").limit.now
+  store = { update = function(_, name, change)
+    local t = now()
+    for _, ago in pairs(change.sent) do sent[#sent + 1] = t - ago end
+    return inner:update(name, change)
+  end }
 end
 
 local reports = 0
@@ -39,5 +49,6 @@ end
 client:close()
 local f = assert(io.open(out, "w"))
 f:write(("ok %d failed %d limit_errors %d debug_reports %d\n"):format(ok, failed, limit_errors, reports))
-for _, id in ipairs(ids) do f:write(id, "\n") end
+for _, id in ipairs(ids) do f:write("id ", id, "\n") end
+for _, t in ipairs(sent) do f:write(("sent %.6f\n"):format(t)) end
 f:close()
