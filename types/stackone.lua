@@ -348,7 +348,7 @@ function crm_contact_custom_field_definitions.refresh(opts) end
 ---@class stackone.RateLimitOptions
 ---@field requests? integer Requests at most in any window of `per` seconds, 1 to 1000000 (default 1000)
 ---@field per? number The window in seconds (default 60)
----@field shared? stackone.LimitStore A store that shares the budget with other processes and machines (`stackone.limit.redis(conn)`, `stackone.limit.host()`, or your own: docs/limits.md)
+---@field shared? stackone.LimitStore|table A store that shares the budget with other processes and machines (`stackone.limit.redis(conn)`, `stackone.limit.host()`, `stackone.limit.ngx(dict)`, or your own: docs/limits.md); as data, for nginx's thread VMs: `{ ngx = "dict" }`, `{ host = true }`, `{ redis = { host =, port = } }`
 ---@field name? string The budget's name in the store (letters, digits, `_ . : -`; default: a SHA-256 digest of the API key, never the key)
 
 ---The fields of crm.contacts.create and crm.contacts.update (the spec's `CrmCreateContactRequestDto`)
