@@ -186,6 +186,37 @@ describe("a rate budget shared by processes", function()
     client:close()
   end)
 
+  -- a fork needs C: LuaJIT's FFI calls it; elsewhere the case is pending
+  local fork_it = rawget(_G, "jit") and it or function(name) pending(name .. " (LuaJIT only: fork through its FFI)") end
+  fork_it("in a forked process, connects again (never uses the parent's connection)", function()
+    local ffi = require("ffi")
+    ffi.cdef("int fork(void); void _exit(int); int waitpid(int pid, int *status, int options);")
+    local connects = 0
+    local function change(id)
+      return { requests = 100, per = 1, hold = 1, take = { id }, sent = {}, unsent = {} }
+    end
+    local store = stackone.limit.redis(function() connects = connects + 1; return redis:client() end)
+    local plain = stackone.limit.redis(redis:client())
+    assert.equal(1, (store:update("fork", change("p1"))))
+    assert.equal(1, (plain:update("fork", change("p2"))))
+    local pid = ffi.C.fork()
+    if pid == 0 then -- the child: no busted here, only an exit status
+      local ok, good = pcall(function()
+        local granted = store:update("fork", change("c1"))
+        local none, err = plain:update("fork", change("c2"))
+        return granted == 1 and connects == 2 and none == nil and err:find("another process", 1, true) ~= nil
+      end)
+      ffi.C._exit(ok and good and 0 or 1)
+    end
+    local status = ffi.new("int[1]")
+    assert.equal(pid, ffi.C.waitpid(pid, status, 0))
+    assert.equal(0, status[0])
+    -- the parent's connections are as they were
+    assert.equal(1, (store:update("fork", change("p3"))))
+    assert.equal(1, (plain:update("fork", change("p4"))))
+    assert.equal(1, connects)
+  end)
+
   it("goes on under each process's own limit while Redis is away, says so once, and shares again "
     .. "once it is back", function()
     local unlimited = server_support.start{ args = fx.SERVER_ARGS }
