@@ -367,7 +367,7 @@ describe("a shared rate budget in one process", function()
   end
 
   it("refuses what is not a store, at the caller's line", function()
-    for _, bad in ipairs({ 42, "redis", {}, { update = 1 } }) do
+    for _, bad in ipairs({ 42, "redis", {}, { update = 1 }, io.stdout, { ngx = 1 } }) do
       local ok, err = pcall(function()
         local client = stackone.new{ api_key = fx.API_KEY, account_id = fx.ACCOUNT, rate_limit = { shared = bad } }
         return client -- not a tail call: the error names this line

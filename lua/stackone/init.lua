@@ -29,7 +29,7 @@ local stackone = {
   custom_fields = custom_fields.map,
   --- adapters for the client option `loop`: stackone.loop.luv(uv), .neovim(), .cqueues()
   loop = require("stackone.loop"),
-  --- stores for `rate_limit.shared`: stackone.limit.redis(conn), .host()
+  --- stores for `rate_limit.shared`: stackone.limit.redis(conn), .host(), .ngx(dict)
   limit = require("stackone.limit"),
 }
 
@@ -252,7 +252,11 @@ local function share_budget(opts)
   local store = type(rate) == "table" and rawget(rate, "shared")
   if not store then return opts end
   store = limit_budget.described(store) or store
-  local update = (type(store) == "table" or type(store) == "userdata") and store.update
+  local kind, update = type(store), nil
+  if kind == "table" or kind == "userdata" then -- a userdata may have no fields at all
+    local _, found = pcall(function() return store.update end)
+    update = found
+  end
   if type(update) ~= "function" and not (getmetatable(update) or {}).__call then
     return nil, "rate_limit.shared must be a store (stackone.limit.redis(conn), stackone.limit.host(), "
       .. "stackone.limit.ngx(dict), { ngx = \"dict\" }, { host = true }, { redis = { host =, port = } }, "
