@@ -366,6 +366,21 @@ describe("a shared rate budget in one process", function()
     end)
   end
 
+  it("the host store starts afresh from a file of another boot (the monotonic clock started again)", function()
+    local dir = temp_dir()
+    local f = assert(io.open(dir .. "/stackone-budget-boot", "w"))
+    f:write(("boot another-boot\nold.1 %.6f\n"):format(core.limit.now() + 3))
+    f:close()
+    local client = fx.client(server, { rate_limit = { requests = 1, per = 60, name = "boot",
+      shared = stackone.limit.host{ dir = dir } } })
+    local t0 = socket.gettime()
+    local _, res = assert(client.crm.contacts.create(fx.contact()))
+    assert.is_nil(res.limit_error)
+    assert.is_true(socket.gettime() - t0 < 1)
+    client:close()
+    shell.run("rm -rf " .. dir)
+  end)
+
   it("refuses what is not a store, at the caller's line", function()
     for _, bad in ipairs({ 42, "redis", {}, { update = 1 }, io.stdout, { ngx = 1 } }) do
       local ok, err = pcall(function()

@@ -2,7 +2,9 @@
 -- one machine, without a server: the window is a small file (one line a
 -- place) read and rewritten under an exclusive lock (flock) at every
 -- decision, with the machine's monotonic clock. The file is opened for
--- each decision, so a fork shares nothing. opts.dir: where the files go
+-- each decision, so a fork shares nothing. The clock starts again at a
+-- reboot: the file names the boot it was written in (Linux's boot_id), and
+-- a file of another boot starts empty. opts.dir: where the files go
 -- (default $XDG_RUNTIME_DIR, else /tmp); each budget has its own file,
 -- named after the budget (a digest of the API key unless rate_limit.name).
 local core = require("stackone.core")
@@ -11,6 +13,16 @@ local window = require("stackone.limit.window")
 local limit_core = core.limit
 
 local host = {}
+
+-- this boot's id, or "" where the system has none
+local function boot_id()
+  local f = io.open("/proc/sys/kernel/random/boot_id", "r")
+  if not f then return "" end
+  local id = f:read("*l") or ""
+  f:close()
+  return id
+end
+local BOOT = boot_id()
 
 local Store = {}
 Store.__index = Store
@@ -27,10 +39,11 @@ function Store:update(name, change)
   local text
   text, err = file:read()
   if not text then file:close(); return nil, err end
-  local state = window.decode(text)
+  local boot, rest = text:match("^boot (%S*)\n(.*)$")
+  local state = window.decode(boot == BOOT and rest or "")
   local granted, wait = window.update(state, limit_core.now(), change)
   local ok
-  ok, err = file:write(window.encode(state))
+  ok, err = file:write("boot " .. BOOT .. "\n" .. window.encode(state))
   file:close()
   if not ok then return nil, err end
   return granted, wait

@@ -9,6 +9,10 @@
 -- holds more than `requests` sends.
 local window = {}
 
+-- a place that frees later than this from now is from a clock that went
+-- back (clients' holds differ with their timeouts: only a day is wrong)
+local FURTHEST = 86400
+
 --- window.update(state, now, change) -> granted, wait.
 -- state: { places = { [id] = frees_at }, pause = until or nil }, changed
 -- in place; change: see docs/limits.md (the store contract)
@@ -21,9 +25,9 @@ function window.update(state, now, change)
   if change.pause and now + change.pause > (state.pause or 0) then state.pause = now + change.pause end
   if state.pause and state.pause <= now then state.pause = nil end
   local held, first = 0, nil
-  local limit = now + change.per + change.hold -- later than that: a clock that went back
+  local furthest = now + change.per + math.max(change.hold, FURTHEST)
   for id, frees in pairs(places) do
-    if frees <= now or frees > limit then
+    if frees <= now or frees > furthest then
       places[id] = nil
     else
       held = held + 1
@@ -35,7 +39,7 @@ function window.update(state, now, change)
   local granted = math.max(0, math.min(want, change.requests - held))
   for i = 1, granted do places[change.take[i]] = now + change.per + change.hold end
   if granted == want then return granted, 0 end
-  local wait = (first or limit) - now
+  local wait = (first or now + change.per + change.hold) - now
   -- the first to free is a place whose request may not be sent yet: it
   -- may be given back or told sent soon, so ask again shortly
   if wait > change.per then wait = math.max(change.per / change.requests, 0.01) end
