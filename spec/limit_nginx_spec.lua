@@ -41,6 +41,7 @@ http {
     server {
         listen 127.0.0.1:%d;
         location = /contacts { content_by_lua_block { require("budget_app").create() } }
+        location = /budget { content_by_lua_block { require("budget_app").dump() } }
     }
 }
 ]]
@@ -57,6 +58,11 @@ local app = {}
 function app.create()
   local contact, err = stackone.crm.contacts.create{ first_name = "Ngx" }
   ngx.say(contact and "ok " .. contact.id or "failed " .. tostring(err))
+end
+-- every key of the dictionary and its value
+function app.dump()
+  local dict = ngx.shared.stackone_budget
+  for _, key in ipairs(dict:get_keys(0)) do ngx.say(key, " = ", tostring(dict:get(key))) end
 end
 return app
 ]]
@@ -106,6 +112,7 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
 
   -- runs nginx (shared or not), posts the creates, stops nginx; returns
   -- the answers and the journal's creates
+  local dict -- what the last run's dictionary held, as text
   local function run(shared)
     server:reset()
     socket.sleep(1.1)
@@ -127,7 +134,16 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
         sock:settimeout(0.2)
         local up = sock:connect("127.0.0.1", port)
         sock:close()
-        if up then return post_all(port) end
+        if up then
+          local posted = post_all(port)
+          local dump = assert(socket.tcp())
+          dump:settimeout(10)
+          assert(dump:connect("127.0.0.1", port))
+          assert(dump:send("GET /budget HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"))
+          local data, _, partial = dump:receive("*a")
+          dump:close()
+          return { answers = posted, dict = (data or partial or ""):match("\r\n\r\n(.*)$") or "" }
+        end
         socket.sleep(0.05)
       until socket.gettime() > deadline
       error("nginx did not start: " .. (shell.read(app .. "/error.log") or ""))
@@ -139,6 +155,7 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
     end
     os.execute("kill -KILL " .. pid .. " 2>/dev/null")
     assert(ok, answers)
+    answers, dict = answers.answers, answers.dict
     local creates, limited = 0, 0
     for _, r in ipairs(server:requests()) do
       if r.method == "POST" then
@@ -151,11 +168,16 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
     return answers, creates, limited, log
   end
 
+  local core = require("stackone.core")
+
   it("shared: every create made, no 429", function()
     local answers, creates, limited, log = run(true)
     for _, a in ipairs(answers) do assert.is_truthy(a:match("^ok "), a .. log) end
     assert.equal(CALLS, creates - limited) -- each made once; a 429 was not processed
     assert.is_true(limited <= 2, "429s: " .. limited)
+    -- the dictionary names the budget by a digest of the key, and never holds the key
+    assert.is_truthy(dict:find("stackone:budget:" .. core.limit.digest("stackone-lua budget " .. fx.API_KEY), 1, true))
+    assert.is_nil(dict:find(fx.API_KEY, 1, true))
   end)
 
   it("not shared: the thread VMs' own limiters let 429s through (what sharing fixes)", function()
