@@ -90,12 +90,21 @@ local function connection(self)
   return conn
 end
 
--- a connection that failed is not used again (a reply may be pending on it)
+-- closes a connection we made: lua-resty-redis has close; lua-redis has
+-- none (its `shutdown` is Redis's SHUTDOWN command!), so its socket
+local function close(conn)
+  pcall(function()
+    if type(conn.close) == "function" then conn:close()
+    elseif type(conn.network) == "table" and conn.network.socket then conn.network.socket:close() end
+  end)
+end
+
+-- a connection that failed is not used again (a reply may be pending on
+-- it); one the user gave stays theirs
 local function drop(self, err)
-  if self.connect then
-    local conn = self.conn
+  if self.connect and self.conn then
+    close(self.conn)
     self.conn = nil
-    if conn and type(conn.close) == "function" then pcall(conn.close, conn) end
   end
   return nil, err
 end
