@@ -64,10 +64,17 @@ build = {
     ["stackone.nginx"] = "lua/stackone/nginx.lua",
     ["stackone.nginx.thread"] = "lua/stackone/nginx/thread.lua",
     ["stackone.nginx.crossing"] = "lua/stackone/nginx/crossing.lua",
+    ["stackone.limit"] = "lua/stackone/limit/init.lua",
+    ["stackone.limit.budget"] = "lua/stackone/limit/budget.lua",
+    ["stackone.limit.window"] = "lua/stackone/limit/window.lua",
+    ["stackone.limit.redis"] = "lua/stackone/limit/redis.lua",
+    ["stackone.limit.host"] = "lua/stackone/limit/host.lua",
+    ["stackone.limit.ngx"] = "lua/stackone/limit/ngx.lua",
     ["stackone.core"] = {
       sources = {
         "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
-        "src/journal.c", "src/json.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c", "src/retry.c",
+        "src/journal.c", "src/json.c", "src/limit.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c",
+        "src/retry.c",
         "src/start.c", "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },

@@ -56,6 +56,7 @@ local FULL = {
   startup_runs = 200,
   luv_n = 200, luv_concurrency = 16, luv_latency_ms = 50, luv_reps = 5,
   journal_n = 1000, journal_concurrency = 16, journal_latency_ms = 50, journal_reps = 3,
+  budget_n = 1000, budget_reps = 3,
   timeout = 600, -- seconds for any one client process
 }
 local SMOKE = {
@@ -66,6 +67,7 @@ local SMOKE = {
   startup_runs = 10,
   luv_n = 32, luv_concurrency = 16, luv_latency_ms = 50, luv_reps = 1,
   journal_n = 40, journal_concurrency = 16, journal_latency_ms = 50, journal_reps = 1,
+  budget_n = 20, budget_reps = 1,
   timeout = 60,
 }
 
@@ -939,6 +941,104 @@ local function case5()
 end
 
 ---------------------------------------------------------------------------
+-- case 7: the shared rate budget (rate_limit.shared): Redis and the host
+-- file against the client's own limiter, sequential creates
+---------------------------------------------------------------------------
+
+local ACC_BUDGET = "acc-bench-budget"
+
+-- a redis-server on a free loopback port for case 7: pid, port; or nil, why
+local function start_redis()
+  if os.execute("command -v redis-server >/dev/null 2>&1") ~= true then
+    return nil, "redis-server is not installed (apt-get install redis-server)"
+  end
+  local probe = assert(socket.bind("127.0.0.1", 0))
+  local _, port = probe:getsockname()
+  probe:close()
+  local p = assert(io.popen(string.format("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no "
+    .. "> %s/redis.log 2>&1 & echo $!", port, RUN)))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  local deadline = socket.gettime() + 10
+  while socket.gettime() < deadline do
+    local sock = socket.tcp()
+    sock:settimeout(0.2)
+    local up = sock:connect("127.0.0.1", port)
+    sock:close()
+    if up then return pid, port end
+    socket.sleep(0.02)
+  end
+  os.execute("kill " .. pid .. " 2>/dev/null")
+  return nil, "redis-server did not start: " .. (read_file(RUN .. "/redis.log") or "")
+end
+
+local function case7()
+  local url, N = server.url, S.budget_n
+  unified("GET", "/unified/crm/contacts?page_size=1", ACC_BUDGET)
+  local redis_pid, redis_port = start_redis()
+  local host_dir = RUN .. "/budget-files"
+  os.execute("mkdir -p " .. host_dir)
+  local function argv(store, where)
+    return function(n, w)
+      return { "lua5.4", "bench/sdk_budget_create.lua", url, API_KEY, ACC_BUDGET, n, w, store, where }
+    end
+  end
+  local subjects = {
+    { name = "own limiter (no store)", key = "local", argv = argv("local", "") },
+    { name = "stackone.limit.redis (lua-redis)", key = "redis", argv = argv("redis", tostring(redis_port)),
+      skip = not redis_pid and redis_port or nil },
+    { name = "stackone.limit.host (a file)", key = "host", argv = argv("host", host_dir) },
+  }
+  local m = {}
+  for _, sub in ipairs(subjects) do m[sub.key] = { full = {}, wall = {}, calls = nil, skip = sub.skip } end
+  local ok, err = pcall(function()
+    for rep = 1, S.budget_reps do
+      for _, sub in ipairs(subjects) do
+        local mk = m[sub.key]
+        if not mk.skip then
+          progress("case 7 rep %d/%d: %s (N=%d)", rep, S.budget_reps, sub.name, N)
+          local r = run(sub.argv(N, 20))
+          if r.skip then
+            mk.skip = r.skip
+          else
+            mk.full[#mk.full + 1] = r.res.cpu_us
+            mk.wall[#mk.wall + 1] = r.res.wall_us
+            mk.calls = r.res.store_calls
+            detail("case 7 rep %d %-34s N=%d: cpu %d µs, wall %d µs, %d store calls", rep, sub.name, N,
+              r.res.cpu_us, r.res.wall_us, r.res.store_calls)
+          end
+        end
+      end
+    end
+  end)
+  if redis_pid then os.execute("kill " .. redis_pid .. " 2>/dev/null") end
+  assert(ok, err)
+  local base = m["local"]
+  local base_cpu, base_wall = median(base.full) / N, median(base.wall) / N
+  for _, sub in ipairs(subjects) do
+    local mk = m[sub.key]
+    if mk.skip then
+      row(7, sub.name, "CPU/create", "SKIP", "", "", "SKIP")
+      note("case 7 %s skipped: %s", sub.name, mk.skip)
+    else
+      local cpu, wall = median(mk.full) / N, median(mk.wall) / N
+      row(7, sub.name, "CPU/create", us(cpu), x(cpu / base_cpu) .. " own", "", sub.key == "local" and "" or "info")
+      row(7, sub.name, "wall/create", us(wall), x(wall / base_wall) .. " own", "",
+        sub.key == "local" and "" or "info")
+      if sub.key ~= "local" then
+        row(7, sub.name, "store calls/create", string.format("%.2f", mk.calls / N), "", "", "info")
+      end
+    end
+  end
+  note("case 7: %d sequential creates on one client whose rate limit never binds (1000000 a minute), its budget "
+    .. "kept by the client alone, by Redis on loopback (stackone.limit.redis over Debian's lua-redis) or by a "
+    .. "file (stackone.limit.host); CPU/create and wall/create = the inner loop's os.clock() and wall time / N, "
+    .. "median of %d runs, after 20 warm-up creates. A single call asks the store twice (a place before it is "
+    .. "sent; its send time once it is over), so Redis costs two loopback round trips a create; create_many "
+    .. "tells the send times with its next places, about one a request.", N, S.budget_reps)
+end
+
+---------------------------------------------------------------------------
 -- main
 ---------------------------------------------------------------------------
 
@@ -996,7 +1096,7 @@ local function main()
   server.start(server_args)
   progress("server on port %d (pid %d)", server.port, server.pid)
 
-  for i, case in ipairs({ case1, case2, case3, case4, case5, case6 }) do
+  for i, case in ipairs({ case1, case2, case3, case4, case5, case6, case7 }) do
     -- a case whose server was killed from outside runs once more on a new one
     for attempt = 1, 2 do
       local nrows, nnotes = #rows, #notes

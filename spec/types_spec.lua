@@ -256,6 +256,11 @@ describe("the editor types and the reference", function()
       local closed = assert(stackone.new{ api_key = fx.API_KEY, account_id = fx.ACCOUNT, retry = false,
         base_url = "http://127.0.0.1:" .. fx.closed_port() })
       _, out.network = closed.crm.contacts.create{ first_name = "Ada" }
+      local unshared = assert(stackone.new{ api_key = fx.API_KEY, account_id = fx.ACCOUNT, retry = false,
+        base_url = "http://127.0.0.1:" .. fx.closed_port(),
+        rate_limit = { shared = { update = function() error("the store is down") end } } })
+      _, out.limit = unshared.crm.contacts.create{ first_name = "Ada" }
+      unshared:close()
       local stopping = fx.client(server, { sleep = function() error("stop") end })
       server:script("/unified/crm/contacts", { { status = 429, headers = { ["Retry-After"] = "1" },
         json = { statusCode = 429, message = "slow down", timestamp = "2024-01-01T00:00:00.000Z" } } }, "POST")

@@ -277,7 +277,8 @@ int so_read_retry(lua_State *L, int idx, so_retry *r) {
   return 1;
 }
 
-const char *const so_rate_limit_options[] = {"requests", "per", NULL};
+const char *const so_rate_limit_options[] = {"requests", "per", "shared",
+                                              "name", NULL};
 
 /* the client's rate limiter: shared by every client of the same API key
    and limits in this Lua state (state.limiters holds them weakly) */
@@ -351,6 +352,10 @@ static void set_hooks(lua_State *L, const char *key) {
                    "number from 1 to 1000000");
         push_limiter(L, key, requests, positive_field(L, t, "per", 60));
       }
+      /* the shared budget: the Lua layer puts its own object here (see
+         stackone.limit) */
+      so_rawfield(L, t, "shared");
+      lua_setfield(L, -4, "shared");
       break;
     }
     default:

@@ -83,6 +83,8 @@ int luaopen_stackone_core(lua_State *L) {
   push_options(L);
   lua_setfield(L, -2, "options");
   so_journal_register(L);
+  so_limit_push(L);
+  lua_setfield(L, -2, "limit");
   lua_pushliteral(L, SO_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

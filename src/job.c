@@ -37,6 +37,7 @@ typedef struct item {
   int maybe_applied;   /* an earlier attempt may have been processed */
   double waited;       /* seconds of retry waits so far */
   double not_before;   /* WAITING: may not start before this time */
+  int shared;          /* FLYING on a place of the shared budget */
   so_slot *slot;       /* FLYING */
 } item;
 
@@ -58,6 +59,16 @@ struct so_job {
   so_limiter *limiter;
   double start, pause_until, limit_until;
   lua_Integer sent;       /* requests on the wire, every record's */
+  /* the shared budget (rate_limit.shared): the Lua driver asks the store
+     for places when step returns "limit", and tells it what they became */
+  int shared;             /* the client has one */
+  int granted;            /* places granted, not used yet */
+  int want;               /* places asked for */
+  int unsent;             /* places given back, not told yet */
+  double shared_until;    /* the store said: no place before then */
+  double pause_told;      /* the pause the store was last told of */
+  double *send_times;     /* send times of places used, not told yet */
+  int nsent, sent_cap;
   double wait_until, wait_asked; /* the wait the driver was last asked for */
   double reported_wait;   /* the wait on_progress was last told of */
   int wait_early;         /* how often it came back at once */
@@ -78,6 +89,8 @@ static void job_free(so_job *j) {
   free(j->items);
   free(j->waiting);
   free(j->flying);
+  free(j->send_times);
+  j->send_times = NULL;
   j->items = NULL;
   j->waiting = j->flying = NULL;
   so_free_headers(j->r.headers);
@@ -117,7 +130,12 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   j->items = calloc((size_t)n + 1, sizeof(item));
   j->waiting = calloc((size_t)n + 1, sizeof(int));
   j->flying = calloc((size_t)j->concurrency, sizeof(int));
-  if (j->items == NULL || j->waiting == NULL || j->flying == NULL)
+  /* at most 2 x concurrency places are used between two visits of the
+     driver (those in flight, those its last grant started) */
+  j->sent_cap = 2 * j->concurrency;
+  j->send_times = calloc((size_t)j->sent_cap, sizeof(double));
+  if (j->items == NULL || j->waiting == NULL || j->flying == NULL ||
+      j->send_times == NULL)
     luaL_error(L, "not enough memory");
   for (k = UV_URLS; k <= UV_RESULTS; k++) {
     lua_createtable(L, n, 0);
@@ -128,7 +146,8 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   lua_getiuservalue(L, client_idx, SO_UV_HOOKS);
   lua_getfield(L, -1, "limiter");
   j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
-  lua_pop(L, 2);
+  j->shared = lua_getfield(L, -2, "shared") != LUA_TNIL;
+  lua_pop(L, 3);
   return j;
 }
 
@@ -263,6 +282,17 @@ static void debug_hook(lua_State *L, int self, const so_buf *trace) {
   lua_pop(L, 2);
 }
 
+/* the shared place item i held is used (its request went on the wire)
+   or free again; the driver tells the store at its next visit. A send
+   time that does not fit is left out: the store then keeps the place
+   until its hold runs out, later than needed, never earlier. */
+static void note_place(so_job *j, item *it, const so_exchange *x) {
+  if (!it->shared) return;
+  it->shared = 0;
+  if (x->requests == 0) j->unsent++;
+  else if (j->nsent < j->sent_cap) j->send_times[j->nsent++] = x->sent_at;
+}
+
 static void remove_flying(so_job *j, int i) {
   int k;
   for (k = 0; k < j->nflying; k++)
@@ -336,6 +366,7 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &o.status);
   classify(x, &o);
   o.earlier_maybe_applied = it->maybe_applied;
+  note_place(j, it, x);
   if (s->closed) { /* the client closed under it */
     so_push_stop_error(L, o.op, "closed", "the client was closed while the "
                        "request was in flight", it->sent,
@@ -407,8 +438,13 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
     body = lua_tolstring(L, -1, &body_len);
   lua_pop(L, 4); /* the job's tables keep both strings alive */
   s = so_engine_acquire(&c->eng, c);
+  if (j->shared) { /* a place of the shared budget is used now */
+    j->granted--;
+    it->shared = 1;
+  }
   if (s == NULL) {
     if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
+    if (it->shared) it->shared = 0, j->unsent++;
     luaL_error(L, "stackone: could not set up a transfer");
   }
   s->x.limiter = j->limiter; /* the send time goes in its place */
@@ -417,6 +453,7 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
                  j->r.timeout_ms, j->r.verbose) != CURLE_OK ||
       !so_engine_add(&c->eng, s)) {
     so_engine_release(&c->eng, s);
+    if (it->shared) it->shared = 0, j->unsent++;
     luaL_error(L, "stackone: could not start a transfer");
   }
   s->job = j;
@@ -427,13 +464,30 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   j->flying[j->nflying++] = i;
 }
 
+/* how many items could start now */
+static int startable(so_job *j, double now) {
+  int k, n = 0, room = j->concurrency - j->nflying;
+  for (k = 0; k < j->nwaiting && n < room; k++)
+    if (j->items[j->waiting[k]].not_before <= now) n++;
+  for (k = j->next_fresh; k < j->n && n < room; k++)
+    if (j->items[k].state != DONE) n++;
+  return n;
+}
+
 /* starts what may start now, within the concurrency, the job's pause and
-   the rate limiter */
+   the rate limiters: the shared budget's places first (j->want asks the
+   driver for some), then the client's own */
 static void start_ready(lua_State *L, so_job *j, int self, double now) {
   j->limit_until = 0;
+  j->want = 0;
   while (j->nflying < j->concurrency && now >= j->pause_until) {
     int k = pick(j, now), i, place = -1;
     if (k == -2) break;
+    if (j->shared && j->granted == 0) {
+      if (now < j->shared_until) j->limit_until = j->shared_until;
+      else j->want = startable(j, now);
+      break;
+    }
     if (j->limiter) {
       double wait = so_limiter_take(j->limiter, now, &place);
       if (wait > 0) {
@@ -480,6 +534,7 @@ static void stop(lua_State *L, so_job *j, int self, const char *kind,
       maybe |= it->slot->x.requests > 0;
       it->sent += it->slot->x.requests;
       j->sent += it->slot->x.requests;
+      note_place(j, it, &it->slot->x);
       remove_flying(j, i);
       give_back(j, it);
     }
@@ -515,13 +570,61 @@ static int ask_wait(so_job *j, double until, double now) {
   return 1;
 }
 
+/* "limit", budget: the driver calls budget:serve(job), which reads
+   job:_limit() and answers with job:_grant() */
+static int push_limit(lua_State *L, so_job *j) {
+  (void)j;
+  lua_pushliteral(L, "limit");
+  lua_getiuservalue(L, 1, UV_CLIENT);
+  lua_getiuservalue(L, -1, SO_UV_HOOKS);
+  lua_getfield(L, -1, "shared");
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return 2;
+}
+
+/* job:_limit() -> want, pause, unsent, sent: the places the job asks the
+   shared budget for, the seconds of a Retry-After pause every process
+   should keep (0: none new), the places given back, and how many
+   seconds ago each used place went on the wire. Told once. */
+static int job_limit(lua_State *L) {
+  so_job *j = check_job(L);
+  double now = so_now();
+  int k;
+  lua_pushinteger(L, j->want);
+  lua_pushnumber(L, j->pause_until > j->pause_told && j->pause_until > now
+                        ? j->pause_until - now : 0);
+  lua_pushinteger(L, j->unsent);
+  lua_createtable(L, j->nsent, 0);
+  for (k = 0; k < j->nsent; k++) {
+    lua_pushnumber(L, now - j->send_times[k]);
+    lua_rawseti(L, -2, k + 1);
+  }
+  if (j->pause_until > j->pause_told) j->pause_told = j->pause_until;
+  j->want = j->unsent = j->nsent = 0;
+  return 4;
+}
+
+/* job:_grant(places, wait): the budget granted that many places; when
+   fewer than asked, none may come before `wait` seconds */
+static int job_grant(lua_State *L) {
+  so_job *j = check_job(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  double wait = luaL_optnumber(L, 3, 0);
+  if (n < 0 || n > j->concurrency) luaL_argerror(L, 2, "out of range");
+  j->granted += (int)n;
+  j->shared_until = wait > 0 ? so_now() + wait : 0;
+  return 0;
+}
+
 /* job:step([max_wait]) -> "done" | "sleep", seconds, sleep_function |
-   "wait", seconds or nil. Blocking mode drives the engine here until the
-   job is done or a wait needs the client's sleep function; loop mode
-   starts what it can and says how long the host may let it be. Given
-   max_wait, a blocking client makes one round (start what can start,
-   drive the engine once, waiting at most max_wait, finish what finished)
-   and says "wait": a scheduler steps many jobs in turn. */
+   "wait", seconds or nil | "limit", budget. Blocking mode drives the
+   engine here until the job is done or a wait needs the client's sleep
+   function (or the shared budget's driver); loop mode starts what it can
+   and says how long the host may let it be. Given max_wait, a blocking
+   client makes one round (start what can start, drive the engine once,
+   waiting at most max_wait, finish what finished) and says "wait": a
+   scheduler steps many jobs in turn. */
 static int job_step(lua_State *L) {
   so_job *j = check_job(L);
   so_engine *e = &j->client->eng;
@@ -550,7 +653,12 @@ static int job_step(lua_State *L) {
       stop(L, j, 1, "forked", "the process forked while the call was in "
            "flight: the request is the parent process's", "the process "
            "forked before the request was sent: the parent process sends it");
-    if (j->done == j->n) break;
+    if (j->done == j->n) {
+      j->unsent += j->granted;
+      j->granted = 0;
+      if (j->shared && (j->nsent || j->unsent)) return push_limit(L, j);
+      break;
+    }
     if (j->client->closed) {
       stop(L, j, 1, "closed", "the client was closed before the request "
            "finished", "the client was closed before the request was sent");
@@ -558,6 +666,8 @@ static int job_step(lua_State *L) {
     }
     now = so_now();
     start_ready(L, j, 1, now);
+    if (j->shared && (j->want > 0 || j->pause_until > j->pause_told))
+      return push_limit(L, j);
     until = next_wake(j, now);
     if (until > now) report_wait(L, j, 1, until, now);
     if (j->client->closed) continue; /* on_progress closed it */
@@ -715,6 +825,8 @@ void so_job_metatable(lua_State *L) {
     {"result", job_result},
     {"interrupt", job_interrupt},
     {"on_result", job_on_result},
+    {"_limit", job_limit},
+    {"_grant", job_grant},
     {NULL, NULL}
   };
   /* the module state is on the top: results decode with its cjson */

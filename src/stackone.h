@@ -250,6 +250,9 @@ SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
                                      size_t *len);
 SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r);
 
+/* ---- limit.c: what the shared rate budget needs of C (core.limit) ---- */
+SO_HIDDEN void so_limit_push(lua_State *L);
+
 /* ---- transport.c: one easy handle and what its transfer collects; the
    libcurl callbacks only record into these fields ---- */
 typedef struct so_exchange {
@@ -268,6 +271,7 @@ typedef struct so_exchange {
   unsigned long stream_id, goaway_last; /* HTTP/2, from libcurl's text */
   so_limiter *limiter;   /* the rate limiter place the request holds: */
   int place;             /* its send time is written there; -1 none */
+  double sent_at;        /* when the request went on the wire (so_now) */
   int goaway;
   char errbuf[CURL_ERROR_SIZE];
 } so_exchange;

@@ -124,6 +124,7 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port,
     return CURL_PREREQFUNC_ABORT;
   }
   x->requests++;
+  x->sent_at = so_now();
   if (x->place >= 0) { /* it goes out now: its place counts from here */
     x->limiter->times[x->place] = so_now();
     x->place = -1;

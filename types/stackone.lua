@@ -9,6 +9,7 @@
 ---The stackone module: `local stackone = require("stackone")`
 ---@class stackone
 ---@field _VERSION string The SDK's version
+---@field limit stackone.limit Stores for `rate_limit.shared`: one budget for many processes (docs/limits.md)
 ---@field loop stackone.loop Adapters for the client option `loop`
 ---@field null stackone.null Send an explicit JSON null: `{ first_name = stackone.null }`
 ---@field operations stackone.Operation[] Every operation of the API, as data
@@ -70,6 +71,45 @@ function loop.luv(uv) end
 ---An adapter for Neovim's own loop (`vim.uv`, or `vim.loop` before 0.10): calls resume through `vim.schedule`, so the code after a call may use `vim.api`
 ---@return stackone.LoopAdapter
 function loop.neovim() end
+
+---Stores for `rate_limit.shared` (docs/limits.md)
+---@class stackone.limit
+local limit = {}
+
+---A budget for the processes of one machine: a file read and written under a lock
+---@param opts? { dir: string? } Where the files go (default `$XDG_RUNTIME_DIR`, else `/tmp`)
+---@return stackone.LimitStore
+function limit.host(opts) end
+
+---A budget for nginx's workers and their thread VMs: an nginx `lua_shared_dict`; in `stackone.nginx`'s client options, `shared = { ngx = "name" }`
+---@param dict table|string The dictionary (`ngx.shared.NAME`) or its name
+---@return stackone.LimitStore
+function limit.ngx(dict) end
+
+---A budget in Redis, for processes on any machines: one script run in Redis a decision
+---@param conn table|fun(): table?, string? A Redis client with `eval` and `evalsha` (lua-redis, lua-resty-redis, ...), or a function that connects (again after an error or a fork)
+---@param opts? { prefix: string? } `prefix` of the keys (default `"stackone:budget:"`)
+---@return stackone.LimitStore
+function limit.redis(conn, opts) end
+
+---What `rate_limit.shared` takes: an object with this method (docs/limits.md)
+---@class stackone.LimitStore
+local LimitStore = {}
+
+---Take places, record sends, free places given back, set a pause, atomically; returns how many of `change.take` it granted and, when fewer, the seconds until one may free (or nil, err)
+---@param budget string The budget's name
+---@param change stackone.LimitChange
+function LimitStore:update(budget, change) end
+
+---What a store's `update` is told
+---@class stackone.LimitChange
+---@field requests integer The budget: at most this many places held
+---@field per number Seconds a place is held after its request's send
+---@field hold number Seconds beyond `per` a place is held while its send is not known
+---@field take string[] Ids of the places asked for, to grant in order
+---@field sent table<string, number> Places whose requests went on the wire: id -> seconds ago
+---@field unsent string[] Places given back unused
+---@field pause? number Seconds every process should wait (a `Retry-After`)
 
 ---What the option `loop` takes: a table with these four methods (README, "Writing an adapter")
 ---@class stackone.LoopAdapter
@@ -456,6 +496,8 @@ function request_logs.get(id, query, opts) end
 ---@class stackone.RateLimitOptions
 ---@field requests? integer Requests at most in any window of `per` seconds, 1 to 1000000 (default 1000)
 ---@field per? number The window in seconds (default 60)
+---@field shared? stackone.LimitStore|table A store that shares the budget with other processes and machines (`stackone.limit.redis(conn)`, `stackone.limit.host()`, `stackone.limit.ngx(dict)`, or your own: docs/limits.md); as data, for nginx's thread VMs: `{ ngx = "dict" }`, `{ host = true }`, `{ redis = { host =, port = } }`
+---@field name? string The budget's name in the store (letters, digits, `_ . : -`; default: a SHA-256 digest of the API key, never the key)
 
 ---The fields of crm.contacts.create and crm.contacts.update (the spec's `CrmCreateContactRequestDto`)
 ---@class stackone.CrmCreateContactRequestDto
@@ -706,6 +748,7 @@ function request_logs.get(id, query, opts) end
 ---@field raw? stackone.RawResponse[] The provider calls, with the query parameter `raw = true`
 ---@field attempts integer How many requests were made
 ---@field debug_error? any The first error the `debug` function raised
+---@field limit_error? string What the shared rate limit store said when it failed during the call (the call went on under this process's own limit)
 
 ---The error object: `nil, err`; `tostring(err)` is one line
 ---@class stackone.Error
@@ -727,6 +770,7 @@ function request_logs.get(id, query, opts) end
 ---@field summary? stackone.BulkSummary An interrupted bulk call's summary
 ---@field cause? any What the `sleep` function or the loop raised (kind `interrupted`)
 ---@field debug_error? any The first error the `debug` function raised
+---@field limit_error? string What the shared rate limit store said when it failed during the call (the call went on under this process's own limit)
 
 ---The summary of a bulk call
 ---@class stackone.BulkSummary
@@ -741,6 +785,7 @@ function request_logs.get(id, query, opts) end
 ---@field reconciled? integer With a journal: records that may have been applied in an earlier run, found on the server (counted in `ok`)
 ---@field sent? integer With a journal: records sent in this run
 ---@field journal_error? stackone.Error With a journal: an outcome could not be written (the next run reconciles that record)
+---@field limit_error? string What the shared rate limit store said when it failed during the call (the call went on under this process's own limit)
 
 ---Why a bulk call waits (`on_progress`'s fourth argument)
 ---@class stackone.BulkWait

@@ -17,13 +17,29 @@ local function interrupt(job, cause)
   error(err, 0)
 end
 
---- the blocking driver: returns what the call returns
+-- the call's results; the shared budget (if the call used one) marks
+-- them when its store failed meanwhile
+local function finish(job, budget)
+  local value, more = job:result()
+  if budget then budget:finish(job, more) end
+  return value, more
+end
+engine.finish = finish
+
+--- the blocking driver: returns what the call returns. "limit": the job
+-- has business with the client's shared rate budget (stackone.limit)
 function engine.run(job)
+  local budget
   while true do
     local what, seconds, sleep = job:step()
-    if what == "done" then return job:result() end
-    local ok, err = protected(sleep, seconds)
-    if not ok then interrupt(job, err) end
+    if what == "done" then return finish(job, budget) end
+    if what == "limit" then
+      budget = seconds
+      budget:serve(job)
+    else
+      local ok, err = protected(sleep, seconds)
+      if not ok then interrupt(job, err) end
+    end
   end
 end
 
@@ -112,16 +128,22 @@ function engine.loop_driver(handle, adapter)
 
   local function run(job)
     local co = compat.running() -- the coroutine the loop resumes
+    local budget
     while true do
       local what, seconds = job:step()
       if broken then interrupt(job, broken) end
       if not closed then sync(handle) end
-      if what == "done" then return job:result() end
-      waiting[job] = co
-      local ok, err = protected(adapter.wait, adapter, co, seconds)
-      waiting[job] = nil
-      if not ok then interrupt(job, err) end
-      if broken then interrupt(job, broken) end
+      if what == "done" then return finish(job, budget) end
+      if what == "limit" then -- the store's client may yield to the loop
+        budget = seconds
+        budget:serve(job)
+      else
+        waiting[job] = co
+        local ok, err = protected(adapter.wait, adapter, co, seconds)
+        waiting[job] = nil
+        if not ok then interrupt(job, err) end
+        if broken then interrupt(job, broken) end
+      end
     end
   end
 

@@ -13,6 +13,7 @@
 --     driver, inside one of them)
 local compat = require("stackone.compat")
 local core = require("stackone.core")
+local finish = require("stackone.engine").finish
 
 local fanout = {}
 
@@ -33,10 +34,19 @@ function fanout.in_scheduler()
   return scheduled[compat.running()] == true
 end
 
+-- a call's job, stepped by the scheduler; "limit": its business with
+-- the client's shared rate budget, done here (see engine.run)
 function fanout.run_job(job)
+  local budget
   while true do
-    if job:step(0) == "done" then return job:result() end
-    yield(GIVE_WAY, job)
+    local what, shared = job:step(0)
+    if what == "done" then return finish(job, budget) end
+    if what == "limit" then
+      budget = shared
+      budget:serve(job)
+    else
+      yield(GIVE_WAY, job)
+    end
   end
 end
 
@@ -107,7 +117,7 @@ local function run_blocking(fns, concurrency, t)
     local ready = {}
     for co, job in pairs(waiting) do
       local what, seconds = job:step(0)
-      if what == "done" then
+      if what == "done" or what == "limit" then -- its coroutine goes on
         ready[#ready + 1] = co
       else
         any = job

@@ -12,6 +12,7 @@ local fanout = require("stackone.fanout")
 local journal = require("stackone.journal")
 local public = require("stackone.public")
 local loop_check = require("stackone.loop.check")
+local limit_budget = require("stackone.limit.budget")
 local unpack, pack = require("stackone.compat").unpack, require("stackone.compat").pack
 
 local fail = public.fail
@@ -30,6 +31,8 @@ local stackone = {
   custom_fields = custom_fields.map,
   --- adapters for the client option `loop`: stackone.loop.luv(uv), .neovim(), .cqueues()
   loop = require("stackone.loop"),
+  --- stores for `rate_limit.shared`: stackone.limit.redis(conn), .host(), .ngx(dict)
+  limit = require("stackone.limit"),
 }
 
 --- assert(call(...)) on every Lua: a call's results when it succeeded,
@@ -468,6 +471,49 @@ local function new_view(members, groups, id)
   })
 end
 
+-- opts with rate_limit.shared made the client's budget object (the C
+-- core only passes it to the driver), or nil and what is wrong; the
+-- user's tables are not changed
+local function share_budget(opts)
+  local rate = rawget(opts, "rate_limit")
+  local store = type(rate) == "table" and rawget(rate, "shared")
+  if not store then return opts end
+  store = limit_budget.described(store) or store
+  local kind, update = type(store), nil
+  if kind == "table" or kind == "userdata" then -- a userdata may have no fields at all
+    local _, found = pcall(function() return store.update end)
+    update = found
+  end
+  if type(update) ~= "function" and not (getmetatable(update) or {}).__call then
+    return nil, "rate_limit.shared must be a store (stackone.limit.redis(conn), stackone.limit.host(), "
+      .. "stackone.limit.ngx(dict), { ngx = \"dict\" }, { host = true }, { redis = { host =, port = } }, "
+      .. "or an object with update: see docs/limits.md)"
+  end
+  local name, key = rawget(rate, "name"), rawget(opts, "api_key")
+  if name ~= nil and (type(name) ~= "string" or not name:match("^[%w_.:-]+$")) then
+    return nil, "rate_limit.name must be a string of letters, digits and _ . : -"
+  end
+  if type(key) ~= "string" or key == "" then key = os.getenv("STACKONE_API_KEY") end -- as the core does
+  local copy, rate_copy = {}, {}
+  for k, v in next, opts do copy[k] = v end
+  for k, v in next, rate do rate_copy[k] = v end
+  copy.rate_limit = rate_copy
+  rate_copy.shared = nil
+  if name == nil and (key == nil or key == "") then return copy end -- core.new says what is wrong
+  local requests, per = tonumber(rawget(rate, "requests")) or 1000, tonumber(rawget(rate, "per")) or 60
+  local timeout = tonumber(rawget(opts, "timeout")) or 120
+  rate_copy.shared = limit_budget.new{
+    store = store,
+    -- never the key itself: its digest (the key's owner may read the store)
+    name = name or core.limit.digest("stackone-lua budget " .. key),
+    requests = requests,
+    per = per * 1.02, -- the client's own margin for the way to the server
+    hold = math.max(timeout, 120) + 1,
+    debug = type(rawget(opts, "debug")) == "function" and rawget(opts, "debug") or nil,
+  }
+  return copy
+end
+
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
 function stackone.new(opts)
   if type(opts) ~= "table" then
@@ -476,6 +522,9 @@ function stackone.new(opts)
   local adapter = rawget(opts, "loop")
   local problem = adapter ~= nil and loop_check.problem(adapter)
   if problem then public.raise("stackone.new", problem) end
+  local why
+  opts, why = share_budget(opts)
+  if not opts then public.raise("stackone.new", why) end
   local members = {}
   local ok, handle, err = pcall(core.new, opts, members)
   if not ok then fail("stackone.new", handle) end

@@ -88,6 +88,12 @@ K.options = {
       requests = f("requests", "integer", "Requests at most in any window of `per` seconds, 1 to 1000000 "
         .. "(default 1000)"),
       per = f("per", "number", "The window in seconds (default 60)"),
+      shared = f("shared", "stackone.LimitStore|table", "A store that shares the budget with other processes and "
+        .. "machines (`stackone.limit.redis(conn)`, `stackone.limit.host()`, `stackone.limit.ngx(dict)`, or your "
+        .. "own: docs/limits.md); as data, for nginx's thread VMs: `{ ngx = \"dict\" }`, `{ host = true }`, "
+        .. "`{ redis = { host =, port = } }`"),
+      name = f("name", "string", "The budget's name in the store (letters, digits, `_ . : -`; default: a "
+        .. "SHA-256 digest of the API key, never the key)"),
     } },
 }
 
@@ -226,6 +232,8 @@ K.results = {
     f("raw", "stackone.RawResponse[]", "The provider calls, with the query parameter `raw = true`", true),
     f("attempts", "integer", "How many requests were made"),
     f("debug_error", "any", "The first error the `debug` function raised", true),
+    f("limit_error", "string", "What the shared rate limit store said when it failed during the call (the "
+      .. "call went on under this process's own limit)", true),
   } },
   { class = "stackone.Error", title = "The error object: `nil, err`; `tostring(err)` is one line", fields = {
     f("kind", "stackone.ErrorKind", "What failed"),
@@ -250,6 +258,8 @@ K.results = {
     f("summary", "stackone.BulkSummary", "An interrupted bulk call's summary", true),
     f("cause", "any", "What the `sleep` function or the loop raised (kind `interrupted`)", true),
     f("debug_error", "any", "The first error the `debug` function raised", true),
+    f("limit_error", "string", "What the shared rate limit store said when it failed during the call (the "
+      .. "call went on under this process's own limit)", true),
   } },
   { class = "stackone.BulkSummary", title = "The summary of a bulk call", fields = {
     f("ok", "integer", "Records that succeeded"),
@@ -266,6 +276,8 @@ K.results = {
     f("sent", "integer", "With a journal: records sent in this run", true),
     f("journal_error", "stackone.Error", "With a journal: an outcome could not be written (the next run "
       .. "reconciles that record)", true),
+    f("limit_error", "string", "What the shared rate limit store said when it failed during the call (the "
+      .. "call went on under this process's own limit)", true),
   } },
   { class = "stackone.BulkWait", title = "Why a bulk call waits (`on_progress`'s fourth argument)", fields = {
     f("reason", "\"rate_limit\"|\"retry_after\"", "The rate limiter, or a `Retry-After` pause"),
@@ -314,6 +326,8 @@ K.module = {
   null = { type = "stackone.null", doc = "Send an explicit JSON null: `{ first_name = stackone.null }`" },
   operations = { type = "stackone.Operation[]", doc = "Every operation of the API, as data" },
   loop = { type = "stackone.loop", doc = "Adapters for the client option `loop`" },
+  limit = { type = "stackone.limit", doc = "Stores for `rate_limit.shared`: one budget for many processes "
+    .. "(docs/limits.md)" },
   new = { doc = "Makes a client. Programmer errors (an unknown option, no API key) raise; bad content gives "
       .. "nil, err",
     params = { { "opts", "stackone.ClientOptions", "The client's options" } },
@@ -342,6 +356,30 @@ K.loop = {
     returns = { { "stackone.LoopAdapter" } } },
   cqueues = { doc = "An adapter for cqueues: calls are made from coroutines the controller runs",
     params = { { "controller?", "table", "A cqueues controller" } }, returns = { { "stackone.LoopAdapter" } } },
+}
+
+--- stackone.limit's stores
+K.limit = {
+  redis = { doc = "A budget in Redis, for processes on any machines: one script run in Redis a decision",
+    params = { { "conn", "table|fun(): table?, string?", "A Redis client with `eval` and `evalsha` (lua-redis, "
+      .. "lua-resty-redis, ...), or a function that connects (again after an error or a fork)" },
+      { "opts?", "{ prefix: string? }", "`prefix` of the keys (default `\"stackone:budget:\"`)" } },
+    returns = { { "stackone.LimitStore" } } },
+  host = { doc = "A budget for the processes of one machine: a file read and written under a lock",
+    params = { { "opts?", "{ dir: string? }", "Where the files go (default `$XDG_RUNTIME_DIR`, else `/tmp`)" } },
+    returns = { { "stackone.LimitStore" } } },
+  ngx = { doc = "A budget for nginx's workers and their thread VMs: an nginx `lua_shared_dict`; in "
+      .. "`stackone.nginx`'s client options, `shared = { ngx = \"name\" }`",
+    params = { { "dict", "table|string", "The dictionary (`ngx.shared.NAME`) or its name" } },
+    returns = { { "stackone.LimitStore" } } },
+}
+
+--- the store contract (docs/limits.md)
+K.store = {
+  { name = "update", doc = "Take places, record sends, free places given back, set a pause, atomically; "
+      .. "returns how many of `change.take` it granted and, when fewer, the seconds until one may free "
+      .. "(or nil, err)",
+    params = { { "budget", "string", "The budget's name" }, { "change", "stackone.LimitChange" } } },
 }
 
 --- a loop adapter's methods (docs/hosts.md), called by the engine

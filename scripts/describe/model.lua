@@ -153,6 +153,7 @@ end
 local function check_module(module)
   same_names("module member stackone.", sorted_keys(module), known.module)
   same_names("stackone.loop member", sorted_keys(module.loop), known.loop)
+  same_names("stackone.limit member", sorted_keys(module.limit), known.limit)
 end
 
 -- the spec's query parameter of an operation, by name

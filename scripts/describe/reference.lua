@@ -124,6 +124,11 @@ function W:intro()
     rows[#rows + 1] = { code(("stackone.loop.%s(%s)"):format(name, signature(k.params))), code(k.returns[1][1]),
       cell(k.doc) }
   end
+  for _, name in ipairs(sorted_keys(m.input.module.limit)) do
+    local k = K.limit[name]
+    rows[#rows + 1] = { code(("stackone.limit.%s(%s)"):format(name, signature(k.params))), code(k.returns[1][1]),
+      cell(k.doc) }
+  end
   self:table({ "member", "type", "what it is" }, rows)
   self:add("A loop adapter (`stackone.LoopAdapter`) is any table with these methods, called by the engine:", "")
   rows = {}

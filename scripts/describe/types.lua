@@ -149,6 +149,22 @@ function R:module()
   self:add("local loop = {}")
   for _, name in ipairs(model.sorted_keys(mod.loop)) do self:func("loop", name, K.loop[name]) end
 
+  self:class("stackone.limit", "Stores for `rate_limit.shared` (docs/limits.md)")
+  self:add("local limit = {}")
+  for _, name in ipairs(model.sorted_keys(mod.limit)) do self:func("limit", name, K.limit[name]) end
+
+  self:class("stackone.LimitStore", "What `rate_limit.shared` takes: an object with this method (docs/limits.md)")
+  self:add("local LimitStore = {}")
+  for _, f in ipairs(K.store) do self:func("LimitStore", f.name, f, true) end
+  self:class("stackone.LimitChange", "What a store's `update` is told")
+  self:field("requests", "integer", "The budget: at most this many places held")
+  self:field("per", "number", "Seconds a place is held after its request's send")
+  self:field("hold", "number", "Seconds beyond `per` a place is held while its send is not known")
+  self:field("take", "string[]", "Ids of the places asked for, to grant in order")
+  self:field("sent", "table<string, number>", "Places whose requests went on the wire: id -> seconds ago")
+  self:field("unsent", "string[]", "Places given back unused")
+  self:field("pause", "number", "Seconds every process should wait (a `Retry-After`)", true)
+
   self:class("stackone.LoopAdapter", "What the option `loop` takes: a table with these four methods "
     .. "(README, \"Writing an adapter\")")
   self:add("local LoopAdapter = {}")
