@@ -212,7 +212,8 @@ describe("fork", function()
     client:close()
   end)
 
-  it("the rate limiter: a place the parent's unsent request holds counts as a send in the child", function()
+  fx.needs("luv", it, pending)("the rate limiter: a place the parent's unsent request holds counts as a send "
+    .. "in the child", function()
     local uv = require("luv")
     local limit = { requests = 1, per = 1 }
     local looped = fx.client(server, { loop = stackone.loop.luv(uv), rate_limit = limit })
@@ -234,7 +235,8 @@ describe("fork", function()
     assert.equal(2, #posts(server:requests()))
   end)
 
-  it("a loop client with a request on the wire: the child closing it leaves the parent's loop alone", function()
+  fx.needs("luv", it, pending)("a loop client with a request on the wire: the child closing it leaves the "
+    .. "parent's loop alone", function()
     local uv = require("luv")
     local looped = fx.client(server, { loop = stackone.loop.luv(uv), timeout = 5 })
     finally(function() looped:close() end)
