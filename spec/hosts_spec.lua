@@ -187,7 +187,12 @@ describe("hosts", function()
       local gone = setmetatable({}, { __mode = "v" })
       drop_luv_client(gone)
       assert.is_true(open_descriptors() > before) -- its connections, until it goes
-      collect()
+      -- (a few rounds: under valgrind, LuaJIT has once kept it past the first)
+      for _ = 1, 5 do
+        collect()
+        if gone[1] == nil then break end
+        require("luv").run("nowait")
+      end
       assert.is_nil(gone[1])
       assert.is_true(back_to(before), descriptors())
       require("luv").run() -- nothing of it is left in the loop
