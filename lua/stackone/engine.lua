@@ -96,6 +96,19 @@ function engine.loop_driver(handle, adapter)
 
   local broken -- what the adapter raised inside the loop, if it did
 
+  -- the adapter lets go of every watcher and of libcurl's timer, and
+  -- every waiting call wakes to find its outcome; each adapter call is
+  -- guarded, so that one that fails (or meets a loop Lua already closed)
+  -- keeps none of the others from happening
+  local function let_go()
+    for fd in pairs(watched) do pcall(adapter.io, adapter, fd, nil, on_ready) end
+    watched = {}
+    pcall(adapter.timer, adapter, nil, on_timeout)
+    local cos = {}
+    for job, co in pairs(waiting) do cos[#cos + 1] = co; waiting[job] = nil end
+    for _, co in ipairs(cos) do pcall(adapter.wake, adapter, co) end
+  end
+
   local function step(h, fd, readable, writable)
     local finished = h:_io_action(fd, readable, writable)
     sync(h)
@@ -110,15 +123,7 @@ function engine.loop_driver(handle, adapter)
     local ok, finished = pcall(step, h, fd, readable, writable)
     if not ok then
       broken = finished
-      -- the loop lets go of what it can, and every waiting call wakes to
-      -- be interrupted
-      for watched_fd in pairs(watched) do pcall(adapter.io, adapter, watched_fd, nil, on_ready) end
-      watched = {}
-      pcall(adapter.timer, adapter, nil, on_timeout)
-      for job, co in pairs(waiting) do
-        waiting[job] = nil
-        pcall(adapter.wake, adapter, co)
-      end
+      let_go() -- every waiting call wakes to be interrupted
     elseif finished > 0 then
       wake()
     end
@@ -148,18 +153,13 @@ function engine.loop_driver(handle, adapter)
   end
 
   -- the client closed (also from its __gc, when dropped or as Lua
-  -- closes): the adapter lets go of every watcher and of its own handles,
-  -- and every waiting call wakes to find its outcome (kind "closed")
+  -- closes): the adapter lets go of everything, its own handles too, and
+  -- the waiting calls find their outcome (kind "closed")
   local function on_close()
     closed = true
     serving[adapter] = nil
-    for fd in pairs(watched) do adapter:io(fd, nil, on_ready) end
-    watched = {}
-    adapter:timer(nil, on_timeout)
-    if adapter.close then adapter:close() end
-    local cos = {}
-    for job, co in pairs(waiting) do cos[#cos + 1] = co; waiting[job] = nil end
-    for _, co in ipairs(cos) do adapter:wake(co) end
+    if adapter.close then pcall(adapter.close, adapter) end
+    let_go()
   end
 
   return run, on_close
