@@ -55,7 +55,8 @@ describe("programmer errors", function()
       function() client.crm.lists.get("l", nil, { retry = { max_attempt = 1 } }) end)
     raises(CONTACTS .. "list: option 'timeout' must be a positive number of seconds",
       function() c.list(nil, { timeout = -1 }) end)
-    raises(CONTACTS .. "get: option 'account_id' must be a string", function() c.get("x", nil, { account_id = 1 }) end)
+    raises(CONTACTS .. "get: option 'account_id' must be a string, got number",
+      function() c.get("x", nil, { account_id = 1 }) end)
     assert.equal(0, #server:requests())
   end)
 
@@ -71,9 +72,9 @@ describe("programmer errors", function()
       function() for _ in a.each do end end) -- luacheck: ignore 512
     raises("bad argument #1 to 'crm.contacts.create_many' (table expected, got nil)",
       function() client.crm.contacts.create_many() end)
-    raises(CONTACTS .. "update_many: concurrency must be a whole number from 1 to 64",
+    raises(CONTACTS .. "update_many: option 'concurrency' must be a whole number from 1 to 64",
       function() client.crm.contacts:update_many({}, { concurrency = 0 }) end)
-    raises(CONTACTS .. "create_many: on_progress must be a function",
+    raises(CONTACTS .. "create_many: option 'on_progress' must be a function",
       function() client.crm.contacts.create_many({}, { on_progress = 1 }) end)
     raises(CONTACTS .. "create_many: unknown option 'concurency' (did you mean 'concurrency'?)",
       function() client.crm.contacts.create_many({}, { concurency = 1 }) end)

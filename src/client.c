@@ -12,13 +12,6 @@
 #include "stackone.h"
 
 
-const char *const so_client_options[] = {
-  "api_key", "account_id", "base_url", "timeout", "connect_timeout",
-  "insecure", "ca_file", "proxy", "allow_insecure_http",
-  "max_response_bytes", "headers", "retry", "rate_limit", "sleep", "debug",
-  "loop", NULL
-};
-
 /* the open client of the Lua layer's own calls (_io_*, _on_close) */
 so_client *so_check_client(lua_State *L, int idx) {
   so_client *c = luaL_checkudata(L, idx, SO_CLIENT_MT);
@@ -141,47 +134,6 @@ static char *auth_header(const char *key) {
   return line;
 }
 
-static const char *opt_string(lua_State *L, int opts, const char *name) {
-  const char *s = NULL;
-  size_t len = 0;
-  int t = so_rawfield(L, opts, name);
-  if (t == LUA_TSTRING)
-    s = lua_tolstring(L, -1, &len);
-  else if (t != LUA_TNIL)
-    so_usage(L, 0, "option '%s' must be a string, got %s", name,
-             luaL_typename(L, -1));
-  if (s && strlen(s) != len) /* C would see only the part before it */
-    so_usage(L, 0, "option '%s' contains a NUL byte", name);
-  lua_pop(L, 1); /* opts keeps the string alive */
-  return s;
-}
-
-static int opt_bool(lua_State *L, int opts, const char *name) {
-  int t = so_rawfield(L, opts, name), v = lua_toboolean(L, -1);
-  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-    so_usage(L, 0, "option '%s' must be a boolean", name);
-  lua_pop(L, 1);
-  return v;
-}
-
-/* seconds -> milliseconds; must be a positive number */
-long so_seconds_ms(lua_State *L, int idx, const char *name) {
-  lua_Number s;
-  int isnum;
-  s = lua_tonumberx(L, idx, &isnum);
-  if (!isnum || !(s > 0) || s > 86400 * 30)
-    so_usage(L, 0, "option '%s' must be a positive number of seconds", name);
-  return s * 1000 < 1 ? 1 : (long)(s * 1000);
-}
-
-static long opt_seconds(lua_State *L, int opts, const char *name, long dflt) {
-  long ms = dflt;
-  if (so_rawfield(L, opts, name) != LUA_TNIL)
-    ms = so_seconds_ms(L, -1, name);
-  lua_pop(L, 1);
-  return ms;
-}
-
 /* checks a headers table into `into` ({ [lower] = "Name: value" });
    returns 0 with err set when a name or value is not acceptable */
 int so_collect_headers(lua_State *L, int headers, int into, char *err,
@@ -232,54 +184,6 @@ int so_collect_headers(lua_State *L, int headers, int into, char *err,
   return 1;
 }
 
-const char *const so_retry_options[] = {
-  "max_attempts", "base_delay", "factor", "max_delay", "max_wait",
-  "maybe_applied", NULL
-};
-
-/* reads a retry option (false, true or a table) over the values in r */
-int so_read_retry(lua_State *L, int idx, so_retry *r) {
-  if (lua_type(L, idx) == LUA_TBOOLEAN) {
-    r->enabled = lua_toboolean(L, idx);
-    return 1;
-  }
-  if (lua_type(L, idx) != LUA_TTABLE)
-    return so_usage(L, 0, "option 'retry' must be a table or false");
-  r->enabled = 1;
-  so_check_names(L, idx, so_retry_options, sizeof(char *), "retry option");
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *key = lua_tostring(L, -2);
-    int i = so_name_index(L, -2, so_retry_options, sizeof(char *)), isnum;
-    double v;
-    if (i == 5) {
-      if (!lua_isboolean(L, -1))
-        so_usage(L, 0, "retry.maybe_applied must be a boolean");
-      r->maybe_applied = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-      continue;
-    }
-    v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || v < 0 || (i == 0 && (v < 1 || v > 100 || v != (int)v)) ||
-        (i == 2 && v < 1))
-      so_usage(L, 0, "retry.%s must be %s", key,
-               i == 0 ? "a whole number from 1 to 100"
-               : i == 2 ? "a number >= 1" : "a number of seconds >= 0");
-    switch (i) {
-      case 0: r->max_attempts = (int)v; break;
-      case 1: r->base_delay = v; break;
-      case 2: r->factor = v; break;
-      case 3: r->max_delay = v; break;
-      default: r->max_wait = v; break;
-    }
-    lua_pop(L, 1);
-  }
-  return 1;
-}
-
-const char *const so_rate_limit_options[] = {"requests", "per", "shared",
-                                              "name", NULL};
-
 /* the client's rate limiter: shared by every client of the same API key
    and limits in this Lua state (state.limiters holds them weakly) */
 static void push_limiter(lua_State *L, const char *key, double requests,
@@ -306,173 +210,130 @@ static void push_limiter(lua_State *L, const char *key, double requests,
   lua_remove(L, -2);
 }
 
-static double positive_field(lua_State *L, int t, const char *name,
-                             double dflt) {
-  double v = dflt;
-  if (so_rawfield(L, t, name) != LUA_TNIL) {
-    int isnum;
-    v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !(v > 0))
-      so_usage(L, 0, "rate_limit.%s must be a positive number",
-               name);
-  }
-  lua_pop(L, 1);
-  return v;
+static void push_index(lua_State *L, int idx) {
+  if (idx) lua_pushvalue(L, idx); else lua_pushnil(L);
 }
 
 /* sleep, debug, the loop and the rate limiter, in the hooks user value;
    the handle is on the top of the stack */
-static void set_hooks(lua_State *L, const char *key) {
-  int handle = lua_gettop(L);
-  lua_getiuservalue(L, handle, SO_UV_HOOKS);
-  if (so_rawfield(L, 1, "sleep") != LUA_TNIL && !lua_isfunction(L, -1))
-    so_usage(L, 0, "option 'sleep' must be a function");
+static void set_hooks(lua_State *L, const so_settings *s, const char *key) {
+  lua_getiuservalue(L, -1, SO_UV_HOOKS);
+  push_index(L, s->sleep);
   lua_setfield(L, -2, "sleep");
-  if (so_rawfield(L, 1, "debug") != LUA_TNIL && !lua_isfunction(L, -1))
-    so_usage(L, 0, "option 'debug' must be a function");
+  push_index(L, s->debug);
   lua_setfield(L, -2, "debug");
-  switch (so_rawfield(L, 1, "rate_limit")) {
-    case LUA_TNIL:
-      push_limiter(L, key, 1000, 60);
-      break;
-    case LUA_TBOOLEAN:
-      if (lua_toboolean(L, -1))
-        push_limiter(L, key, 1000, 60);
-      else
-        lua_pushnil(L);
-      break;
-    case LUA_TTABLE: {
-      int t = lua_gettop(L);
-      so_check_names(L, t, so_rate_limit_options, sizeof(char *),
-                     "rate_limit option");
-      {
-        double requests = positive_field(L, t, "requests", 1000);
-        if (requests != (double)(int)requests || requests > 1000000)
-          so_usage(L, 0, "rate_limit.requests must be a whole "
-                   "number from 1 to 1000000");
-        push_limiter(L, key, requests, positive_field(L, t, "per", 60));
-      }
-      /* the shared budget: the Lua layer puts its own object here (see
-         stackone.limit) */
-      so_rawfield(L, t, "shared");
-      lua_setfield(L, -4, "shared");
-      break;
-    }
-    default:
-      so_usage(L, 0, "option 'rate_limit' must be a table or "
-               "false");
-  }
-  lua_setfield(L, -3, "limiter");
-  lua_pop(L, 1); /* rate_limit */
-  if (so_rawfield(L, 1, "loop") != LUA_TNIL) {
-    if (!lua_istable(L, -1))
-      so_usage(L, 0, "option 'loop' must be a loop adapter "
-               "table (such as stackone.loop.luv(uv))");
-    if (so_rawfield(L, 1, "sleep") != LUA_TNIL)
-      so_usage(L, 0, "give 'loop' or 'sleep', not both (with "
-               "a loop, every wait is a timer of the loop)");
-    lua_pop(L, 1);
-  }
+  if (s->rate_limit.enabled)
+    push_limiter(L, key, s->rate_limit.requests, s->rate_limit.per);
+  else
+    lua_pushnil(L);
+  lua_setfield(L, -2, "limiter");
+  /* the shared budget: the Lua layer puts its own object here (see
+     stackone.limit) */
+  push_index(L, s->rate_limit.shared);
+  lua_setfield(L, -2, "shared");
+  push_index(L, s->loop);
   lua_setfield(L, -2, "loop");
   lua_pop(L, 1); /* hooks */
 }
 
-/* core.new(opts, members) -> client | nil, err; raises on programmer
-   errors (a missing api_key, options of the wrong type) */
-int so_client_new(lua_State *L) {
-  so_client *c;
-  const char *key, *account, *base, *s;
-  size_t account_len = 0;
-  int insecure_http;
-  char err[320], *normalized = NULL;
-  curl_version_info_data *ver;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
-  so_check_names(L, 1, so_client_options, sizeof(char *), "option");
+/* the options' own checks, past their rows: the key and the account from
+   the environment, the loop or sleep */
+static void settle(lua_State *L, so_settings *s) {
+  if (s->api_key == NULL || *s->api_key == '\0')
+    s->api_key = getenv("STACKONE_API_KEY");
+  if (s->api_key == NULL || *s->api_key == '\0')
+    so_usage(L, 0, "api_key is required (pass api_key or set "
+             "STACKONE_API_KEY)");
+  if (s->account_id == NULL || *s->account_id == '\0')
+    s->account_id = getenv("STACKONE_ACCOUNT_ID");
+  if (s->account_id && *s->account_id == '\0') s->account_id = NULL;
+  if (s->loop && s->sleep)
+    so_usage(L, 0, "give 'loop' or 'sleep', not both (with a loop, every "
+             "wait is a timer of the loop)");
+}
 
-  key = opt_string(L, 1, "api_key");
-  if (key == NULL || *key == '\0') key = getenv("STACKONE_API_KEY");
-  if (key == NULL || *key == '\0')
-    return so_usage(L, 0, "api_key is required (pass api_key "
-                         "or set STACKONE_API_KEY)");
-  account = opt_string(L, 1, "account_id");
-  if (account == NULL || *account == '\0') account = getenv("STACKONE_ACCOUNT_ID");
-  if (account && *account == '\0') account = NULL;
-  if (account) account_len = strlen(account);
-  base = opt_string(L, 1, "base_url");
-  if (base == NULL) base = "https://api.stackone.com";
-
-  /* a safe, closed handle first: an error from here on leaks nothing */
-  c = lua_newuserdatauv(L, sizeof(so_client), 3);
+/* a safe, closed handle: an error from here on leaks nothing */
+static so_client *new_handle(lua_State *L, int members) {
+  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 3);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;
   luaL_setmetatable(L, SO_CLIENT_MT);
-  if (lua_isnil(L, 2)) lua_newtable(L); else lua_pushvalue(L, 2);
+  if (lua_isnil(L, members)) lua_newtable(L); else lua_pushvalue(L, members);
   lua_setiuservalue(L, -2, SO_UV_MEMBERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, SO_UV_HEADERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, SO_UV_HOOKS);
+  return c;
+}
 
-  if (account && !so_header_value_ok(account, account_len))
+/* the base URL, the proxy and the headers: bad content is `nil, err` */
+static int set_endpoint(lua_State *L, so_client *c, const so_settings *s,
+                        int handle) {
+  char err[320], *normalized = NULL;
+  if (s->account_id &&
+      !so_header_value_ok(s->account_id, strlen(s->account_id)))
     return so_push_invalid(L, NULL, NULL, "account_id has CR, LF, NUL or "
                            "another control character");
-  insecure_http = opt_bool(L, 1, "allow_insecure_http");
-  if (!so_check_base_url(base, insecure_http, err, sizeof(err), &normalized))
+  if (!so_check_base_url(s->base_url, s->allow_insecure_http, err,
+                         sizeof(err), &normalized))
     return so_push_invalid(L, NULL, NULL, "%s", err);
   c->base_url = normalized;
   /* plain http is allowed to loopback only: a proxy (the option, or
      libcurl's http_proxy variables) would see the key in clear text */
-  c->no_proxy = strncmp(normalized, "http:", 5) == 0 && !insecure_http;
-  if (c->no_proxy && opt_string(L, 1, "proxy"))
+  c->no_proxy = strncmp(normalized, "http:", 5) == 0 &&
+                !s->allow_insecure_http;
+  if (c->no_proxy && s->proxy)
     return so_push_invalid(L, NULL, NULL, "a proxy with an http:// base_url "
                            "would see the API key in clear text (use https, "
                            "or set allow_insecure_http = true)");
-  if (so_rawfield(L, 1, "headers") != LUA_TNIL) {
-    if (!lua_istable(L, -1))
-      return so_usage(L, 0, "option 'headers' must be a table");
-    lua_getiuservalue(L, 3, SO_UV_HEADERS);
-    if (!so_collect_headers(L, 4, 5, err, sizeof(err)))
+  if (s->headers) {
+    lua_getiuservalue(L, handle, SO_UV_HEADERS);
+    if (!so_collect_headers(L, s->headers, lua_gettop(L), err, sizeof(err)))
       return so_push_invalid(L, NULL, NULL, "%s", err);
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  return 0;
+}
 
-  c->timeout_ms = opt_seconds(L, 1, "timeout", 120000);
-  c->connect_timeout_ms = opt_seconds(L, 1, "connect_timeout", 10000);
-  c->insecure = opt_bool(L, 1, "insecure");
-  c->max_response_bytes = 64 * 1024 * 1024;
-  if (so_rawfield(L, 1, "max_response_bytes") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
-      return so_usage(L, 0, "option 'max_response_bytes' must be "
-                           "a positive integer");
-    c->max_response_bytes = (size_t)lua_tointeger(L, -1);
-  }
-  lua_pop(L, 1);
-  if ((s = opt_string(L, 1, "ca_file")) != NULL) c->ca_file = dup_string(L, s);
-  if ((s = opt_string(L, 1, "proxy")) != NULL) c->proxy = dup_string(L, s);
-  if (account) c->account_id = dup_string(L, account);
-  so_retry_defaults(&c->retry);
-  if (so_rawfield(L, 1, "retry") != LUA_TNIL)
-    so_read_retry(L, lua_gettop(L), &c->retry);
-  lua_pop(L, 1);
+/* core.new(opts, members) -> client | nil, err; raises on programmer
+   errors (a missing api_key, options of the wrong type) */
+int so_client_new(lua_State *L) {
+  so_settings s;
+  so_client *c;
+  int handle;
+  curl_version_info_data *ver = curl_version_info(CURLVERSION_NOW);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  memset(&s, 0, sizeof(s));
+  so_option_defaults(so_client_rows, &s);
+  so_read_options(L, 1, so_client_rows, &s);
+  settle(L, &s);
+
+  c = new_handle(L, 2);
+  handle = lua_gettop(L);
+  if (set_endpoint(L, c, &s, handle)) return 2;
+  c->timeout_ms = s.timeout_ms;
+  c->connect_timeout_ms = s.connect_timeout_ms;
+  c->insecure = s.insecure;
+  c->max_response_bytes = s.max_response_bytes;
+  c->retry = s.retry;
+  if (s.ca_file) c->ca_file = dup_string(L, s.ca_file);
+  if (s.proxy) c->proxy = dup_string(L, s.proxy);
+  if (s.account_id) c->account_id = dup_string(L, s.account_id);
   c->rng = (uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL) << 20;
-  set_hooks(L, key);
+  set_hooks(L, &s, s.api_key);
 
-  ver = curl_version_info(CURLVERSION_NOW);
   lua_pushfstring(L, "stackone-lua/" SO_VERSION " libcurl/%s Lua/"
                   LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, ver->version);
   c->user_agent = dup_string(L, lua_tostring(L, -1));
   lua_pop(L, 1);
-  c->auth_header = auth_header(key);
+  c->auth_header = auth_header(s.api_key);
   if (c->auth_header == NULL) return luaL_error(L, "not enough memory");
-  lua_getiuservalue(L, 3, SO_UV_HOOKS);
-  lua_getfield(L, -1, "loop");
-  if (!so_engine_init(&c->eng, !lua_isnil(L, -1)))
+  if (!so_engine_init(&c->eng, s.loop != 0))
     return so_usage(L, 0, "curl_multi_init failed");
-  lua_pop(L, 2);
   c->closed = 0;
   { /* one handle up front: libcurl's verdict on the options comes now */
     so_slot *first = so_engine_acquire(&c->eng, c);
@@ -480,6 +341,7 @@ int so_client_new(lua_State *L) {
       return so_usage(L, 0, "libcurl rejected an option");
     so_engine_release(&c->eng, first);
   }
+  lua_settop(L, handle);
   return 1;
 }
 

@@ -13,29 +13,6 @@
 
 SO_EXPORT int luaopen_stackone_core(lua_State *L);
 
-/* core.options: the names each table of options takes, for the types,
-   the reference and the tests; the checks read the same arrays */
-static void push_options(lua_State *L) {
-  static const struct {
-    const char *table;
-    const char *const *names;
-  } tables[] = {
-    {"client", so_client_options}, {"call", so_call_options},
-    {"bulk", so_bulk_options}, {"retry", so_retry_options},
-    {"rate_limit", so_rate_limit_options},
-  };
-  size_t i, j;
-  lua_createtable(L, 0, 5);
-  for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-    lua_newtable(L);
-    for (j = 0; tables[i].names[j]; j++) {
-      lua_pushstring(L, tables[i].names[j]);
-      lua_rawseti(L, -2, (lua_Integer)j + 1);
-    }
-    lua_setfield(L, -2, tables[i].table);
-  }
-}
-
 /* core.now() -> seconds on the monotonic clock (run_all's elapsed) */
 static int core_now(lua_State *L) {
   lua_pushnumber(L, so_now());
@@ -80,8 +57,10 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setfield(L, -2, "operations");
   so_push_fields(L, so_custom_field_fields);
   lua_setfield(L, -2, "custom_field_fields");
-  push_options(L);
+  so_push_options(L);
   lua_setfield(L, -2, "options");
+  so_push_option_rows(L);
+  lua_setfield(L, -2, "option_rows");
   so_journal_register(L);
   so_limit_push(L);
   lua_setfield(L, -2, "limit");

@@ -8,19 +8,6 @@
 
 #include "stackone.h"
 
-const char *const so_call_options[] = {
-  "account_id", "timeout", "headers", "retry", NULL
-};
-
-static void check_options(lua_State *L, int opts, const char *const *extra) {
-  const char *names[16];
-  size_t count = 0, i;
-  for (i = 0; so_call_options[i]; i++) names[count++] = so_call_options[i];
-  for (i = 0; extra && extra[i] && count < 15; i++) names[count++] = extra[i];
-  names[count] = NULL;
-  so_check_names(L, opts, names, sizeof(char *), "option");
-}
-
 /* the merged header lines: client-wide, then the call's on top; pushes
    the table */
 static int merge_headers(lua_State *L, const so_request *r, char *err,
@@ -103,28 +90,26 @@ static void header_list(lua_State *L, const so_client *c, so_request *r,
   }
 }
 
-/* reads the options at `opts` (0 when none) into r; raises usage errors
-   for options that are unknown or of the wrong type, or when no account
-   id is known. The client is at index 1. */
+/* reads the options at `opts` (0 when none) into r, and those of `extra`
+   rows (a bulk call's) into extra_into, whose functions stay on the
+   stack; raises usage errors for options that are unknown or of the wrong
+   type, or when no account id is known. The client is at index 1. */
 void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
-                      const char *const *extra_options) {
-  int top = lua_gettop(L);
+                      const so_option *extra, void *extra_into) {
+  int top;
   r->opts = opts;
   r->timeout_ms = c->timeout_ms;
   r->retry = c->retry;
   r->account = NULL;
   if (opts) {
-    check_options(L, opts, extra_options);
-    if (so_rawfield(L, opts, "timeout") != LUA_TNIL)
-      r->timeout_ms = so_seconds_ms(L, -1, "timeout");
-    if (so_rawfield(L, opts, "account_id") == LUA_TSTRING)
-      r->account = lua_tolstring(L, -1, &r->account_len);
-    else if (!lua_isnil(L, -1))
-      so_usage(L, 0, "option 'account_id' must be a string");
-    if (so_rawfield(L, opts, "headers") != LUA_TNIL && !lua_istable(L, -1))
-      so_usage(L, 0, "option 'headers' must be a table");
-    if (so_rawfield(L, opts, "retry") != LUA_TNIL)
-      so_read_retry(L, lua_gettop(L), &r->retry);
+    so_check_option_names(L, opts, so_call_rows, extra, NULL);
+    if (extra) so_read_rows(L, opts, extra, extra_into, NULL);
+    top = lua_gettop(L);
+    so_read_rows(L, opts, so_call_rows, r, NULL);
+    if (r->account) { /* its length: so_request_setup refuses a NUL */
+      so_rawfield(L, opts, "account_id");
+      lua_tolstring(L, -1, &r->account_len);
+    }
     lua_settop(L, top); /* opts keeps the account id alive */
   }
   if (!r->op->api->account) { /* the platform API: no account */

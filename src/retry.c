@@ -12,16 +12,6 @@
 
 #include "stackone.h"
 
-void so_retry_defaults(so_retry *r) {
-  r->enabled = 1;
-  r->max_attempts = 4;
-  r->base_delay = 0.5;
-  r->factor = 2;
-  r->max_delay = 30;
-  r->max_wait = 120;
-  r->maybe_applied = 0;
-}
-
 double so_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

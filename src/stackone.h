@@ -235,7 +235,6 @@ typedef struct so_limiter {
   double times[1]; /* capacity entries */
 } so_limiter;
 
-SO_HIDDEN void so_retry_defaults(so_retry *r);
 SO_HIDDEN double so_now(void);
 SO_HIDDEN void so_sleep(double seconds);
 SO_HIDDEN double so_random(uint64_t *state);
@@ -248,7 +247,6 @@ SO_HIDDEN void so_limiter_init(so_limiter *b, int capacity, double per);
 SO_HIDDEN double so_limiter_take(so_limiter *b, double now, int *place);
 SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
                                      size_t *len);
-SO_HIDDEN int so_read_retry(lua_State *L, int idx, so_retry *r);
 
 /* ---- limit.c: what the shared rate budget needs of C (core.limit) ---- */
 SO_HIDDEN void so_limit_push(lua_State *L);
@@ -358,8 +356,10 @@ typedef struct so_request {
                                  copy, which owns them */
 } so_request;
 
+struct so_option;
 SO_HIDDEN void so_request_check(lua_State *L, so_client *c, so_request *r,
-                                int opts, const char *const *extra_options);
+                                int opts, const struct so_option *extra,
+                                void *extra_into);
 SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r);
 SO_HIDDEN void so_free_headers(struct curl_slist *list);
 
@@ -396,12 +396,81 @@ SO_HIDDEN void so_push_stop_error(lua_State *L, const so_operation *op,
                                   const char *kind, const char *message,
                                   int attempts, int maybe_applied);
 
-/* the names of each table of options, NULL ended */
-SO_HIDDEN extern const char *const so_client_options[];
-SO_HIDDEN extern const char *const so_call_options[];
-SO_HIDDEN extern const char *const so_bulk_options[];
-SO_HIDDEN extern const char *const so_retry_options[];
-SO_HIDDEN extern const char *const so_rate_limit_options[];
+/* ---- options.c: every option as a row, read by one reader ---- */
+typedef enum {
+  SO_O_STRING,   /* a string without NUL: const char * (the table keeps it) */
+  SO_O_BOOLEAN,  /* true or false: int */
+  SO_O_MS,       /* seconds in the range: long milliseconds */
+  SO_O_SECONDS,  /* seconds in the range: double */
+  SO_O_NUMBER,   /* a number in the range: double */
+  SO_O_INT,      /* a whole number in the range: int */
+  SO_O_SIZE,     /* a whole number in the range: size_t */
+  SO_O_FUNCTION, /* a function: int, its stack index (left on the stack) */
+  SO_O_TABLE,    /* a table: int, its stack index (left on the stack) */
+  SO_O_POLICY,   /* false, true or a table of `fields`: a struct whose
+                    first member is int enabled */
+  SO_O_LUA       /* the Lua layer checks it: its stack index, if stored */
+} so_otype;
+
+typedef struct so_option {
+  const char *name;
+  so_otype type;
+  const char *lua_type;  /* its LuaCATS type, for types/ and the reference */
+  double min, max;       /* numbers: the range; max 0: no upper bound */
+  int above;             /* min itself is out of the range */
+  const char *dflt;      /* the default as Lua writes it; NULL: none */
+  long at;               /* offsetof its field in the struct read into;
+                            -1: checked only */
+  const struct so_option *fields; /* SO_O_POLICY: its rows */
+  const char *must;      /* "must be ..." when the type's words fall short */
+  int any_bytes;         /* a string checked later as content: NUL too */
+  const char *doc;       /* one line for the types and the reference */
+} so_option;
+
+typedef struct so_option_table {
+  const char *name;      /* its core.options key */
+  const so_option *rows; /* NULL-name ended */
+} so_option_table;
+
+typedef struct so_rate_limit {
+  int enabled;
+  int requests;
+  double per;
+  int shared;            /* stack index of the store, 0 when none */
+} so_rate_limit;
+
+/* what stackone.new's options give, read by so_client_rows */
+typedef struct so_settings {
+  const char *api_key, *account_id, *base_url, *ca_file, *proxy;
+  long timeout_ms, connect_timeout_ms;
+  size_t max_response_bytes;
+  int insecure, allow_insecure_http;
+  int headers, sleep, debug, loop; /* stack indexes, 0 when not given */
+  so_retry retry;
+  so_rate_limit rate_limit;
+} so_settings;
+
+/* what a bulk call's own options give, read by so_bulk_rows */
+typedef struct so_bulk {
+  int concurrency;
+  int progress;          /* stack index of on_progress, 0 when none */
+} so_bulk;
+
+SO_HIDDEN extern const so_option so_client_rows[];
+SO_HIDDEN extern const so_option so_call_rows[];
+SO_HIDDEN extern const so_option so_bulk_rows[];
+SO_HIDDEN extern const so_option_table so_option_tables[];
+SO_HIDDEN void so_option_defaults(const so_option *rows, void *into);
+SO_HIDDEN void so_read_rows(lua_State *L, int t, const so_option *rows,
+                            void *into, const char *table);
+SO_HIDDEN void so_check_option_names(lua_State *L, int t,
+                                     const so_option *rows,
+                                     const so_option *more,
+                                     const char *table);
+SO_HIDDEN void so_read_options(lua_State *L, int t, const so_option *rows,
+                               void *into);
+SO_HIDDEN void so_push_options(lua_State *L);
+SO_HIDDEN void so_push_option_rows(lua_State *L);
 
 SO_HIDDEN void so_client_metatable(lua_State *L);
 SO_HIDDEN so_client *so_check_client(lua_State *L, int idx);
@@ -424,7 +493,6 @@ SO_HIDDEN int so_client_io_action(lua_State *L);
 SO_HIDDEN int so_client_io_done(lua_State *L);
 SO_HIDDEN int so_client_io_gather(lua_State *L);
 SO_HIDDEN int so_invalid_error(lua_State *L);
-SO_HIDDEN long so_seconds_ms(lua_State *L, int idx, const char *name);
 SO_HIDDEN int so_collect_headers(lua_State *L, int headers, int into,
                                  char *err, size_t errlen);
 SO_HIDDEN CURLcode so_setup_handle(const so_client *c, so_exchange *x);

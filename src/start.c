@@ -72,7 +72,7 @@ static void check_call(lua_State *L, so_client *c, const so_operation *op,
   }
   memset(r, 0, sizeof(*r));
   r->op = op;
-  so_request_check(L, c, r, a->opts, NULL);
+  so_request_check(L, c, r, a->opts, NULL, NULL);
 }
 
 /* client:_check(op_index, ...): the checks of _start that do not read
@@ -215,15 +215,10 @@ static int sequence_length(lua_State *L, int items) {
   return n == max && n <= 10000000 ? (int)n : -1;
 }
 
-/* journal, match and reconcile_margin belong to the Lua layer's
-   journal (lua/stackone/journal.lua) */
-const char *const so_bulk_options[] = {"concurrency", "on_progress", "journal",
-                                       "match", "reconcile_margin", NULL};
-
 /* what a bulk call reads from its options, besides a request's */
 typedef struct bulk_call {
-  int items, opts, progress;
-  lua_Integer concurrency;
+  int items, opts;
+  so_bulk own; /* its own options: so_bulk_rows */
 } bulk_call;
 
 /* checks the arguments of a bulk call (usage errors); nothing is built */
@@ -233,27 +228,15 @@ static void check_bulk(lua_State *L, so_client *c, const so_operation *op,
   lua_settop(L, 4);
   b->items = 3;
   b->opts = 4;
-  b->progress = 0;
-  b->concurrency = 8;
+  memset(&b->own, 0, sizeof(b->own));
+  so_option_defaults(so_bulk_rows, &b->own);
   if (!lua_istable(L, b->items)) arg_error(L, 1, "table", b->items);
   if (lua_isnil(L, b->opts)) b->opts = 0;
   else if (!lua_istable(L, b->opts))
     arg_error(L, 2, "table of options", b->opts);
-  if (b->opts) {
-    if (so_rawfield(L, b->opts, "concurrency") != LUA_TNIL) {
-      b->concurrency = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-      if (b->concurrency < 1 || b->concurrency > 64)
-        so_usage(L, 0, "concurrency must be a whole number from 1 to 64");
-    }
-    if (so_rawfield(L, b->opts, "on_progress") != LUA_TNIL) {
-      if (!lua_isfunction(L, -1))
-        so_usage(L, 0, "on_progress must be a function");
-      b->progress = lua_gettop(L);
-    }
-  }
   memset(r, 0, sizeof(*r));
   r->op = op;
-  so_request_check(L, c, r, b->opts, so_bulk_options);
+  so_request_check(L, c, r, b->opts, so_bulk_rows, &b->own);
 }
 
 /* client:_check_many(op_index, items, opts): _start_many's checks of its
@@ -282,9 +265,9 @@ int so_client_start_many(lua_State *L) {
                            "sequence 1..n without holes: a record would be "
                            "left out", so_shapes[op->kind].item_fields
                            ? "changes" : "records");
-  j = so_job_new(L, c, 1, &r, n, 1, (int)b.concurrency);
+  j = so_job_new(L, c, 1, &r, n, 1, b.own.concurrency);
   if (!so_request_setup(L, c, so_job_request(j))) return 2;
-  if (b.progress) so_job_set_progress(L, j, b.progress);
+  if (b.own.progress) so_job_set_progress(L, j, b.own.progress);
   /* every item is checked before anything is sent */
   for (i = 0; i < n; i++) prepare_item(L, c, op, j, b.items, i);
   return 1;

@@ -376,24 +376,30 @@ local function build_groups(handle, driver, account, shared, where)
   return members
 end
 
--- the options of run_all and for_each_account (argument `n`):
+-- the options of run_all and for_each_account (argument `n`), the rows
+-- of the bulk options C reads itself (core.option_rows):
 -- { concurrency, on_progress }, or nil and a usage error
+local FAN, FAN_NAMES = {}, {}
+for _, row in ipairs(core.option_rows.bulk) do
+  if row.type ~= "any" then FAN[row.name], FAN_NAMES[#FAN_NAMES + 1] = row, row.name end
+end
+FAN_NAMES = table.concat(FAN_NAMES, " and ")
 local function fan_options(opts, n)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, public.usage("table of options expected, got " .. type(opts), n)
   end
   opts = opts or {}
   for k in pairs(opts) do
-    if k ~= "concurrency" and k ~= "on_progress" then
-      return nil, public.usage(("unknown option '%s' (it takes concurrency and on_progress)"):format(tostring(k)))
+    if not FAN[k] then
+      return nil, public.usage(("unknown option '%s' (it takes %s)"):format(tostring(k), FAN_NAMES))
     end
   end
-  local c = opts.concurrency == nil and 4 or opts.concurrency
-  if type(c) ~= "number" or c ~= math.floor(c) or c < 1 or c > 64 then
-    return nil, public.usage("concurrency must be a whole number from 1 to 64")
+  local c, range = opts.concurrency == nil and 4 or opts.concurrency, FAN.concurrency
+  if type(c) ~= "number" or c ~= math.floor(c) or c < range.min or c > range.max then
+    return nil, public.usage("concurrency must be " .. range.must)
   end
   if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
-    return nil, public.usage("on_progress must be a function")
+    return nil, public.usage("on_progress must be " .. FAN.on_progress.must)
   end
   return { concurrency = c, on_progress = opts.on_progress }
 end
