@@ -61,6 +61,8 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setfield(L, -2, "options");
   so_push_option_rows(L);
   lua_setfield(L, -2, "option_rows");
+  so_push_statuses(L);
+  lua_setfield(L, -2, "statuses");
   so_journal_register(L);
   so_limit_push(L);
   lua_setfield(L, -2, "limit");

@@ -317,8 +317,7 @@ static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
       !so_retryable(j->r.op->method, o->rc, o->status, o->sent,
                     x->too_large, r))
     return 0;
-  if (o->has_retry_after &&
-      (o->status == 429 || o->status == 408 || o->status == 503)) {
+  if (o->has_retry_after && so_status_of(o->status)->retry_after) {
     if (o->retry_after > r->max_delay) return 0; /* not in an hour */
     *delay = o->retry_after;
   } else {
@@ -398,7 +397,7 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
     it->state = WAITING;
     it->not_before = so_now() + delay;
     j->waiting[j->nwaiting++] = i;
-    if (o.status == 429 && o.has_retry_after &&
+    if (so_status_of(o.status)->pause_all && o.has_retry_after &&
         it->not_before > j->pause_until)
       j->pause_until = it->not_before; /* the whole job waits */
   }

@@ -17,7 +17,7 @@ static void set_string(lua_State *L, const char *name, const char *value) {
 int so_outcome_maybe_applied(const so_outcome *o) {
   if (o->earlier_maybe_applied) return 1;
   if (o->rc != CURLE_OK) return o->sent;
-  return o->status == 408 || o->status >= 500;
+  return so_status_of(o->status)->maybe_applied;
 }
 
 static int transport_error(lua_State *L, so_exchange *x, so_outcome *k) {

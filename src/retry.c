@@ -65,11 +65,11 @@ int so_retryable(const char *method, CURLcode rc, long status, int sent,
     if (permanent(rc)) return 0;
     return !sent || safe;
   }
-  if (status == 429) return 1; /* not processed: every method */
-  if (status == 408 || status == 500 || status == 502 || status == 503 ||
-      status == 504)
-    return safe;
-  return 0;
+  switch (so_status_of(status)->retry) {
+    case SO_RETRY_ALWAYS: return 1;
+    case SO_RETRY_SAFE: return safe;
+    default: return 0;
+  }
 }
 
 /* exponential backoff with full jitter for attempt n (1 = the first) */

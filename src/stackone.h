@@ -235,6 +235,26 @@ typedef struct so_limiter {
   double times[1]; /* capacity entries */
 } so_limiter;
 
+/* ---- statuses.c: what a failed attempt's HTTP status means ---- */
+typedef enum {
+  SO_RETRY_NEVER,  /* final */
+  SO_RETRY_SAFE,   /* tried again when the method is safe to repeat (not
+                      POST or DELETE, unless retry.maybe_applied) */
+  SO_RETRY_ALWAYS  /* not processed: tried again whatever the method */
+} so_retry_rule;
+
+typedef struct so_status {
+  long from, to;     /* the statuses of the row, both included */
+  so_retry_rule retry;
+  int retry_after;   /* its Retry-After sets the wait */
+  int pause_all;     /* with a Retry-After, the whole bulk call waits */
+  int maybe_applied; /* the server may have acted on the request */
+  const char *doc;
+} so_status;
+
+SO_HIDDEN const so_status *so_status_of(long status);
+SO_HIDDEN void so_push_statuses(lua_State *L);
+
 SO_HIDDEN double so_now(void);
 SO_HIDDEN void so_sleep(double seconds);
 SO_HIDDEN double so_random(uint64_t *state);
