@@ -53,11 +53,57 @@ const char *so_curl_code_name(CURLcode code) {
   }
 }
 
+/* every kind of error object: what its code and maybe_applied are, and
+   how __tostring names it. Indexed by so_error_kind. */
+const so_error_row so_error_kinds[] = {
+  [SO_E_HTTP] = { .kind = "http", .code_rule = SO_CODE_STATUS,
+    .maybe = SO_MAYBE_OUTCOME, .noun = "error", .shows_code = 1,
+    .doc = "The server answered with a status >= 300" },
+  [SO_E_NETWORK] = { .kind = "network", .code_rule = SO_CODE_CURL,
+    .maybe = SO_MAYBE_OUTCOME, .noun = "error", .shows_code = 1,
+    .doc = "The connection failed or was lost (`code` names libcurl's "
+           "error)" },
+  [SO_E_TIMEOUT] = { .kind = "timeout", .code_rule = SO_CODE_CURL,
+    .maybe = SO_MAYBE_OUTCOME, .noun = "error", .shows_code = 1,
+    .doc = "An attempt took longer than `timeout`" },
+  [SO_E_TLS] = { .kind = "tls", .code_rule = SO_CODE_CURL,
+    .maybe = SO_MAYBE_OUTCOME, .noun = "error", .shows_code = 1,
+    .doc = "The TLS handshake or the certificate failed" },
+  [SO_E_DECODE] = { .kind = "decode", .code = "DECODE",
+    .maybe = SO_MAYBE_ALWAYS, .noun = "error", .shows_code = 1,
+    .doc = "A 2xx whose body is not the expected JSON" },
+  [SO_E_TOO_LARGE] = { .kind = "too_large", .code = "TOO_LARGE",
+    .maybe = SO_MAYBE_OUTCOME, .noun = "error", .shows_code = 1,
+    .doc = "The response is larger than `max_response_bytes`" },
+  [SO_E_INVALID] = { .kind = "invalid", .code = "INVALID",
+    .maybe = SO_MAYBE_NONE, .noun = "request",
+    .doc = "Bad content in the call (a wrong field type, an unknown query "
+           "key): nothing was sent" },
+  [SO_E_CLOSED] = { .kind = "closed", .code = "CLOSED",
+    .maybe = SO_MAYBE_CALLER, .noun = "error", .shows_code = 1,
+    .doc = "The client was closed while the call was waiting" },
+  [SO_E_INTERRUPTED] = { .kind = "interrupted", .code = "INTERRUPTED",
+    .maybe = SO_MAYBE_CALLER, .noun = "error", .shows_code = 1,
+    .doc = "A `sleep` function or the loop raised while the call was "
+           "waiting" },
+  [SO_E_FORKED] = { .kind = "forked", .code = "FORKED",
+    .maybe = SO_MAYBE_CALLER, .noun = "error", .shows_code = 1,
+    .doc = "The process forked while the call was in flight: in the child, "
+           "the call is the parent's" },
+  /* made by the Lua layer's journal, with codes JOURNAL_* of its own */
+  [SO_E_JOURNAL] = { .kind = "journal", .maybe = SO_MAYBE_CALLER,
+    .noun = "error", .shows_code = 1,
+    .doc = "A bulk call's journal: it cannot be opened or written, belongs "
+           "to other records, or a record it reconciled matches several "
+           "contacts or cannot be looked for" },
+  { .kind = NULL }
+};
+
 /* which error kind a libcurl failure is */
-const char *so_curl_kind(CURLcode code) {
+so_error_kind so_curl_kind(CURLcode code) {
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
-      return "timeout";
+      return SO_E_TIMEOUT;
     case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER:
     case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_CRL_BADFILE:
@@ -65,9 +111,37 @@ const char *so_curl_kind(CURLcode code) {
     case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_ENGINE_NOTFOUND:
     case CURLE_SSL_ENGINE_SETFAILED: case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_USE_SSL_FAILED:
-      return "tls";
+      return SO_E_TLS;
     default:
-      return "network";
+      return SO_E_NETWORK;
+  }
+}
+
+/* core.error_kinds: { { kind, code, maybe_applied, doc }, ... }; code is
+   the fixed code, "HTTP_<status>" or "CURLE_*"; maybe_applied "never",
+   "always", "outcome" or "caller" */
+void so_push_error_kinds(lua_State *L) {
+  static const char *const codes[] = {NULL, "HTTP_<status>", "CURLE_*"};
+  static const char *const maybe[] = {"never", "always", "outcome",
+                                      "caller"};
+  const so_error_row *k;
+  int i = 0;
+  lua_newtable(L);
+  for (k = so_error_kinds; k->kind; k++) {
+    const char *code = k->code_rule == SO_CODE_FIXED ? k->code
+                                                     : codes[k->code_rule];
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, k->kind);
+    lua_setfield(L, -2, "kind");
+    if (code) {
+      lua_pushstring(L, code);
+      lua_setfield(L, -2, "code");
+    }
+    lua_pushstring(L, maybe[k->maybe]);
+    lua_setfield(L, -2, "maybe_applied");
+    lua_pushstring(L, k->doc);
+    lua_setfield(L, -2, "doc");
+    lua_rawseti(L, -2, ++i);
   }
 }
 
@@ -105,12 +179,20 @@ const char *so_reason_phrase(long status) {
   }
 }
 
-/* pushes a new error object with the fields every error has */
+/* pushes a new error object with the fields every error has: its kind,
+   code and maybe_applied as its row says */
 void so_new_error(lua_State *L, const so_failure *f) {
+  const so_error_row *k = &so_error_kinds[f->kind];
   lua_createtable(L, 0, 12);
   luaL_setmetatable(L, SO_ERROR_MT);
-  lua_pushstring(L, f->kind);
+  lua_pushstring(L, k->kind);
   lua_setfield(L, -2, "kind");
+  switch (k->code_rule) {
+    case SO_CODE_STATUS: lua_pushfstring(L, "HTTP_%d", (int)f->status); break;
+    case SO_CODE_CURL: lua_pushstring(L, so_curl_code_name(f->rc)); break;
+    default: lua_pushstring(L, k->code); break;
+  }
+  lua_setfield(L, -2, "code");
   if (f->method) {
     lua_pushstring(L, f->method);
     lua_setfield(L, -2, "method");
@@ -121,6 +203,10 @@ void so_new_error(lua_State *L, const so_failure *f) {
   }
   lua_pushinteger(L, f->attempts);
   lua_setfield(L, -2, "attempts");
+  if (k->maybe != SO_MAYBE_NONE) {
+    lua_pushboolean(L, k->maybe == SO_MAYBE_ALWAYS || f->maybe_applied);
+    lua_setfield(L, -2, "maybe_applied");
+  }
 }
 
 /* raises a usage error: a programmer mistake in a call, { message,
@@ -163,14 +249,12 @@ int so_push_invalid(lua_State *L, const char *method, const char *path,
                     const char *fmt, ...) {
   so_failure f;
   va_list ap;
-  f.kind = "invalid";
+  memset(&f, 0, sizeof(f));
+  f.kind = SO_E_INVALID;
   f.method = method;
   f.path = path;
-  f.attempts = 0;
   lua_pushnil(L);
   so_new_error(L, &f);
-  lua_pushliteral(L, "INVALID");
-  lua_setfield(L, -2, "code");
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
@@ -187,9 +271,18 @@ static const char *field_string(lua_State *L, int t, const char *name) {
   return s;
 }
 
+/* the row of a kind named by an error object, or NULL */
+static const so_error_row *row_of(const char *kind) {
+  const so_error_row *k;
+  for (k = so_error_kinds; kind && k->kind; k++)
+    if (strcmp(k->kind, kind) == 0) return k;
+  return NULL;
+}
+
 /* "stackone: POST /unified/crm/contacts: HTTP 422 Unprocessable Entity: msg" */
 static int error_tostring(lua_State *L) {
   const char *kind, *method, *path, *message, *code;
+  const so_error_row *row;
   luaL_Buffer b;
   luaL_checktype(L, 1, LUA_TTABLE);
   kind = field_string(L, 1, "kind");
@@ -197,6 +290,7 @@ static int error_tostring(lua_State *L) {
   path = field_string(L, 1, "path");
   message = field_string(L, 1, "message");
   code = field_string(L, 1, "code");
+  row = row_of(kind);
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "stackone: ");
   if (method && path) {
@@ -207,7 +301,7 @@ static int error_tostring(lua_State *L) {
   }
   lua_pushliteral(L, "status");
   lua_rawget(L, 1);
-  if (kind && strcmp(kind, "http") == 0 && lua_isinteger(L, -1)) {
+  if (row && row->code_rule == SO_CODE_STATUS && lua_isinteger(L, -1)) {
     lua_Integer status = lua_tointeger(L, -1);
     lua_pop(L, 1);
     lua_pushfstring(L, "HTTP %d %s", (int)status, so_reason_phrase((long)status));
@@ -215,9 +309,9 @@ static int error_tostring(lua_State *L) {
   } else {
     lua_pop(L, 1);
     luaL_addstring(&b, kind ? kind : "error");
-    luaL_addstring(&b, kind && strcmp(kind, "invalid") == 0 ? " request"
-                                                            : " error");
-    if (code && strcmp(code, "INVALID") != 0) {
+    luaL_addchar(&b, ' ');
+    luaL_addstring(&b, row ? row->noun : "error");
+    if (code && (row == NULL || row->shows_code)) {
       luaL_addstring(&b, " ");
       luaL_addstring(&b, code);
     }

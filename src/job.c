@@ -367,7 +367,7 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   o.earlier_maybe_applied = it->maybe_applied;
   note_place(j, it, x);
   if (s->closed) { /* the client closed under it */
-    so_push_stop_error(L, o.op, "closed", "the client was closed while the "
+    so_push_stop_error(L, o.op, SO_E_CLOSED, "the client was closed while the "
                        "request was in flight", it->sent,
                        o.sent || it->maybe_applied);
   } else if (plan_retry(j, it, x, &o, &delay)) {
@@ -522,7 +522,7 @@ static double next_wake(so_job *j, double now) {
 
 /* every record not done gets an error of `kind`; transfers in flight
    stop. Returns nothing on the stack. */
-static void stop(lua_State *L, so_job *j, int self, const char *kind,
+static void stop(lua_State *L, so_job *j, int self, so_error_kind kind,
                  const char *sent_message, const char *unsent_message) {
   int i;
   for (i = 0; i < j->n; i++) {
@@ -649,7 +649,7 @@ static int job_step(lua_State *L) {
       forked = inherited(j);
     }
     if (j->done < j->n && forked)
-      stop(L, j, 1, "forked", "the process forked while the call was in "
+      stop(L, j, 1, SO_E_FORKED, "the process forked while the call was in "
            "flight: the request is the parent process's", "the process "
            "forked before the request was sent: the parent process sends it");
     if (j->done == j->n) {
@@ -659,7 +659,7 @@ static int job_step(lua_State *L) {
       break;
     }
     if (j->client->closed) {
-      stop(L, j, 1, "closed", "the client was closed before the request "
+      stop(L, j, 1, SO_E_CLOSED, "the client was closed before the request "
            "finished", "the client was closed before the request was sent");
       continue;
     }
@@ -794,11 +794,11 @@ static int job_result(lua_State *L) {
 static int job_interrupt(lua_State *L) {
   so_job *j = check_job(L);
   lua_settop(L, 2);
-  stop(L, j, 1, "interrupted", "interrupted while the request was pending "
+  stop(L, j, 1, SO_E_INTERRUPTED, "interrupted while the request was pending "
        "or in flight", "interrupted before the request was sent");
   lua_getiuservalue(L, 1, UV_RESULTS);
   if (j->many) {
-    so_push_stop_error(L, j->r.op, "interrupted", "the bulk call was "
+    so_push_stop_error(L, j->r.op, SO_E_INTERRUPTED, "the bulk call was "
                        "interrupted: see results and summary", (int)j->sent,
                        0);
     lua_remove(L, -2); /* the nil */

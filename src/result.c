@@ -25,13 +25,15 @@ static int transport_error(lua_State *L, so_exchange *x, so_outcome *k) {
   long status = k->status;
   CURLcode rc = k->rc;
   const char *message = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-  f.kind = x->too_large ? "too_large" : so_curl_kind(rc);
+  f.kind = x->too_large ? SO_E_TOO_LARGE : so_curl_kind(rc);
   f.method = k->op->method;
   f.path = k->op->path;
   f.attempts = k->attempts;
+  f.rc = rc;
+  f.status = status;
+  f.maybe_applied = so_outcome_maybe_applied(k);
   lua_pushnil(L);
   so_new_error(L, &f);
-  set_string(L, "code", x->too_large ? "TOO_LARGE" : so_curl_code_name(rc));
   lua_pushinteger(L, rc);
   lua_setfield(L, -2, "curl_code");
   if (x->too_large) {
@@ -51,51 +53,40 @@ static int transport_error(lua_State *L, so_exchange *x, so_outcome *k) {
   }
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
-  lua_pushboolean(L, so_outcome_maybe_applied(k));
-  lua_setfield(L, -2, "maybe_applied");
   return 2;
 }
 
 /* pushes nil and the error of a call stopped before its outcome was
    known: the client closed, or the host interrupted it */
 void so_push_stop_error(lua_State *L, const so_operation *op,
-                        const char *kind, const char *message, int attempts,
+                        so_error_kind kind, const char *message, int attempts,
                         int maybe_applied) {
   so_failure f;
+  memset(&f, 0, sizeof(f));
   f.kind = kind;
   f.method = op->method;
   f.path = op->path;
   f.attempts = attempts;
+  f.maybe_applied = maybe_applied;
   lua_pushnil(L);
   so_new_error(L, &f);
-  { /* the code is the kind in capitals: CLOSED, INTERRUPTED, FORKED */
-    char code[16];
-    size_t i;
-    for (i = 0; kind[i] && i + 1 < sizeof(code); i++)
-      code[i] = (char)(kind[i] >= 'a' && kind[i] <= 'z' ? kind[i] - 32 : kind[i]);
-    code[i] = '\0';
-    lua_pushstring(L, code);
-    lua_setfield(L, -2, "code");
-  }
   set_string(L, "message", message);
-  lua_pushboolean(L, maybe_applied);
-  lua_setfield(L, -2, "maybe_applied");
 }
 
 /* an error for a response that came back: status >= 300, or a 2xx that
    could not be decoded (kind "decode") */
 static int response_error(lua_State *L, so_exchange *x, so_outcome *k, long status,
-                          const char *kind, const char *message, int body) {
+                          so_error_kind kind, const char *message, int body) {
   so_failure f;
-  char code[16];
+  memset(&f, 0, sizeof(f));
   f.kind = kind;
   f.method = k->op->method;
   f.path = k->op->path;
   f.attempts = k->attempts;
+  f.status = status;
+  f.maybe_applied = so_outcome_maybe_applied(k);
   lua_pushnil(L);
   so_new_error(L, &f);
-  snprintf(code, sizeof(code), "HTTP_%ld", status);
-  set_string(L, "code", strcmp(kind, "decode") == 0 ? "DECODE" : code);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
   if (body) {
@@ -111,9 +102,6 @@ static int response_error(lua_State *L, so_exchange *x, so_outcome *k, long stat
   lua_setfield(L, -2, "headers");
   lua_pushvalue(L, k->url);
   lua_setfield(L, -2, "url");
-  lua_pushboolean(L, strcmp(kind, "decode") == 0 ||
-                         so_outcome_maybe_applied(k));
-  lua_setfield(L, -2, "maybe_applied");
   if (k->has_retry_after) {
     lua_pushnumber(L, k->retry_after);
     lua_setfield(L, -2, "retry_after");
@@ -133,17 +121,17 @@ static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status)
       lua_getfield(L, body, "message");
       if (lua_type(L, -1) == LUA_TSTRING) message = lua_tostring(L, -1);
     }
-    return response_error(L, x, k, status, "http", message,
+    return response_error(L, x, k, status, SO_E_HTTP, message,
                           body && lua_istable(L, body) ? body : 0);
   }
   if (!body || !lua_istable(L, body))
-    return response_error(L, x, k, status, "decode",
+    return response_error(L, x, k, status, SO_E_DECODE,
                           "the response body is not a JSON object", 0);
   envelope = body;
   if (k->op->reply == SO_REPLY_DATA) {
     lua_getfield(L, envelope, "data");
     if (!lua_istable(L, -1))
-      return response_error(L, x, k, status, "decode",
+      return response_error(L, x, k, status, SO_E_DECODE,
                             "the response has no 'data'", envelope);
   } else {
     lua_pushvalue(L, body); /* the record, or a bare array of them */

@@ -170,12 +170,47 @@ SO_HIDDEN void so_push_fields(lua_State *L, const so_field *fields);
 SO_HIDDEN const char *so_closest(const char *word, const char *const *names,
                                  size_t count, size_t stride);
 
-/* ---- errors.c: error objects ---- */
+/* ---- errors.c: error objects and the kinds they have ---- */
+typedef enum {
+  SO_E_HTTP, SO_E_NETWORK, SO_E_TIMEOUT, SO_E_TLS, SO_E_DECODE,
+  SO_E_TOO_LARGE, SO_E_INVALID, SO_E_CLOSED, SO_E_INTERRUPTED, SO_E_FORKED,
+  SO_E_JOURNAL
+} so_error_kind;
+
+typedef enum {
+  SO_CODE_FIXED,  /* `code` of the row */
+  SO_CODE_STATUS, /* "HTTP_<status>" */
+  SO_CODE_CURL    /* libcurl's name of its error, without CURLE_ */
+} so_code_rule;
+
+typedef enum {
+  SO_MAYBE_NONE,    /* nothing was sent: no maybe_applied field */
+  SO_MAYBE_ALWAYS,  /* a 2xx came back: the server did act */
+  SO_MAYBE_OUTCOME, /* as the attempts' outcome says (statuses.c) */
+  SO_MAYBE_CALLER   /* the caller knows (a stopped call) */
+} so_maybe_rule;
+
+typedef struct so_error_row {
+  const char *kind;       /* err.kind */
+  so_code_rule code_rule;
+  const char *code;       /* SO_CODE_FIXED: err.code */
+  so_maybe_rule maybe;    /* err.maybe_applied */
+  const char *noun;       /* __tostring: "<kind> <noun>" */
+  int shows_code;         /* __tostring adds the code */
+  const char *doc;
+} so_error_row;
+
+SO_HIDDEN extern const so_error_row so_error_kinds[];
+SO_HIDDEN void so_push_error_kinds(lua_State *L);
+
 typedef struct so_failure {
-  const char *kind;       /* "http", "network", "timeout", ... */
+  so_error_kind kind;
   const char *method;
   const char *path;       /* operation path, for the one-line message */
   int attempts;
+  long status;            /* the code of SO_CODE_STATUS kinds */
+  CURLcode rc;            /* the code of SO_CODE_CURL kinds */
+  int maybe_applied;      /* of SO_MAYBE_OUTCOME and SO_MAYBE_CALLER kinds */
 } so_failure;
 
 SO_HIDDEN void so_error_metatable(lua_State *L);
@@ -185,7 +220,7 @@ SO_HIDDEN void so_usage_metatable(lua_State *L);
 SO_HIDDEN int so_usage(lua_State *L, int argument, const char *fmt, ...);
 SO_HIDDEN void so_new_error(lua_State *L, const so_failure *f);
 SO_HIDDEN const char *so_curl_code_name(CURLcode code);
-SO_HIDDEN const char *so_curl_kind(CURLcode code);
+SO_HIDDEN so_error_kind so_curl_kind(CURLcode code);
 SO_HIDDEN const char *so_reason_phrase(long status);
 SO_HIDDEN int so_is_error(lua_State *L);
 SO_HIDDEN int so_is_error_at(lua_State *L, int idx);
@@ -413,7 +448,7 @@ typedef struct so_outcome {
 SO_HIDDEN int so_push_result(lua_State *L, so_exchange *x, so_outcome *o);
 SO_HIDDEN int so_outcome_maybe_applied(const so_outcome *o);
 SO_HIDDEN void so_push_stop_error(lua_State *L, const so_operation *op,
-                                  const char *kind, const char *message,
+                                  so_error_kind kind, const char *message,
                                   int attempts, int maybe_applied);
 
 /* ---- options.c: every option as a row, read by one reader ---- */
