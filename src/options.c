@@ -222,8 +222,8 @@ static void push_must(lua_State *L, const so_option *o) {
       if (o->above && o->min == 0)
         lua_pushfstring(L, "a positive number%s", unit);
       else
-        lua_pushfstring(L, "a number%s %s %f", unit, o->above ? ">" : ">=",
-                        (lua_Number)o->min);
+        lua_pushfstring(L, "a number%s %s %d", unit, o->above ? ">" : ">=",
+                        (int)o->min); /* whole: no "1.0" */
       break;
   }
 }

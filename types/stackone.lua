@@ -453,17 +453,17 @@ function request_logs.get(id, query, opts) end
 ---@class stackone.ClientOptions
 ---@field api_key? string The API key, sent as Basic auth (the key as user, an empty password). Default: the `STACKONE_API_KEY` environment variable; required
 ---@field account_id? string The `x-account-id` header of every request (can be set per call). Default: `STACKONE_ACCOUNT_ID`
----@field base_url? string Default `https://api.stackone.com`. `http://` only to loopback hosts, unless `allow_insecure_http`
----@field timeout? number Seconds for each attempt of a request (default 120)
----@field connect_timeout? number Seconds to connect (default 10)
----@field insecure? boolean `true` turns TLS peer and host verification off (don't)
+---@field base_url? string `http://` only to loopback hosts, unless `allow_insecure_http` (default `https://api.stackone.com`)
+---@field timeout? number Seconds for each attempt of a request (a positive number of seconds; default 120)
+---@field connect_timeout? number Seconds to connect (a positive number of seconds; default 10)
+---@field insecure? boolean `true` turns TLS peer and host verification off (don't) (default false)
 ---@field ca_file? string An extra CA bundle (a PEM file)
 ---@field proxy? string A proxy URL such as `http://proxy:3128`; without it libcurl's `http_proxy`, `https_proxy` and `no_proxy` variables apply
----@field allow_insecure_http? boolean `true` allows `http://` to hosts other than loopback
----@field max_response_bytes? integer Bigger responses fail with kind `too_large` (default 64 MiB)
+---@field allow_insecure_http? boolean `true` allows `http://` to hosts other than loopback (default false)
+---@field max_response_bytes? integer Bigger responses fail with kind `too_large` (a whole number >= 1; default 64 MiB)
 ---@field headers? table<string, string> Headers sent on every request
----@field retry? stackone.RetryOptions|boolean The retry policy; `false` turns retrying off (one request on the wire)
----@field rate_limit? stackone.RateLimitOptions|boolean At most `requests` per `per` seconds, shared by the clients of one API key (default 1000 per 60); `false` turns it off
+---@field retry? stackone.RetryOptions|boolean The retry policy; `false` turns retrying off (one request on the wire), `true` keeps the defaults
+---@field rate_limit? stackone.RateLimitOptions|boolean At most `requests` per `per` seconds, shared by the clients of one API key; `false` turns it off
 ---@field sleep? fun(seconds: number) How to wait between attempts (default: block the thread); it may yield. Not with `loop`
 ---@field debug? fun(text: string) Gets each attempt's request and response headers, Authorization redacted; an error it raises comes back as `debug_error`
 ---@field loop? stackone.LoopAdapter Run calls in the host's event loop, from coroutines (`stackone.loop.luv(uv)`, `stackone.loop.neovim()`, `stackone.loop.cqueues(cq)`)
@@ -471,13 +471,13 @@ function request_logs.get(id, query, opts) end
 ---Per-call options: the last argument of every call
 ---@class stackone.CallOptions
 ---@field account_id? string The `x-account-id` of this call
----@field timeout? number Seconds for each attempt of this call
+---@field timeout? number Seconds for each attempt of this call (a positive number of seconds)
 ---@field headers? table<string, string> Headers of this call; one replaces a client header of the same name. `Authorization`, `x-account-id`, `Host`, `Content-Length`, `Transfer-Encoding`, `Connection` and `Expect` cannot be set
 ---@field retry? stackone.RetryOptions|boolean The retry policy of this call; `false`: one request
 
 ---Bulk options: `create_many` and `update_many` (the per-call options apply to every record)
 ---@class stackone.BulkOptions: stackone.CallOptions
----@field concurrency? integer Transfers in flight, 1 to 64 (default 8)
+---@field concurrency? integer Transfers in flight (a whole number from 1 to 64; default 8)
 ---@field on_progress? fun(done: integer, total: integer, failed: integer, wait?: stackone.BulkWait) Called as results arrive, and once with `wait` when the batch starts waiting; an error it raises is `summary.progress_error`
 ---@field journal? string A file recording each record's intent before it is sent and its outcome after: a rerun with the same journal and records skips what was applied, reconciles what may have been, sends the rest (docs/reliability.md)
 ---@field match? fun(record: table, candidate: table): boolean? With `journal`: whether a contact found on the server is this record (default: a shared e-mail address, else the same names)
@@ -485,17 +485,17 @@ function request_logs.get(id, query, opts) end
 
 ---Retry options: `retry = {...}` of the client or a call
 ---@class stackone.RetryOptions
----@field max_attempts? integer Attempts at most, 1 to 100 (default 4)
----@field base_delay? number Seconds: before attempt n+1 the client waits a random time in [0, min(max_delay, base_delay * factor^(n-1))] (default 0.5)
----@field factor? number The backoff's growth, >= 1 (default 2)
----@field max_delay? number The longest wait in seconds (default 30); a `Retry-After` asking for more fails the call at once with `retry_after` set
----@field max_wait? number Seconds of waiting in all, at most (default 120)
----@field maybe_applied? boolean `true` retries a POST or DELETE even when the server may have acted on it (408, 5xx, a connection lost after sending): it may then be applied twice
+---@field max_attempts? integer Attempts at most (a whole number from 1 to 100; default 4)
+---@field base_delay? number Seconds: before attempt n+1 the client waits a random time in [0, min(max_delay, base_delay * factor^(n-1))] (a number of seconds >= 0; default 0.5)
+---@field factor? number The backoff's growth (a number >= 1; default 2)
+---@field max_delay? number The longest wait in seconds; a `Retry-After` asking for more fails the call at once with `retry_after` set (a number of seconds >= 0; default 30)
+---@field max_wait? number Seconds of waiting in all, at most (a number of seconds >= 0; default 120)
+---@field maybe_applied? boolean `true` retries a POST or DELETE even when the server may have acted on it (408, 5xx, a connection lost after sending): it may then be applied twice (default false)
 
 ---Rate limit options: `rate_limit = {...}`
 ---@class stackone.RateLimitOptions
----@field requests? integer Requests at most in any window of `per` seconds, 1 to 1000000 (default 1000)
----@field per? number The window in seconds (default 60)
+---@field requests? integer Requests at most in any window of `per` seconds (a whole number from 1 to 1000000; default 1000)
+---@field per? number The window in seconds (a positive number; default 60)
 ---@field shared? stackone.LimitStore|table A store that shares the budget with other processes and machines (`stackone.limit.redis(conn)`, `stackone.limit.host()`, `stackone.limit.ngx(dict)`, or your own: docs/limits.md); as data, for nginx's thread VMs: `{ ngx = "dict" }`, `{ host = true }`, `{ redis = { host =, port = } }`
 ---@field name? string The budget's name in the store (letters, digits, `_ . : -`; default: a SHA-256 digest of the API key, never the key)
 

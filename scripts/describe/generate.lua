@@ -30,6 +30,9 @@ function D.inputs(root)
   return {
     operations = stackone.operations,
     options = core.options,
+    option_rows = core.option_rows,
+    statuses = core.statuses,
+    error_kinds = core.error_kinds,
     custom_field_fields = core.custom_field_fields,
     module = stackone,
     spec = cjson.decode(read((root or ".") .. "/" .. D.SPEC)),

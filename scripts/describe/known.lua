@@ -16,85 +16,16 @@ local K = {}
 -- one entry: { name, type, doc }; `opt` marks a field that may be absent
 local function f(name, type, doc, opt) return { name = name, type = type, doc = doc, opt = opt } end
 
---- the options tables, by core.options key: class name, intro, and one
--- entry per option name (the order is core.options')
+--- the options tables, by core.options key: class name and intro. Each
+-- option's type, doc, range and default are its row in src/options.c
+-- (core.option_rows)
 K.options = {
-  client = { class = "stackone.ClientOptions", title = "Client options: `stackone.new{...}`", fields = {
-    api_key = f("api_key", "string", "The API key, sent as Basic auth (the key as user, an empty password). "
-      .. "Default: the `STACKONE_API_KEY` environment variable; required"),
-    account_id = f("account_id", "string", "The `x-account-id` header of every request (can be set per call). "
-      .. "Default: `STACKONE_ACCOUNT_ID`"),
-    base_url = f("base_url", "string", "Default `https://api.stackone.com`. `http://` only to loopback hosts, "
-      .. "unless `allow_insecure_http`"),
-    timeout = f("timeout", "number", "Seconds for each attempt of a request (default 120)"),
-    connect_timeout = f("connect_timeout", "number", "Seconds to connect (default 10)"),
-    insecure = f("insecure", "boolean", "`true` turns TLS peer and host verification off (don't)"),
-    ca_file = f("ca_file", "string", "An extra CA bundle (a PEM file)"),
-    proxy = f("proxy", "string", "A proxy URL such as `http://proxy:3128`; without it libcurl's `http_proxy`, "
-      .. "`https_proxy` and `no_proxy` variables apply"),
-    allow_insecure_http = f("allow_insecure_http", "boolean", "`true` allows `http://` to hosts other than loopback"),
-    max_response_bytes = f("max_response_bytes", "integer", "Bigger responses fail with kind `too_large` "
-      .. "(default 64 MiB)"),
-    headers = f("headers", "table<string, string>", "Headers sent on every request"),
-    retry = f("retry", "stackone.RetryOptions|boolean", "The retry policy; `false` turns retrying off "
-      .. "(one request on the wire)"),
-    rate_limit = f("rate_limit", "stackone.RateLimitOptions|boolean", "At most `requests` per `per` seconds, "
-      .. "shared by the clients of one API key (default 1000 per 60); `false` turns it off"),
-    sleep = f("sleep", "fun(seconds: number)", "How to wait between attempts (default: block the thread); "
-      .. "it may yield. Not with `loop`"),
-    debug = f("debug", "fun(text: string)", "Gets each attempt's request and response headers, "
-      .. "Authorization redacted; an error it raises comes back as `debug_error`"),
-    loop = f("loop", "stackone.LoopAdapter", "Run calls in the host's event loop, from coroutines "
-      .. "(`stackone.loop.luv(uv)`, `stackone.loop.neovim()`, `stackone.loop.cqueues(cq)`)"),
-  } },
-  call = { class = "stackone.CallOptions", title = "Per-call options: the last argument of every call",
-    fields = {
-      account_id = f("account_id", "string", "The `x-account-id` of this call"),
-      timeout = f("timeout", "number", "Seconds for each attempt of this call"),
-      headers = f("headers", "table<string, string>", "Headers of this call; one replaces a client header of "
-        .. "the same name. `Authorization`, `x-account-id`, `Host`, `Content-Length`, `Transfer-Encoding`, "
-        .. "`Connection` and `Expect` cannot be set"),
-      retry = f("retry", "stackone.RetryOptions|boolean", "The retry policy of this call; `false`: one request"),
-    } },
+  client = { class = "stackone.ClientOptions", title = "Client options: `stackone.new{...}`" },
+  call = { class = "stackone.CallOptions", title = "Per-call options: the last argument of every call" },
   bulk = { class = "stackone.BulkOptions", parent = "stackone.CallOptions",
-    title = "Bulk options: `create_many` and `update_many` (the per-call options apply to every record)",
-    fields = {
-      concurrency = f("concurrency", "integer", "Transfers in flight, 1 to 64 (default 8)"),
-      on_progress = f("on_progress", "fun(done: integer, total: integer, failed: integer, wait?: stackone.BulkWait)",
-        "Called as results arrive, and once with `wait` when the batch starts waiting; an error it raises "
-        .. "is `summary.progress_error`"),
-      journal = f("journal", "string", "A file recording each record's intent before it is sent and its outcome "
-        .. "after: a rerun with the same journal and records skips what was applied, reconciles what may have "
-        .. "been, sends the rest (docs/reliability.md)"),
-      match = f("match", "fun(record: table, candidate: table): boolean?", "With `journal`: whether a contact "
-        .. "found on the server is this record (default: a shared e-mail address, else the same names)"),
-      reconcile_margin = f("reconcile_margin", "number", "With `journal`: seconds before a record's intent "
-        .. "from which the server's contacts are looked at (default 600)"),
-    } },
-  retry = { class = "stackone.RetryOptions", title = "Retry options: `retry = {...}` of the client or a call",
-    fields = {
-      max_attempts = f("max_attempts", "integer", "Attempts at most, 1 to 100 (default 4)"),
-      base_delay = f("base_delay", "number", "Seconds: before attempt n+1 the client waits a random time in "
-        .. "[0, min(max_delay, base_delay * factor^(n-1))] (default 0.5)"),
-      factor = f("factor", "number", "The backoff's growth, >= 1 (default 2)"),
-      max_delay = f("max_delay", "number", "The longest wait in seconds (default 30); a `Retry-After` asking "
-        .. "for more fails the call at once with `retry_after` set"),
-      max_wait = f("max_wait", "number", "Seconds of waiting in all, at most (default 120)"),
-      maybe_applied = f("maybe_applied", "boolean", "`true` retries a POST or DELETE even when the server may have "
-        .. "acted on it (408, 5xx, a connection lost after sending): it may then be applied twice"),
-    } },
-  rate_limit = { class = "stackone.RateLimitOptions", title = "Rate limit options: `rate_limit = {...}`",
-    fields = {
-      requests = f("requests", "integer", "Requests at most in any window of `per` seconds, 1 to 1000000 "
-        .. "(default 1000)"),
-      per = f("per", "number", "The window in seconds (default 60)"),
-      shared = f("shared", "stackone.LimitStore|table", "A store that shares the budget with other processes and "
-        .. "machines (`stackone.limit.redis(conn)`, `stackone.limit.host()`, `stackone.limit.ngx(dict)`, or your "
-        .. "own: docs/limits.md); as data, for nginx's thread VMs: `{ ngx = \"dict\" }`, `{ host = true }`, "
-        .. "`{ redis = { host =, port = } }`"),
-      name = f("name", "string", "The budget's name in the store (letters, digits, `_ . : -`; default: a "
-        .. "SHA-256 digest of the API key, never the key)"),
-    } },
+    title = "Bulk options: `create_many` and `update_many` (the per-call options apply to every record)" },
+  retry = { class = "stackone.RetryOptions", title = "Retry options: `retry = {...}` of the client or a call" },
+  rate_limit = { class = "stackone.RateLimitOptions", title = "Rate limit options: `rate_limit = {...}`" },
 }
 
 --- the arguments of operations, by the names in op.args
@@ -208,22 +139,6 @@ K.description = {
   } },
 }
 
---- the kinds of error object, as `err.kind`
-K.error_kinds = {
-  { "http", "The server answered with a status >= 300" },
-  { "network", "The connection failed or was lost (`code` names libcurl's error)" },
-  { "timeout", "An attempt took longer than `timeout`" },
-  { "tls", "The TLS handshake or the certificate failed" },
-  { "decode", "A 2xx whose body is not the expected JSON" },
-  { "too_large", "The response is larger than `max_response_bytes`" },
-  { "invalid", "Bad content in the call (a wrong field type, an unknown query key): nothing was sent" },
-  { "closed", "The client was closed while the call was waiting" },
-  { "interrupted", "A `sleep` function or the loop raised while the call was waiting" },
-  { "forked", "The process forked while the call was in flight: in the child, the call is the parent's" },
-  { "journal", "A bulk call's journal: it cannot be opened or written, belongs to other records, or a record "
-    .. "it reconciled matches several contacts or cannot be looked for" },
-}
-
 --- the result tables: the response, the error object, bulk outcomes
 K.results = {
   { class = "stackone.Response", title = "The response: the second value of a success", fields = {
@@ -307,11 +222,11 @@ K.page_numbered = {
     true),
 }
 
---- retries by status (src/retry.c): 429 for every method; the others for
--- every method but POST and DELETE, unless `retry = { maybe_applied = true }`
+--- the words of the reference's "retried" column; which statuses are
+-- retried is core.statuses (src/statuses.c). A status retried when the
+-- method is safe to repeat is not resent for these methods unless
+-- `retry = { maybe_applied = true }` (src/retry.c)
 K.retried = {
-  always = { [429] = true },
-  unless_post = { [408] = true, [500] = true, [502] = true, [503] = true, [504] = true },
   not_resent = { POST = true, DELETE = true },
   post = "no: `err.maybe_applied = true` (retried with `retry = { maybe_applied = true }`)",
   yes = "yes",

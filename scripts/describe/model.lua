@@ -143,11 +143,38 @@ function M.properties(spec, schema_name)
   return out
 end
 
-local function check_options(options)
+-- a default as the docs write it
+local function default_text(v)
+  if type(v) == "string" then return "`" .. v .. "`" end
+  if type(v) ~= "number" or v ~= math.floor(v) then return tostring(v) end
+  if v >= 1048576 and v % 1048576 == 0 then return ("%d MiB"):format(math.floor(v / 1048576)) end
+  return ("%d"):format(v)
+end
+
+-- an option's doc with its range and default, from its row
+local function option_doc(row)
+  local extra = {}
+  if row.min then extra[#extra + 1] = row.must end
+  if row.default ~= nil and row.type ~= "policy" then extra[#extra + 1] = "default " .. default_text(row.default) end
+  if #extra == 0 then return row.doc end
+  return row.doc .. " (" .. table.concat(extra, "; ") .. ")"
+end
+
+-- the options tables as the types and the reference show them: known's
+-- class and title, each option's type and doc from its row (src/options.c)
+local function option_tables(options, rows)
   same_names("options table", sorted_keys(options), known.options)
+  local out = {}
   for _, which in ipairs(sorted_keys(options)) do
-    same_names(which .. " option", options[which], known.options[which].fields)
+    local by_name = {}
+    for _, row in ipairs(rows[which]) do
+      by_name[row.name] = { name = row.name, type = row.lua_type, doc = option_doc(row) }
+    end
+    same_names(which .. " option", options[which], by_name)
+    local k = known.options[which]
+    out[which] = { class = k.class, title = k.title, parent = k.parent, fields = by_name }
   end
+  return out
 end
 
 local function check_module(module)
@@ -265,13 +292,13 @@ end
 function M.model(input)
   local spec = input.spec
   local specs = { crm = input.spec, platform = input.platform_spec }
-  check_options(input.options)
+  local options = option_tables(input.options, input.option_rows)
   check_module(input.module)
   local description = {}
   for _, d in ipairs(known.description) do description[d.class] = field_map(d.fields) end
   local so_by_id = {}
   for api, s in pairs(specs) do so_by_id[api] = spec_operations(s) end
-  local m = { known = known, spec = spec, specs = specs, ops = {}, groups = {}, input = input }
+  local m = { known = known, spec = spec, specs = specs, ops = {}, groups = {}, input = input, options = options }
   local group_of, skip = {}, {}
   for _, op in ipairs(input.operations) do
     local so = so_by_id[op.api] and so_by_id[op.api][op.operation_id]

@@ -55,6 +55,14 @@ local function optional(t, opt)
 end
 
 -- "CustomFieldDefinition" -> "custom_field_definition"
+-- how a status is retried: the first row of core.statuses holding it
+local function status_rule(statuses, status)
+  for _, row in ipairs(statuses) do
+    if status >= row.from and status <= row.to then return row.retry end
+  end
+  return "never"
+end
+
 local function snake(s) return (s:gsub("(%l)(%u)", "%1_%2"):lower()) end
 
 local function links(names)
@@ -157,7 +165,7 @@ function W:intro()
     self:fields(c.fields)
   end
   for _, which in ipairs({ "client", "call", "bulk", "retry", "rate_limit" }) do
-    local o = K.options[which]
+    local o = m.options[which]
     self:add("### " .. o.title, "")
     rows = {}
     for _, name in ipairs(m.input.options[which]) do
@@ -176,7 +184,7 @@ function W:intro()
   end
   self:add("### Error kinds (`stackone.ErrorKind`)", "")
   rows = {}
-  for _, k in ipairs(K.error_kinds) do rows[#rows + 1] = { code(k[1]), cell(k[2]) } end
+  for _, k in ipairs(m.input.error_kinds) do rows[#rows + 1] = { code(k.kind), cell(k.doc) } end
   self:table({ "kind", "when" }, rows)
   self:add("`err.body` is the decoded JSON of an error response: one of " .. links(m.error_bodies) .. ".", "")
   self:add("### Bulk outcomes: `results[i]` (`stackone.BulkResult`)", "")
@@ -374,14 +382,15 @@ function W:operation(v)
   self:add("", "The record type: [" .. v.record .. "](" .. anchor(v.record) .. ").", "")
   self:add("**Errors**", "")
   local kinds = {}
-  for _, k in ipairs(K.error_kinds) do kinds[#kinds + 1] = code(k[1]) end
+  for _, k in ipairs(self.m.input.error_kinds) do kinds[#kinds + 1] = code(k.kind) end
   self:add("`nil, err` with `err.kind` one of " .. table.concat(kinds, ", ") .. " (see [Error kinds](#error-kinds-"
     .. "stackoneerrorkind)). The HTTP statuses the spec lists (kind `http`, `err.status`, `err.body`):", "")
   rows = {}
   local R = K.retried
   for _, st in ipairs(v.statuses) do
-    local retried = R.always[st.code] and R.yes_always
-      or R.unless_post[st.code] and (R.not_resent[op.method] and R.post or R.yes) or R.no
+    local rule = status_rule(self.m.input.statuses, st.code)
+    local retried = rule == "always" and R.yes_always
+      or rule == "safe" and (R.not_resent[op.method] and R.post or R.yes) or R.no
     rows[#rows + 1] = { tostring(st.code), cell(st.doc), st.schema and links({ st.schema }) or "", cell(retried) }
   end
   self:table({ "status", "the spec says", "`err.body`", "retried" }, rows)

@@ -197,9 +197,9 @@ function R:client()
 end
 
 function R:options()
-  local K, options = self.m.known, self.m.input.options
+  local options = self.m.input.options
   for _, which in ipairs({ "client", "call", "bulk", "retry", "rate_limit" }) do
-    local o = K.options[which]
+    local o = self.m.options[which]
     self:class(o.class, o.title, o.parent)
     for _, name in ipairs(options[which]) do
       local e = o.fields[name]
@@ -262,7 +262,7 @@ function R:results()
   self:fields(K.bulk_result, { record = "table", public = "stackone.BulkResult" })
   self:add("")
   self:add("---@alias stackone.ErrorKind")
-  for _, k in ipairs(K.error_kinds) do self:add(('---| "%s" # %s'):format(k[1], k[2])) end
+  for _, k in ipairs(self.m.input.error_kinds) do self:add(('---| "%s" # %s'):format(k.kind, k.doc)) end
   self:add("")
   self:add("---The decoded JSON of an error response: the schemas the spec gives for non-2xx statuses")
   local bodies = {}
