@@ -382,6 +382,14 @@ void so_option_defaults(const so_option *rows, void *into) {
   }
 }
 
+/* a whole number as an integer: 120, not 120.0 */
+static void push_number(lua_State *L, double v) {
+  if (v == floor(v) && fabs(v) < 1e15)
+    lua_pushinteger(L, (lua_Integer)v);
+  else
+    lua_pushnumber(L, v);
+}
+
 /* the default as a Lua value: a number, a boolean or a string */
 static void push_default(lua_State *L, const so_option *o) {
   switch (o->type) {
@@ -389,10 +397,7 @@ static void push_default(lua_State *L, const so_option *o) {
     case SO_O_BOOLEAN: case SO_O_POLICY:
       lua_pushboolean(L, strcmp(o->dflt, "true") == 0);
       break;
-    case SO_O_INT: case SO_O_SIZE:
-      lua_pushinteger(L, (lua_Integer)strtod(o->dflt, NULL));
-      break;
-    default: lua_pushnumber(L, strtod(o->dflt, NULL)); break;
+    default: push_number(L, strtod(o->dflt, NULL)); break;
   }
 }
 
@@ -414,10 +419,10 @@ static void push_rows(lua_State *L, const so_option *rows) {
     lua_setfield(L, -2, "must");
     if (o->type == SO_O_INT || o->type == SO_O_SIZE || o->type == SO_O_MS ||
         o->type == SO_O_SECONDS || o->type == SO_O_NUMBER) {
-      lua_pushnumber(L, o->min);
+      push_number(L, o->min);
       lua_setfield(L, -2, "min");
       if (o->max > 0) {
-        lua_pushnumber(L, o->max);
+        push_number(L, o->max);
         lua_setfield(L, -2, "max");
       }
       lua_pushboolean(L, o->above);

@@ -184,8 +184,10 @@ function W:intro()
   end
   self:add("### Error kinds (`stackone.ErrorKind`)", "")
   rows = {}
-  for _, k in ipairs(m.input.error_kinds) do rows[#rows + 1] = { code(k.kind), cell(k.doc) } end
-  self:table({ "kind", "when" }, rows)
+  for _, k in ipairs(m.input.error_kinds) do
+    rows[#rows + 1] = { code(k.kind), k.code and code(k.code) or "its own", cell(k.doc) }
+  end
+  self:table({ "kind", "`err.code`", "when" }, rows)
   self:add("`err.body` is the decoded JSON of an error response: one of " .. links(m.error_bodies) .. ".", "")
   self:add("### Bulk outcomes: `results[i]` (`stackone.BulkResult`)", "")
   self:fields(K.bulk_result, { record = "table" })
