@@ -30,7 +30,7 @@ describe("the README's defaults", function()
       end
       if comment and comment:find("default") and not comment:find("default:") then
         local said = comment:match("default (%d+)%)") -- "(default 120)"
-        out[name] = said and tonumber(said) or assert((loadstring or load)("return " .. value))()
+        out[name] = said and tonumber(said) or assert((rawget(_G, "loadstring") or load)("return " .. value))()
       end
     end
     return out
