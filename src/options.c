@@ -242,7 +242,9 @@ static int wrong(lua_State *L, const so_option *o, const char *table,
 static int in_range(const so_option *o, double v) {
   if (o->above ? !(v > o->min) : !(v >= o->min)) return 0;
   if (o->max > 0 && v > o->max) return 0;
-  if ((o->type == SO_O_INT || o->type == SO_O_SIZE) && v != floor(v))
+  /* whole, and exact in a double (so the cast to size_t is defined) */
+  if ((o->type == SO_O_INT || o->type == SO_O_SIZE) &&
+      (v != floor(v) || v > 9007199254740992.0))
     return 0;
   return 1;
 }
