@@ -28,28 +28,14 @@ void so_json_init(lua_State *L, int state) {
 /* strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF;
    *plain tells whether JSON needs no escape in it */
 static int utf8_ok(const unsigned char *s, size_t len, int *plain) {
-  /* 1 for the ASCII bytes JSON needs no escape for: the fast path */
-  static const unsigned char quiet[256] = {
-      0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-      1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-      1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
-      1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,0,
-      0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-      0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-      0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-      0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0};
   size_t i = 0;
   int escapes = 0;
   while (i < len) {
     unsigned c = s[i];
     size_t n, k;
     unsigned cp;
-    if (quiet[c]) {
-      i++;
-      continue;
-    }
     if (c < 0x80) {
-      escapes = 1;
+      escapes |= c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
       i++;
       continue;
     }
