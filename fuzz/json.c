@@ -148,7 +148,7 @@ static void check_keys(lua_State *L, int t, const so_field *schema) {
 /* encodes the table at idx; checks what comes out */
 static void encode(lua_State *L, int idx, const so_field *schema) {
   json_case jc;
-  int top = lua_gettop(L), out;
+  int top = lua_gettop(L), out, state;
   jc.schema = schema;
   lua_pushcfunction(L, run_encode);
   lua_pushlightuserdata(L, &jc);
@@ -171,10 +171,8 @@ static void encode(lua_State *L, int idx, const so_field *schema) {
             jc.after, jc.before);
   out = lua_gettop(L);
   /* plain cjson reads the text back */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "cjson");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "decode");
+  state = fz_push_state(L);
+  lua_getfield(L, state, "decode");
   lua_pushvalue(L, out);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK)
     fz_fail("the encoded body '%s' is not JSON: %s", lua_tostring(L, out),

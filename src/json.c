@@ -1,10 +1,13 @@
 /*
-** json.c: request bodies, checked against the operation's schema and
-** written as JSON in the same pass: empty arrays go out as [], integers
-** with every digit, other numbers with as many digits as they need, and a
-** body that fails a check is never half sent. lua-cjson gives the module
-** its null (cjson.null, also stackone.null). Responses are decoded by
-** decode.c, in one pass.
+** json.c: request and response bodies through lua-cjson's own encode and
+** decode (a private cjson.new() instance, so the user's cjson settings
+** are never touched). Around them, what cjson 2.1.0 cannot do:
+** - the request body is checked against the operation's schema and
+**   copied, so empty arrays can go out as [] and numbers keep every digit;
+**   such values travel through cjson as "splice" strings, starting with
+**   the byte 0xFF, that are replaced by raw JSON text afterwards: every
+**   other string was checked to be UTF-8, where 0xFF never occurs;
+** Responses are decoded by decode.c, in one pass.
 */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 
 #include "stackone.h"
 
+#define SPLICE '\xFF'
 #define MAX_DEPTH 64
 
 void so_json_init(lua_State *L, int state) {
@@ -22,23 +26,23 @@ void so_json_init(lua_State *L, int state) {
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "null");
   lua_setfield(L, state, "null");
-  lua_pop(L, 1);
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  lua_getfield(L, -1, "encode");
+  lua_setfield(L, state, "encode");
+  lua_getfield(L, -1, "decode");
+  lua_setfield(L, state, "decode");
+  lua_pop(L, 2);
 }
 
-/* strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF;
-   *plain tells whether JSON needs no escape in it */
-static int utf8_ok(const unsigned char *s, size_t len, int *plain) {
+/* strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF */
+static int utf8_ok(const unsigned char *s, size_t len) {
   size_t i = 0;
-  int escapes = 0;
   while (i < len) {
     unsigned c = s[i];
     size_t n, k;
     unsigned cp;
-    if (c < 0x80) {
-      escapes |= c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
-      i++;
-      continue;
-    }
+    if (c < 0x80) { i++; continue; }
     if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
     else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
     else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
@@ -53,16 +57,18 @@ static int utf8_ok(const unsigned char *s, size_t len, int *plain) {
       return 0;
     i += n + 1;
   }
-  *plain = !escapes;
   return 1;
 }
 
-/* The walk checks a body against its schema and writes its JSON text
-   into `out` as it goes. The path to the value being walked is kept as
-   pointers and formatted only for a message. */
+/* The walk checks a body against its schema. It runs first in "check"
+   mode, which pushes nothing and only notes whether the body needs a copy
+   (an empty array, a number cjson would round); only then does a second
+   walk in "copy" mode build the copy with splices. The path to the value
+   being walked is kept as pointers and formatted only for a message. */
 typedef struct walk {
   lua_State *L;
-  so_buf *out;         /* the JSON text so far */
+  int copy;            /* push copies (else only check) */
+  int needs_copy;      /* check mode found something cjson cannot say */
   char *err;
   size_t errlen;
   int depth;
@@ -108,88 +114,48 @@ static void enter_index(walk *w, const void *table, lua_Integer i) {
   w->depth++;
 }
 
-static void put(walk *w, const char *text, size_t len) {
-  so_buf *b = w->out;
-  if (len == 0) return;
-  if (len <= b->cap - b->len) { /* the common case: room left */
-    memcpy(b->data + b->len, text, len);
-    b->len += len;
+static void push_splice(walk *w, const char *json) {
+  if (w->copy) {
+    /* not "%c": Lua 5.3's lua_pushfstring does not write byte 0xFF */
+    char marker = (char)SPLICE;
+    lua_pushlstring(w->L, &marker, 1);
+    lua_pushstring(w->L, json);
+    lua_concat(w->L, 2);
   } else {
-    so_buf_append(b, text, len);
+    w->needs_copy = 1;
   }
 }
 
-#define PUT_LITERAL(w, s) put((w), (s), sizeof(s) - 1)
-
-/* a UTF-8 string (checked before) as a JSON string; plain: it needs no
-   escapes (utf8_ok says) */
-static void put_string(walk *w, const char *s, size_t len, int plain) {
-  static const char hex[] = "0123456789abcdef";
-  const char *run = s, *end = s + len, *p;
-  so_buf *b = w->out;
-  if (plain && len + 2 <= b->cap - b->len) {
-    char *to = b->data + b->len;
-    to[0] = '"';
-    memcpy(to + 1, s, len);
-    to[len + 1] = '"';
-    b->len += len + 2;
-    return;
-  }
-  PUT_LITERAL(w, "\"");
-  for (p = s; p < end; p++) {
-    unsigned char c = (unsigned char)*p;
-    char esc[6];
-    size_t n = 2;
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
-    put(w, run, (size_t)(p - run));
-    esc[0] = '\\';
-    switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      default:
-        esc[1] = 'u', esc[2] = '0', esc[3] = '0';
-        esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
-        n = 6;
-    }
-    put(w, esc, n);
-    run = p + 1;
-  }
-  put(w, run, (size_t)(end - run));
-  PUT_LITERAL(w, "\"");
+static void push_same(walk *w, int idx) {
+  if (w->copy) lua_pushvalue(w->L, idx);
 }
 
-/* integers with every digit; other numbers in the fewest digits (of 14
-   or 17) that read back as the same double */
-static int put_number(walk *w, int idx) {
+/* numbers cjson 2.1.0 would round (it prints 14 digits) become splices */
+static int copy_number(walk *w, int idx) {
   lua_State *L = w->L;
   char text[64];
   if (lua_isinteger(L, idx)) {
     lua_Integer i = lua_tointeger(L, idx);
-    unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i
-                                  : (unsigned long long)i;
-    char *p = text + sizeof(text);
-    do {
-      *--p = (char)('0' + u % 10);
-      u /= 10;
-    } while (u);
-    if (i < 0) *--p = '-';
-    put(w, p, (size_t)(text + sizeof(text) - p));
+    if (i > -100000000000000LL && i < 100000000000000LL) {
+      push_same(w, idx);
+    } else {
+      snprintf(text, sizeof(text), "%lld", (long long)i);
+      push_splice(w, text);
+    }
     return 1;
   } else {
     lua_Number n = lua_tonumber(L, idx);
-    char *comma;
     if (!isfinite(n)) return fail(w, "is not a finite number");
     snprintf(text, sizeof(text), "%.14g", (double)n);
-    if (strtod(text, NULL) != n)
+    if (strtod(text, NULL) == n) {
+      push_same(w, idx);
+    } else {
+      char *comma;
       snprintf(text, sizeof(text), "%.17g", (double)n);
-    /* JSON's decimal point, whatever LC_NUMERIC says */
-    if ((comma = strchr(text, ',')) != NULL) *comma = '.';
-    put(w, text, strlen(text));
+      /* JSON's decimal point, whatever LC_NUMERIC says */
+      if ((comma = strchr(text, ',')) != NULL) *comma = '.';
+      push_splice(w, text);
+    }
     return 1;
   }
 }
@@ -251,30 +217,34 @@ static void near_miss(char *out, size_t outlen, const char *what,
     snprintf(out, outlen, "%s", what);
 }
 
-/* writes an array whose items are of the row `item` (NULL: any) */
+/* copies an array whose items are of the row `item` (NULL: any) */
 static int copy_array(walk *w, int idx, lua_Integer n, const so_field *item,
                       int depth) {
   lua_State *L = w->L;
   const void *self = lua_topointer(L, idx);
   lua_Integer i;
   if (!room(w)) return 0;
-  PUT_LITERAL(w, "[");
+  if (n == 0) {
+    push_splice(w, "[]");
+    return 1;
+  }
+  if (w->copy) lua_createtable(L, (int)n, 0);
   for (i = 1; i <= n; i++) {
-    if (i > 1) PUT_LITERAL(w, ",");
     lua_rawgeti(L, idx, i);
     enter_index(w, self, i);
     if (!copy_value(w, lua_gettop(L), item, depth + 1)) {
-      lua_pop(L, 1);
+      lua_pop(L, w->copy ? 2 : 1);
       return 0;
     }
     w->depth--;
+    if (w->copy) lua_rawseti(L, -3, i);
     lua_pop(L, 1);
   }
-  PUT_LITERAL(w, "]");
   return 1;
 }
 
-/* every required field of the schema is in the table at idx */
+/* every required field of the schema is in the table at idx (on
+   failure, a copy under way is dropped) */
 static int has_required(walk *w, int idx, const so_field *schema) {
   lua_State *L = w->L;
   const so_field *f;
@@ -288,19 +258,23 @@ static int has_required(walk *w, int idx, const so_field *schema) {
       enter_key(w, lua_topointer(L, idx), f->name);
       fail(w, "is required");
       w->depth--;
+      if (w->copy) lua_pop(L, 1);
       return 0;
     }
   }
   return 1;
 }
 
-/* writes an object; with a schema (rows), only its fields are allowed */
+/* copies an object; with a schema (rows), only its fields are allowed */
 static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
   const void *self = lua_topointer(L, idx);
-  int first = 1, plain;
+  int copy = 0, extra = w->copy ? 1 : 0;
   if (!room(w)) return 0;
-  PUT_LITERAL(w, "{");
+  if (w->copy) {
+    lua_newtable(L);
+    copy = lua_gettop(L);
+  }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t klen;
@@ -310,15 +284,15 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
       fail(w, schema == so_custom_field_fields
                   ? "must be a table with named fields (id, name, value, ...)"
                   : "must be a table with named fields");
-      lua_pop(L, 2);
+      lua_pop(L, 2 + extra);
       return 0;
     }
     key = lua_tolstring(L, -2, &klen);
     enter_key(w, self, key);
-    if (!utf8_ok((const unsigned char *)key, klen, &plain)) {
+    if (!utf8_ok((const unsigned char *)key, klen)) {
       w->depth--;
       fail(w, "has a key that is not valid UTF-8");
-      lua_pop(L, 2);
+      lua_pop(L, 2 + extra);
       return 0;
     }
     if (schema) {
@@ -328,23 +302,23 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
         near_miss(what, sizeof(what), "is not a known field", key,
                   &schema[0].name, sizeof(so_field));
         fail(w, what);
-        lua_pop(L, 2);
+        lua_pop(L, 2 + extra);
         return 0;
       }
       row = &schema[at];
     }
-    if (!first) PUT_LITERAL(w, ",");
-    first = 0;
-    put_string(w, key, klen, plain);
-    PUT_LITERAL(w, ":");
     if (!copy_value(w, lua_gettop(L), row, depth + 1)) {
-      lua_pop(L, 2);
+      lua_pop(L, 2 + extra);
       return 0;
     }
     w->depth--;
+    if (w->copy) {
+      lua_pushvalue(L, -3);   /* key */
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
+    }
     lua_pop(L, 1);
   }
-  PUT_LITERAL(w, "}");
   return schema ? has_required(w, idx, schema) : 1;
 }
 
@@ -421,7 +395,7 @@ static int copy_value(walk *w, int idx, const so_field *row, int depth) {
   int t = lua_type(L, idx);
   so_type type = row ? row->type : SO_T_ANY;
   if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL) {
-    PUT_LITERAL(w, "null"); /* stackone.null: explicit JSON null */
+    push_same(w, idx); /* stackone.null: explicit JSON null */
     return 1;
   }
   if ((type == SO_T_STRING && t != LUA_TSTRING) ||
@@ -434,19 +408,17 @@ static int copy_value(walk *w, int idx, const so_field *row, int depth) {
                                                       : type_word(type));
   switch (t) {
     case LUA_TBOOLEAN:
-      if (lua_toboolean(L, idx)) PUT_LITERAL(w, "true");
-      else PUT_LITERAL(w, "false");
+      push_same(w, idx);
       return 1;
     case LUA_TNUMBER:
-      return put_number(w, idx);
+      return copy_number(w, idx);
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      int plain;
-      if (!utf8_ok((const unsigned char *)s, len, &plain))
+      if (!utf8_ok((const unsigned char *)s, len))
         return fail(w, "is not valid UTF-8 text");
       if (row && row->values && !one_of(w, idx, row)) return 0;
-      put_string(w, s, len, plain);
+      push_same(w, idx);
       return 1;
     }
     case LUA_TTABLE:
@@ -460,26 +432,55 @@ static int copy_value(walk *w, int idx, const so_field *row, int depth) {
   }
 }
 
-/* checks and encodes the body at `value`: pushes the JSON text and
-   returns 1, or returns 0 with a message in err (nothing pushed) */
+/* replaces every "\xFF<json>" by <json> in the encoded text on the top */
+static void apply_splices(lua_State *L) {
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  const char *p = memchr(s, SPLICE, len), *end = s + len;
+  luaL_Buffer b;
+  if (p == NULL) return;
+  luaL_buffinit(L, &b);
+  while (p) {
+    const char *close = memchr(p, '"', (size_t)(end - p));
+    luaL_addlstring(&b, s, (size_t)(p - 1 - s)); /* up to the quote */
+    luaL_addlstring(&b, p + 1, (size_t)(close - p - 1));
+    s = close + 1;
+    p = memchr(s, SPLICE, (size_t)(end - s));
+  }
+  luaL_addlstring(&b, s, (size_t)(end - s));
+  luaL_pushresult(&b);
+  lua_remove(L, -2);
+}
+
+/* encodes the body at `value`: pushes the JSON text and returns 1, or
+   returns 0 with a message in err (nothing pushed) */
 int so_json_encode_body(lua_State *L, int state, int value,
                         const so_field *schema, char *err, size_t errlen) {
   walk w;
-  int ok;
-  (void)state;
   value = lua_absindex(L, value);
+  state = lua_absindex(L, state);
   memset(&w, 0, sizeof(w));
   w.L = L;
   w.err = err;
   w.errlen = errlen;
-  w.out = so_buf_push(L); /* a Lua error frees it */
-  ok = copy_object(&w, value, schema, 0);
-  if (ok && w.out->oom) {
-    so_buf_free(w.out);
-    luaL_error(L, "not enough memory");
+  /* check (copy_object refuses keys that are not names); copy only when
+     cjson alone would get something wrong */
+  if (!copy_object(&w, value, schema, 0)) return 0;
+  lua_getfield(L, state, "encode");
+  if (w.needs_copy) {
+    w.copy = 1;
+    if (!copy_object(&w, value, schema, 0)) { /* cannot fail: checked */
+      lua_pop(L, 1);
+      return 0;
+    }
+  } else {
+    lua_pushvalue(L, value);
   }
-  if (ok) lua_pushlstring(L, w.out->data, w.out->len);
-  so_buf_free(w.out);
-  lua_remove(L, ok ? -2 : -1);
-  return ok;
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    snprintf(err, errlen, "cannot encode the body: %s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (w.needs_copy) apply_splices(L);
+  return 1;
 }
