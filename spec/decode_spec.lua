@@ -33,8 +33,7 @@ describe("decoding responses", function()
   end)
 
   it("reads escapes, surrogate pairs and raw UTF-8", function()
-    local c = assert(get('{"data":{"id":"d","s":"a\\"b\\\\c\\/d\\n\\t\\u00e9\\u20ac\\ud83d\\ude00",'
-      .. '"u":"\226\130\172"}}'))
+    local c = assert(get('{"data":{"id":"d","s":"a\\"b\\\\c\\/d\\n\\t\\u00e9\\u20ac\\ud83d\\ude00","u":"\226\130\172"}}'))
     assert.equal('a"b\\c/d\n\t\195\169\226\130\172\240\159\152\128', c.s)
     assert.equal("\226\130\172", c.u)
   end)
