@@ -1,103 +1,108 @@
 /*
-** bigint.c: numbers in responses become their final Lua values as they
-** are read (decode.c), and integers keep every digit: a Lua integer where
-** the Lua has 64-bit integers and it fits, otherwise a number while a
-** double holds it exactly (below 2^53), else a string of its digits
-** (Lua 5.1, LuaJIT and 5.2, or past 2^63); never a rounded number. An
-** integral float (2.0, 1e3) becomes an integer where one holds it.
+** bigint.c: integers in responses keep every digit. lua-cjson reads every
+** number as a double, so an integer past 2^53 (9007199254740993) would
+** come back silently wrong. Before decoding, such literals are turned
+** into strings marked with the byte 0xFF (never in UTF-8 text); after,
+** they become Lua integers where the Lua has 64-bit integers and they fit,
+** and strings of their digits otherwise (Lua 5.1, LuaJIT and 5.2, or past
+** 2^63), never a rounded number.
 */
 #include <errno.h>
-#include <locale.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "stackone.h"
 
+#define MARK '\xFF'
 #define EXACT_DIGITS 15 /* any integer of 15 digits is exact in a double */
-#define FAST_DIGITS 18  /* any integer of 18 digits fits in 63 bits */
 
-/* the integer token s (JSON's grammar: -?digits), pushed */
-void so_push_json_integer(lua_State *L, const char *s, size_t len) {
-  int negative = s[0] == '-';
-  size_t digits = len - (size_t)negative;
-#if LUA_VERSION_NUM >= 503
-  if (digits <= FAST_DIGITS) {
-    unsigned long long v = 0;
-    size_t i;
-    for (i = (size_t)negative; i < len; i++)
-      v = v * 10 + (unsigned long long)(s[i] - '0');
-    lua_pushinteger(L, negative ? -(lua_Integer)v : (lua_Integer)v);
-    return;
+static int digit(char c) { return c >= '0' && c <= '9'; }
+
+/* the end of the number token at p (JSON grammar, loosely), and whether
+   it is an integer of more than EXACT_DIGITS digits */
+static const char *number_end(const char *p, const char *end, int *big) {
+  const char *q = p, *digits;
+  int integer = 1;
+  if (q < end && *q == '-') q++;
+  digits = q;
+  while (q < end && digit(*q)) q++;
+  *big = q - digits > EXACT_DIGITS;
+  while (q < end && (digit(*q) || *q == '.' || *q == 'e' || *q == 'E' ||
+                     *q == '+' || *q == '-')) {
+    integer = 0;
+    q++;
   }
-  {
-    char text[32], *endp;
-    long long v;
-    if (len < sizeof(text)) {
-      memcpy(text, s, len);
-      text[len] = '\0';
-      errno = 0;
-      v = strtoll(text, &endp, 10);
-      if (errno == 0 && endp == text + len && v >= LUA_MININTEGER &&
-          v <= LUA_MAXINTEGER) {
-        lua_pushinteger(L, (lua_Integer)v);
-        return;
+  *big = *big && integer;
+  return q;
+}
+
+/* 0: nothing to do; 1: `out` holds the text with the big integers marked;
+   -1: the text holds byte 0xFF, so marks could not be told apart (it is
+   not UTF-8: the caller reports it as not decodable) */
+int so_json_mark_big_integers(const char *s, size_t len, so_buf *out) {
+  const char *p = s, *end = s + len, *copied = s;
+  int in_string = 0, found = 0;
+  while (p < end) {
+    char c = *p;
+    if (in_string) {
+      if (c == '\\') p++;
+      else if (c == '"') in_string = 0;
+      p++;
+    } else if (c == '"') {
+      in_string = 1;
+      p++;
+    } else if (c == '-' || digit(c)) {
+      int big;
+      const char *q = number_end(p, end, &big);
+      if (big) {
+        if (!found && memchr(s, MARK, len)) return -1;
+        found = 1;
+        so_buf_append(out, copied, (size_t)(p - copied));
+        so_buf_append(out, "\"\xFF", 2);
+        so_buf_append(out, p, (size_t)(q - p));
+        so_buf_append(out, "\"", 1);
+        copied = q;
       }
+      p = q;
+    } else {
+      p++;
+    }
+  }
+  if (!found) return 0;
+  so_buf_append(out, copied, (size_t)(end - copied));
+  return 1;
+}
+
+/* the value a marked string at the top of the stack stands for replaces
+   it: a Lua integer when one holds it exactly, else its digits */
+void so_json_unmark(lua_State *L) {
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  if (len < 2 || s[0] != MARK) return;
+#if LUA_VERSION_NUM >= 503
+  {
+    char *endp;
+    long long v;
+    errno = 0;
+    v = strtoll(s + 1, &endp, 10);
+    if (errno == 0 && endp == s + len &&
+        v >= LUA_MININTEGER && v <= LUA_MAXINTEGER) {
+      lua_pop(L, 1);
+      lua_pushinteger(L, (lua_Integer)v);
+      return;
     }
   }
 #else
-  if (digits <= EXACT_DIGITS) {
-    double v = 0;
-    size_t i;
-    for (i = (size_t)negative; i < len; i++) v = v * 10 + (s[i] - '0');
-    lua_pushnumber(L, negative ? -v : v);
-    return;
-  }
   { /* a double holds every integer below 2^53 exactly; a larger one
        never rounds below it */
-    char text[32];
-    if (len < sizeof(text)) {
-      double v;
-      memcpy(text, s, len);
-      text[len] = '\0';
-      v = strtod(text, NULL);
-      if (v > -9007199254740992.0 && v < 9007199254740992.0) {
-        lua_pushnumber(L, v);
-        return;
-      }
-    }
-  }
-#endif
-  lua_pushlstring(L, s, len); /* past what a number holds: its digits */
-}
-
-/* the number token s with a fraction or an exponent, pushed */
-void so_push_json_float(lua_State *L, const char *s, size_t len) {
-  char text[128];
-  double v;
-  if (len < sizeof(text)) {
-    const char *point = localeconv()->decimal_point;
-    memcpy(text, s, len);
-    text[len] = '\0';
-    /* strtod reads the C locale's '.' only where the host kept it */
-    if (point[0] != '.' && point[1] == '\0') {
-      char *dot = memchr(text, '.', len);
-      if (dot) *dot = point[0];
-    }
-    v = strtod(text, NULL);
-  } else { /* very long: Lua's own conversion */
-    lua_pushlstring(L, s, len);
-    v = (double)lua_tonumber(L, -1);
-    lua_pop(L, 1);
-  }
-#if LUA_VERSION_NUM >= 503
-  {
-    lua_Integer i;
-    if (v == floor(v) && lua_numbertointeger(v, &i)) {
-      lua_pushinteger(L, i);
+    double v = strtod(s + 1, NULL);
+    if (v > -9007199254740992.0 && v < 9007199254740992.0) {
+      lua_pop(L, 1);
+      lua_pushnumber(L, v);
       return;
     }
   }
 #endif
-  lua_pushnumber(L, (lua_Number)v);
+  lua_pushlstring(L, s + 1, len - 1);
+  lua_remove(L, -2);
 }

@@ -7,7 +7,8 @@
 **   such values travel through cjson as "splice" strings, starting with
 **   the byte 0xFF, that are replaced by raw JSON text afterwards: every
 **   other string was checked to be UTF-8, where 0xFF never occurs;
-** Responses are decoded by decode.c, in one pass.
+** - decoded responses lose their nulls and integral numbers become
+**   Lua integers (past 2^53, see bigint.c).
 */
 #include <math.h>
 #include <stdio.h>
@@ -483,4 +484,66 @@ int so_json_encode_body(lua_State *L, int state, int value,
   }
   if (w.needs_copy) apply_splices(L);
   return 1;
+}
+
+/* nulls in objects vanish, integral numbers become integers */
+static void normalize(lua_State *L, int idx, int depth, int marked) {
+  if (depth > 1000 || !lua_checkstack(L, 4)) return;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int t = lua_type(L, -1);
+    if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        lua_pushvalue(L, -2);
+        lua_pushnil(L);
+        lua_rawset(L, idx); /* clearing a field while traversing is allowed */
+      }
+#if LUA_VERSION_NUM >= 503 /* before, every number is a double */
+    } else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+      lua_Number n = lua_tonumber(L, -1);
+      lua_Integer i;
+      if (n == floor(n) && lua_numbertointeger(n, &i)) {
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, i);
+        lua_rawset(L, idx);
+      }
+#endif
+    } else if (t == LUA_TTABLE) {
+      normalize(L, lua_gettop(L), depth + 1, marked);
+    } else if (t == LUA_TSTRING && marked && *lua_tostring(L, -1) == SPLICE) {
+      lua_pushvalue(L, -2);
+      lua_pushvalue(L, -2);
+      so_json_unmark(L);
+      lua_rawset(L, idx); /* an existing key: allowed while traversing */
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* decodes s: pushes the value and returns 1, or pushes a message and
+   returns 0 */
+int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
+  so_buf *marked;
+  int big, ok, status;
+  state = lua_absindex(L, state);
+  lua_getfield(L, state, "decode");
+  marked = so_buf_push(L); /* a Lua error frees it */
+  big = so_json_mark_big_integers(s, len, marked);
+  if (big < 0) {
+    so_buf_free(marked);
+    lua_pop(L, 2);
+    lua_pushliteral(L, "the body is not UTF-8 JSON");
+    return 0;
+  }
+  if (marked->oom) luaL_error(L, "not enough memory");
+  if (big) lua_pushlstring(L, marked->data, marked->len);
+  else lua_pushlstring(L, s, len);
+  so_buf_free(marked);
+  lua_remove(L, -2);
+  status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_ERRMEM) lua_error(L); /* not the body's fault */
+  ok = status == LUA_OK;
+  if (ok && lua_type(L, -1) == LUA_TTABLE)
+    normalize(L, lua_gettop(L), 0, big);
+  return ok;
 }

@@ -195,13 +195,13 @@ SO_HIDDEN void so_json_init(lua_State *L, int state);
 SO_HIDDEN int so_json_encode_body(lua_State *L, int state, int value,
                                   const so_field *schema, char *err,
                                   size_t errlen);
-/* decode.c: a response body, in one pass */
 SO_HIDDEN int so_json_decode(lua_State *L, int state, const char *s,
                              size_t len);
 
-/* ---- bigint.c: numbers in responses, every digit of an integer kept ---- */
-SO_HIDDEN void so_push_json_integer(lua_State *L, const char *s, size_t len);
-SO_HIDDEN void so_push_json_float(lua_State *L, const char *s, size_t len);
+/* ---- bigint.c: integers past 2^53 in responses ---- */
+SO_HIDDEN int so_json_mark_big_integers(const char *s, size_t len,
+                                        so_buf *out);
+SO_HIDDEN void so_json_unmark(lua_State *L);
 
 /* ---- url.c: URLs, paths and query strings ---- */
 SO_HIDDEN int so_check_base_url(const char *url, int allow_insecure_http,
