@@ -282,9 +282,14 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     const char *key;
     const so_field *row = NULL;
     if (lua_type(L, -2) != LUA_TSTRING) { /* only a schema'd object can */
-      fail(w, schema == so_custom_field_fields
-                  ? "must be a table with named fields (id, name, value, ...)"
-                  : "must be a table with named fields");
+      char what[160];
+      if (schema && schema[0].name && schema[1].name && schema[2].name)
+        snprintf(what, sizeof(what), "must be a table with named fields "
+                 "(%s, %s, %s, ...)", schema[0].name, schema[1].name,
+                 schema[2].name);
+      else
+        snprintf(what, sizeof(what), "must be a table with named fields");
+      fail(w, what);
       lua_pop(L, 2 + extra);
       return 0;
     }
@@ -327,7 +332,7 @@ static const char *type_word(so_type type) {
   switch (type) {
     case SO_T_STRING: return "must be a string";
     case SO_T_STRING_ARRAY: return "must be an array of strings";
-    case SO_T_CUSTOM_FIELDS: return "must be an array of custom field tables";
+    case SO_T_OBJECT_ARRAY: return "must be an array of tables (JSON objects)";
     case SO_T_OBJECT: return "must be a table of named values (a JSON object)";
     case SO_T_NUMBER: return "must be a number";
     case SO_T_BOOLEAN: return "must be true or false";
@@ -346,7 +351,7 @@ static int on_path(const walk *w, const void *t) {
 static int copy_table(walk *w, int idx, const so_field *row, int depth) {
   lua_State *L = w->L;
   so_type type = row ? row->type : SO_T_ANY;
-  int arrays = type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS;
+  int arrays = type == SO_T_STRING_ARRAY || type == SO_T_OBJECT_ARRAY;
   lua_Integer n;
   shape sh;
   if (depth > MAX_DEPTH) return fail(w, "is nested too deeply");
@@ -366,9 +371,9 @@ static int copy_table(walk *w, int idx, const so_field *row, int depth) {
   if (sh == SHAPE_ARRAY) {
     /* the row of the items: strings (of `values`), or objects (of
        `fields`) */
-    so_field item = {NULL, SO_T_ANY, NULL, NULL, 0};
+    so_field item = {NULL, SO_T_ANY, NULL, NULL, 0, NULL};
     if (type == SO_T_STRING_ARRAY) item.type = SO_T_STRING;
-    if (type == SO_T_CUSTOM_FIELDS) item.type = SO_T_OBJECT;
+    if (type == SO_T_OBJECT_ARRAY) item.type = SO_T_OBJECT;
     if (arrays) {
       item.fields = row->fields;
       item.values = row->values;
@@ -403,7 +408,7 @@ static int copy_value(walk *w, int idx, const so_field *row, int depth) {
       (type == SO_T_NUMBER && t != LUA_TNUMBER) ||
       (type == SO_T_BOOLEAN && t != LUA_TBOOLEAN))
     return fail(w, type_word(type));
-  if ((type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS ||
+  if ((type == SO_T_STRING_ARRAY || type == SO_T_OBJECT_ARRAY ||
        type == SO_T_OBJECT) && t != LUA_TTABLE)
     return fail(w, row->fields && type == SO_T_OBJECT ? "must be a table"
                                                       : type_word(type));
