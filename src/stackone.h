@@ -201,8 +201,10 @@ SO_HIDDEN int so_json_decode(lua_State *L, int state, const char *s,
                              size_t len);
 
 /* ---- bigint.c: integers past 2^53 in responses ---- */
+#define SO_SEEN_NUMBER 1
+#define SO_SEEN_NULL 2
 SO_HIDDEN int so_json_mark_big_integers(const char *s, size_t len,
-                                        so_buf *out);
+                                        so_buf *out, int *seen);
 SO_HIDDEN void so_json_unmark(lua_State *L);
 
 /* ---- url.c: URLs, paths and query strings ---- */
