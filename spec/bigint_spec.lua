@@ -49,15 +49,15 @@ describe("big integers in responses", function()
   -- number or a big integer outside strings; quotes and backslashes in
   -- strings must not hide them
   local tricky = {
-    { "a null after an escaped quote", [[{"data":{"id":"q","s":"a\"b","gone":null}}]] },
-    { "a null after an escaped backslash", [[{"data":{"id":"q","s":"a\\","gone":null}}]] },
-    { "a null after a string holding null", [[{"data":{"id":"q","s":"null, 12","gone":null}}]] },
+    { "a null after an escaped quote", [[{"data":{"id":"q","s":"a\"b","z":null}}]] },
+    { "a null after an escaped backslash", [[{"data":{"id":"q","s":"a\\","z":null}}]] },
+    { "a null after a string holding null", [[{"data":{"id":"q","s":"null, 12","z":null}}]] },
   }
   for _, case in ipairs(tricky) do
     it("drops " .. case[1], function()
       server:script("/unified/crm/contacts/q", { { status = 200, body = case[2] } })
       local contact = assert(client.crm.contacts.get("q"))
-      assert.is_nil(contact.gone)
+      assert.is_nil(contact.z)
       assert.truthy(contact.s)
     end)
   end
