@@ -46,6 +46,10 @@ local LUA_ENV_JIT = string.format("LUA_CPATH='./%s/luajit/?.so;;' LUA_PATH='./%s
 -- why the LuaJIT subject cannot run (set by snapshot_sdk), or nil
 local jit_missing
 local TS_NAME = "TypeScript SDK"
+-- the fair floor (bench/floor.c, built per Lua by mk/bench.mk) and lua-cjson
+-- from the system's paths; lua-http from Debian's (Lua 5.1 / LuaJIT)
+local FLOOR_ENV = "LUA_CPATH='./" .. OUT .. "/lua5.4/?.so;;'"
+local FLOOR_ENV_JIT = "LUA_CPATH='./" .. OUT .. "/luajit/?.so;;'"
 
 local FULL = {
   create_n = 2000, create_warmup = 50, create_reps = 5,
@@ -263,13 +267,13 @@ local function run(argv, reps, env)
   if argv[1] == "node" and not ts_installed then
     return { skip = "node or bench/node_modules is missing (make bench-node)" }
   end
-  if env == LUA_ENV_JIT and jit_missing then return { skip = jit_missing } end
+  if (env == LUA_ENV_JIT or argv[1] == "luajit") and jit_missing then return { skip = jit_missing } end
   env = env or LUA_ENV
   local words = {}
   for i, w in ipairs(argv) do words[i] = shell_quote(w) end
   local cmd = table.concat(words, " ")
   local rcmd = RUSAGE .. (reps and reps > 1 and (" -n " .. reps) or "") .. " -- " .. cmd
-  add_reproduce((env == LUA_ENV_JIT and "env " .. LUA_ENV_JIT .. " " or "") .. rcmd)
+  add_reproduce((env and env ~= LUA_ENV and "env " .. env .. " " or "") .. rcmd)
   local ru_file, err_file = RUN .. "/last.rusage", RUN .. "/last.stderr"
   os.remove(ru_file)
   local full = string.format("%s timeout -k 5 %d %s -o %s -- %s 2> %s", env, S.timeout, RUSAGE
@@ -392,6 +396,9 @@ end
 
 local SDK_54, SDK_JIT = "stackone-lua (Lua 5.4)", "stackone-lua (LuaJIT 2.1)"
 
+-- each SDK subject's fair floor: the same Lua's minimal binding
+local FLOOR_OF = { sdk = "floor", jit = "floor_jit" }
+
 local function case1()
   local url = server.url
   -- the store of this account is made (and seeded) before anything is timed
@@ -438,6 +445,12 @@ local function case1()
     -- the same script on LuaJIT, loading the run's copy of LuaJIT's build
     { name = SDK_JIT, key = "jit", env = LUA_ENV_JIT,
       argv = function(n, w) return { "luajit", "bench/sdk_create.lua", url, API_KEY, ACC_CREATE, n, w } end },
+    { name = "fair floor: C binding + lua-cjson (Lua 5.4)", key = "floor", env = FLOOR_ENV,
+      argv = function(n, w) return { "lua5.4", "bench/floor_create.lua", url, API_KEY, ACC_CREATE, n, w, ua } end },
+    { name = "fair floor: C binding + lua-cjson (LuaJIT)", key = "floor_jit", env = FLOOR_ENV_JIT,
+      argv = function(n, w) return { "luajit", "bench/floor_create.lua", url, API_KEY, ACC_CREATE, n, w, ua } end },
+    { name = "lua-http, kept connection (LuaJIT)", key = "lua_http",
+      argv = function(n, w) return { "luajit", "bench/lua_http_create.lua", url, API_KEY, ACC_CREATE, n, w } end },
     { name = "LuaSocket + lua-cjson by hand", key = "luasocket",
       argv = function(n, w) return { "lua5.4", "bench/luasocket_create.lua", url, API_KEY, ACC_CREATE, n, w } end },
     { name = TS_NAME .. " " .. ts_version(), key = "ts",
@@ -491,6 +504,11 @@ local function case1()
     elseif s.key == "sdk" or s.key == "jit" then
       local r = per[s.key] / raw
       row(1, label, "CPU/request", us(per[s.key]), x(r) .. " raw", "<= 1.30x raw", verdict(r <= 1.3))
+      local floor = per[FLOOR_OF[s.key]]
+      if floor then
+        r = per[s.key] / floor
+        row(1, label, "CPU/request", us(per[s.key]), x(r) .. " fair floor", "<= 1.15x floor", verdict(r <= 1.15))
+      end
     else
       row(1, label, "CPU/request", us(per[s.key]), x(per[s.key] / raw) .. " raw", "", "info")
     end
@@ -510,12 +528,14 @@ local function case1()
   if S.callgrind_n > 0 then
     local which = {}
     for _, s in ipairs(subjects) do
-      if (s.key == "raw" or s.key == "sdk" or s.key == "jit") and not m[s.key].skip then
+      if (s.key == "raw" or s.key == "sdk" or s.key == "jit" or s.key == "floor" or s.key == "floor_jit")
+        and not m[s.key].skip then
         which[#which + 1] = { key = s.key, name = s.name, env = s.env,
           argv = function(count) return s.argv(count, W) end,
           -- LuaJIT writes machine code and runs it: valgrind must see it
           -- as code changes (its default only checks the stack)
-          valgrind = s.key == "jit" and { "--smc-check=all" } or nil, may_fail = s.key == "jit" }
+          valgrind = (s.key == "jit" or s.key == "floor_jit") and { "--smc-check=all" } or nil,
+          may_fail = s.key == "jit" or s.key == "floor_jit" }
       end
     end
     local ir = callgrind_per_unit("case 1", which, S.callgrind_n)
@@ -524,6 +544,18 @@ local function case1()
         "1.00x raw", "", "info")
       row(1, SDK_54, "user instr./request", string.format("%.0fk", ir.sdk / 1000),
         x(ir.sdk / ir.raw) .. " raw", "", "info")
+    end
+    -- the SDK against its own Lua's fair floor, the issue's 1.15x
+    for _, key in ipairs({ "sdk", "jit" }) do
+      local floor = ir[FLOOR_OF[key]]
+      if ir[key] and floor then
+        local name = key == "sdk" and SDK_54 or SDK_JIT
+        row(1, name .. " vs fair floor", "user instr./request",
+          string.format("%.0fk vs %.0fk", ir[key] / 1000, floor / 1000), x(ir[key] / floor) .. " fair floor",
+          "<= 1.15x floor", verdict(ir[key] / floor <= 1.15))
+      end
+    end
+    if ir.raw and ir.sdk then
       note("case 1: user instr./request = instructions counted by valgrind --tool=callgrind (user space only, "
         .. "no kernel, not disturbed by other load): (run of %d - run of 0) / %d; a cross-check of the CPU rows.",
         S.callgrind_n, S.callgrind_n)
@@ -545,6 +577,9 @@ local function case1()
   note("all: the SDK's clients are made with rate_limit = false (the default limiter paces a client "
     .. "to 1000 requests/min, which would turn request 1001 onwards into 60 ms sleeps); "
     .. "retries keep their defaults and never trigger (every answer is a 200).")
+  note("case 1: the fair floor = bench/floor.c, a minimal Lua C binding (one reused libcurl easy handle), "
+    .. "with the body encoded and the answer decoded by lua-cjson and nothing checked: the least any Lua "
+    .. "SDK must do. lua-http runs on LuaJIT (Debian packages it for Lua 5.1 only), one kept HTTP/1.1 connection.")
   note("case 1: LuaSocket's http.request sends Connection: close, so that subject opens a new TCP "
     .. "connection per request (as scripts written by hand do today); the others keep one connection alive. "
     .. "[n conn] = connections the measured run opened.")
@@ -1079,7 +1114,7 @@ local function snapshot_sdk()
 end
 
 local function main()
-  for _, bin in ipairs({ RUSAGE, RAW_CURL }) do
+  for _, bin in ipairs({ RUSAGE, RAW_CURL, OUT .. "/lua5.4/floor.so", OUT .. "/luajit/floor.so" }) do
     if not exists(bin) then
       io.stderr:write("bench: ", bin, " is missing: run `make all bench-tools` first\n")
       os.exit(2)

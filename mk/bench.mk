@@ -6,7 +6,8 @@
 # BENCH_ARGS passes settings to bench/run.lua, e.g. BENCH_ARGS="create_n=500".
 
 BENCH_OUT = build/bench
-BENCH_BINS = $(BENCH_OUT)/raw_curl $(BENCH_OUT)/rusage
+BENCH_BINS = $(BENCH_OUT)/raw_curl $(BENCH_OUT)/rusage \
+  $(BENCH_OUT)/lua5.4/floor.so $(BENCH_OUT)/luajit/floor.so
 BENCH_ARGS ?=
 
 .PHONY: bench bench-smoke bench-node bench-tools
@@ -17,6 +18,15 @@ bench-tools: $(BENCH_BINS)
 $(BENCH_OUT)/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
+
+# the fair floor: the least Lua binding of libcurl (bench/floor.c), one
+# build per measured Lua; lua-cjson does its JSON (bench/floor_create.lua)
+$(BENCH_OUT)/%/floor.so: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 $(WARN) -fPIC -shared \
+	  -I$(shell pkg-config --cflags-only-I $(if $(filter luajit,$*),luajit,$*) 2>/dev/null | sed 's/-I//' | grep . || \
+	    echo /usr/include/$(if $(filter luajit,$*),luajit-2.1,$*)) \
+	  $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
 # runs a command and reports its CPU time, peak RSS and wall time (wait4)
 $(BENCH_OUT)/rusage: bench/rusage.c

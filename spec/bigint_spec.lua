@@ -44,4 +44,28 @@ describe("big integers in responses", function()
       assert.equal("number", type(contact.exact))
     end
   end)
+
+  -- the clean-up after decoding runs only when the scan saw a null, a
+  -- number or a big integer outside strings; quotes and backslashes in
+  -- strings must not hide them
+  local tricky = {
+    { "a null after an escaped quote", [[{"data":{"id":"q","s":"a\"b","z":null}}]] },
+    { "a null after an escaped backslash", [[{"data":{"id":"q","s":"a\\","z":null}}]] },
+    { "a null after a string holding null", [[{"data":{"id":"q","s":"null, 12","z":null}}]] },
+  }
+  for _, case in ipairs(tricky) do
+    it("drops " .. case[1], function()
+      server:script("/unified/crm/contacts/q", { { status = 200, body = case[2] } })
+      local contact = assert(client.crm.contacts.get("q"))
+      assert.is_nil(contact.z)
+      assert.truthy(contact.s)
+    end)
+  end
+
+  it("makes numbers integers in a body with no null", function()
+    server:script("/unified/crm/contacts/n", { { status = 200, body = [[{"data":{"id":"n","n":42,"s":"x"}}]] } })
+    local contact = assert(client.crm.contacts.get("n"))
+    assert.equal(42, contact.n)
+    if INTEGERS then assert.equal("integer", math.type(contact.n)) end
+  end)
 end)

@@ -141,4 +141,17 @@ describe("calls", function()
     assert.equal(2, n)
     assert.equal(2, #server:requests())
   end)
+
+  -- compression costs libcurl work on every request: it is asked for only
+  -- where answers can be large (pages), counted on the server
+  it("asks for compression on a list, not on a create or a get", function()
+    local contact = assert(client.crm.contacts.create{ first_name = "Plain" })
+    assert(client.crm.contacts.get(contact.id))
+    assert(client.crm.contacts.list{ page_size = 1 })
+    local asked = {}
+    for _, r in ipairs(server:requests()) do
+      asked[#asked + 1] = r.method .. " " .. tostring(r.headers["accept-encoding"] ~= nil)
+    end
+    assert.same({ "POST false", "GET false", "GET true" }, asked)
+  end)
 end)

@@ -45,6 +45,27 @@ describe("crm.contacts.create", function()
     assert.is_nil(res.raw)
   end)
 
+  -- response.headers is parsed from the kept header block when first read
+  it("gives response.headers as a table of every header, lower-case names, read any time", function()
+    server:script("/unified/crm/contacts", { { status = 200,
+      headers = { ["X-Request-Id"] = "r-1", ["Cache-Control"] = "no-store" },
+      json = { data = { id = "h-1" } } } }, "POST")
+    local contact, res = client.crm.contacts.create{ first_name = "H" }
+    assert.equal("h-1", contact.id)
+    local other_contact, other = client.crm.contacts.create{ first_name = "I" } -- a later call reuses the buffers
+    assert.truthy(other_contact)
+    local h = res.headers
+    assert.is_table(h)
+    assert.equal("r-1", h["x-request-id"])
+    assert.equal("no-store", h["cache-control"])
+    assert.matches("application/json", h["content-type"])
+    assert.is_nil(h["X-Request-Id"])
+    assert.equal(h, res.headers) -- the same table on every read
+    assert.equal(h, rawget(res, "headers"))
+    assert.is_nil(other.headers["x-request-id"])
+    assert.is_nil(res.no_such_field)
+  end)
+
   it("sends the spec's request: method, path, every header, the JSON body", function()
     client.crm.contacts.create(fx.contact())
     local req, count = last_request()

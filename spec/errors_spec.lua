@@ -174,6 +174,13 @@ describe("failures", function()
         { "a misspelled field", { frist_name = "A" }, "did you mean 'first_name'" },
         { "a bad custom field entry", { custom_fields = { { nmae = "x" } } }, "did you mean 'name'" },
         { "an array passthrough", { passthrough = { "a" } }, "passthrough" },
+        -- the check's one pass falls back to the full check for the message
+        { "a sparse array, said so", { emails = { [1] = "a", [3] = "b" } }, "mixed or non%-consecutive keys" },
+        { "a number among strings", { emails = { "a@b.c", 5 } }, "field 'emails%[2%]' must be a string" },
+        { "a keyless custom field entry", { custom_fields = { { id = "x" }, { "y" } } },
+          "field 'custom_fields%[2%]' must be a table with named fields %(id, remote_id, name, %.%.%.%)" },
+        { "a misspelled key of a second entry", { custom_fields = { { id = "x" }, { nmae = "y" } } },
+          "field 'custom_fields%[2%]%.nmae' is not a known field %(did you mean 'name'%?%)" },
       }
       for _, case in ipairs(cases) do
         it(case[1], function()

@@ -36,24 +36,40 @@ static const char *number_end(const char *p, const char *end, int *big) {
   return q;
 }
 
+/* the end of the string whose opening quote is at p (end if it has
+   none): memchr to each quote, which ends it unless escaped */
+static const char *string_end(const char *p, const char *end) {
+  const char *q = p + 1;
+  while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
+    const char *b = q;
+    while (b > p + 1 && b[-1] == '\\') b--;
+    if ((q - b) % 2 == 0) return q + 1; /* not escaped */
+    q++;
+  }
+  return end;
+}
+
 /* 0: nothing to do; 1: `out` holds the text with the big integers marked;
    -1: the text holds byte 0xFF, so marks could not be told apart (it is
-   not UTF-8: the caller reports it as not decodable) */
-int so_json_mark_big_integers(const char *s, size_t len, so_buf *out) {
+   not UTF-8: the caller reports it as not decodable). *seen gets
+   SO_SEEN_NUMBER and SO_SEEN_NULL for the tokens outside strings, so that
+   a body with neither needs no clean-up after decoding. */
+int so_json_mark_big_integers(const char *s, size_t len, so_buf *out,
+                              int *seen) {
   const char *p = s, *end = s + len, *copied = s;
-  int in_string = 0, found = 0;
+  int found = 0;
+  *seen = 0;
   while (p < end) {
     char c = *p;
-    if (in_string) {
-      if (c == '\\') p++;
-      else if (c == '"') in_string = 0;
-      p++;
-    } else if (c == '"') {
-      in_string = 1;
+    if (c == '"') {
+      p = string_end(p, end);
+    } else if (c == 'n') { /* outside strings, only null starts so */
+      *seen |= SO_SEEN_NULL;
       p++;
     } else if (c == '-' || digit(c)) {
       int big;
       const char *q = number_end(p, end, &big);
+      *seen |= SO_SEEN_NUMBER;
       if (big) {
         if (!found && memchr(s, MARK, len)) return -1;
         found = 1;

@@ -420,6 +420,14 @@ static int pick(so_job *j, double now) {
   return fresh_left(j) ? -1 : -2;
 }
 
+/* compression is asked for only where answers can be large (pages);
+   on a create or get, libcurl's Accept-Encoding handling costs more than
+   a small answer saves */
+static CURLcode set_encoding(so_exchange *x, const so_operation *op) {
+  return curl_easy_setopt(x->curl, CURLOPT_ACCEPT_ENCODING,
+                          so_shapes[op->kind].page ? "" : NULL);
+}
+
 /* starts item i; place: the rate limiter place it took, or -1. The Lua
    calls come first: once it has a handle, nothing here may raise before
    the item holds it. */
@@ -450,6 +458,7 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   s->x.place = place;
   if (so_prepare(&s->x, j->r.op->method, url, j->r.headers, body, body_len,
                  j->r.timeout_ms, j->r.verbose) != CURLE_OK ||
+      set_encoding(&s->x, j->r.op) != CURLE_OK ||
       !so_engine_add(&c->eng, s)) {
     so_engine_release(&c->eng, s);
     if (it->shared) it->shared = 0, j->unsent++;

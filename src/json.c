@@ -282,9 +282,14 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     const char *key;
     const so_field *row = NULL;
     if (lua_type(L, -2) != LUA_TSTRING) { /* only a schema'd object can */
-      fail(w, schema == so_custom_field_fields
-                  ? "must be a table with named fields (id, name, value, ...)"
-                  : "must be a table with named fields");
+      char what[160];
+      if (schema && schema[0].name && schema[1].name && schema[2].name)
+        snprintf(what, sizeof(what), "must be a table with named fields "
+                 "(%s, %s, %s, ...)", schema[0].name, schema[1].name,
+                 schema[2].name);
+      else
+        snprintf(what, sizeof(what), "must be a table with named fields");
+      fail(w, what);
       lua_pop(L, 2 + extra);
       return 0;
     }
@@ -327,7 +332,7 @@ static const char *type_word(so_type type) {
   switch (type) {
     case SO_T_STRING: return "must be a string";
     case SO_T_STRING_ARRAY: return "must be an array of strings";
-    case SO_T_CUSTOM_FIELDS: return "must be an array of custom field tables";
+    case SO_T_OBJECT_ARRAY: return "must be an array of tables (JSON objects)";
     case SO_T_OBJECT: return "must be a table of named values (a JSON object)";
     case SO_T_NUMBER: return "must be a number";
     case SO_T_BOOLEAN: return "must be true or false";
@@ -343,15 +348,75 @@ static int on_path(const walk *w, const void *t) {
   return 0;
 }
 
+/* the row of the items of an array row: strings (of `values`), or
+   objects (of `fields`) */
+static so_field array_item(const so_field *row) {
+  so_field item = {NULL, SO_T_ANY, NULL, NULL, 0, NULL};
+  item.type = row->type == SO_T_STRING_ARRAY ? SO_T_STRING : SO_T_OBJECT;
+  item.fields = row->fields;
+  item.values = row->values;
+  return item;
+}
+
+/* check mode's one pass over a table a row says is an array: 1 when it is
+   a non-empty array whose items all pass; 0 for anything else, message or
+   not (the full check then says what is wrong) */
+static int array_passes(walk *w, int idx, const so_field *item, int depth) {
+  lua_State *L = w->L;
+  const void *self = lua_topointer(L, idx);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+  if (n == 0 || !room(w)) return 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+    if (k < 1 || k > n) {
+      lua_pop(L, 2);
+      return 0;
+    }
+    count++;
+    enter_index(w, self, k);
+    if (!copy_value(w, lua_gettop(L), item, depth + 1)) {
+      lua_pop(L, 2);
+      return 0;
+    }
+    w->depth--;
+    lua_pop(L, 1);
+  }
+  return count == n;
+}
+
+/* check mode's one pass over a non-empty table a row says is an object
+   (else 0, as above) */
+static int object_passes(walk *w, int idx, const so_field *fields,
+                         int depth) {
+  lua_State *L = w->L;
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) return 0; /* empty: {} or a marked [] */
+  lua_pop(L, 2);
+  return copy_object(w, idx, fields, depth);
+}
+
 static int copy_table(walk *w, int idx, const so_field *row, int depth) {
   lua_State *L = w->L;
   so_type type = row ? row->type : SO_T_ANY;
-  int arrays = type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS;
+  int arrays = type == SO_T_STRING_ARRAY || type == SO_T_OBJECT_ARRAY;
   lua_Integer n;
   shape sh;
   if (depth > MAX_DEPTH) return fail(w, "is nested too deeply");
   if (on_path(w, lua_topointer(L, idx)))
     return fail(w, "contains a cycle (a table inside itself)");
+  if (!w->copy && (arrays || type == SO_T_OBJECT)) {
+    /* the common case in one pass; the full check below only when it
+       does not pass, for the message */
+    int at = w->depth;
+    if (arrays) {
+      so_field item = array_item(row);
+      if (array_passes(w, idx, &item, depth)) return 1;
+    } else if (object_passes(w, idx, row->fields, depth)) {
+      return 1;
+    }
+    w->depth = at;
+  }
   sh = table_shape(L, idx, &n);
   if (sh == SHAPE_BAD)
     return fail(w, "is a table with mixed or non-consecutive keys "
@@ -364,15 +429,8 @@ static int copy_table(walk *w, int idx, const so_field *row, int depth) {
                        : fail(w, type_word(type));
   if (sh == SHAPE_OBJECT && arrays) return fail(w, type_word(type));
   if (sh == SHAPE_ARRAY) {
-    /* the row of the items: strings (of `values`), or objects (of
-       `fields`) */
-    so_field item = {NULL, SO_T_ANY, NULL, NULL, 0};
-    if (type == SO_T_STRING_ARRAY) item.type = SO_T_STRING;
-    if (type == SO_T_CUSTOM_FIELDS) item.type = SO_T_OBJECT;
-    if (arrays) {
-      item.fields = row->fields;
-      item.values = row->values;
-    }
+    so_field item;
+    if (arrays) item = array_item(row);
     return copy_array(w, idx, n, arrays ? &item : NULL, depth);
   }
   return copy_object(w, idx, type == SO_T_OBJECT ? row->fields : NULL,
@@ -403,7 +461,7 @@ static int copy_value(walk *w, int idx, const so_field *row, int depth) {
       (type == SO_T_NUMBER && t != LUA_TNUMBER) ||
       (type == SO_T_BOOLEAN && t != LUA_TBOOLEAN))
     return fail(w, type_word(type));
-  if ((type == SO_T_STRING_ARRAY || type == SO_T_CUSTOM_FIELDS ||
+  if ((type == SO_T_STRING_ARRAY || type == SO_T_OBJECT_ARRAY ||
        type == SO_T_OBJECT) && t != LUA_TTABLE)
     return fail(w, row->fields && type == SO_T_OBJECT ? "must be a table"
                                                       : type_word(type));
@@ -524,11 +582,11 @@ static void normalize(lua_State *L, int idx, int depth, int marked) {
    returns 0 */
 int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
   so_buf *marked;
-  int big, ok, status;
+  int big, ok, status, seen;
   state = lua_absindex(L, state);
   lua_getfield(L, state, "decode");
   marked = so_buf_push(L); /* a Lua error frees it */
-  big = so_json_mark_big_integers(s, len, marked);
+  big = so_json_mark_big_integers(s, len, marked, &seen);
   if (big < 0) {
     so_buf_free(marked);
     lua_pop(L, 2);
@@ -543,7 +601,12 @@ int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
   status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_ERRMEM) lua_error(L); /* not the body's fault */
   ok = status == LUA_OK;
-  if (ok && lua_type(L, -1) == LUA_TTABLE)
+  /* the clean-up, only for what it changes: nulls, big integers and (on
+     Lua 5.3+, where cjson gives floats) numbers */
+#if LUA_VERSION_NUM >= 503
+  if (seen & SO_SEEN_NUMBER) seen |= SO_SEEN_NULL;
+#endif
+  if (ok && lua_type(L, -1) == LUA_TTABLE && (big || (seen & SO_SEEN_NULL)))
     normalize(L, lua_gettop(L), 0, big);
   return ok;
 }

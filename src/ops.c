@@ -10,10 +10,12 @@
 
 #include "stackone.h"
 
-#define F(name, type) {name, type, NULL, NULL, 0}
-#define REQUIRED(name, type) {name, type, NULL, NULL, 1}
-#define ONE_OF(name, type, values) {name, type, NULL, values, 0}
-#define F_END {NULL, SO_T_ANY, NULL, NULL, 0}
+#define F(name, type) {name, type, NULL, NULL, 0, NULL}
+#define REQUIRED(name, type) {name, type, NULL, NULL, 1, NULL}
+#define ONE_OF(name, type, values) {name, type, NULL, values, 0, NULL}
+/* an array of objects of the spec's schema `schema`, whose rows are `rows` */
+#define OBJECTS(name, rows, schema) {name, SO_T_OBJECT_ARRAY, rows, NULL, 0, schema}
+#define F_END {NULL, SO_T_ANY, NULL, NULL, 0, NULL}
 
 /* the APIs */
 static const so_api crm = {"crm", "crm", 1};
@@ -39,7 +41,7 @@ static const so_field contact_body[] = {
   F("phone_numbers", SO_T_STRING_ARRAY),
   F("deal_ids", SO_T_STRING_ARRAY),
   F("account_ids", SO_T_STRING_ARRAY),
-  {"custom_fields", SO_T_CUSTOM_FIELDS, so_custom_field_fields, NULL, 0},
+  OBJECTS("custom_fields", so_custom_field_fields, "CustomFields"),
   F("passthrough", SO_T_OBJECT),
   F_END
 };
@@ -282,7 +284,7 @@ static const struct {
 } field_types[] = {
   {"string", NULL, "string|stackone.null"},
   {"array", "string", "string[]"},
-  {"array", "CustomFields", "stackone.CustomFields[]|table<string, any>"},
+  {"array", NULL, NULL}, /* items and accepts from the row's schema */
   {"object", NULL, "table<string, any>"},
   {"number", NULL, "number"},
   {"boolean", NULL, "boolean"},
@@ -375,8 +377,17 @@ void so_push_fields(lua_State *L, const so_field *fields) {
     lua_createtable(L, 0, 6);
     set_string(L, "name", f->name);
     set_string(L, "type", field_types[f->type].type);
-    set_string(L, "items", field_types[f->type].items);
-    set_string(L, "accepts", field_types[f->type].lua);
+    if (f->type == SO_T_OBJECT_ARRAY) {
+      /* custom fields may also be given as { [name or id] = value } */
+      set_string(L, "items", f->schema);
+      lua_pushfstring(L, "stackone.%s[]%s", f->schema,
+                      f->fields == so_custom_field_fields
+                          ? "|table<string, any>" : "");
+      lua_setfield(L, -2, "accepts");
+    } else {
+      set_string(L, "items", field_types[f->type].items);
+      set_string(L, "accepts", field_types[f->type].lua);
+    }
     if (f->values) {
       push_strings(L, f->values);
       lua_setfield(L, -2, "values");

@@ -109,6 +109,56 @@ static int response_error(lua_State *L, so_exchange *x, so_outcome *k, long stat
   return 2;
 }
 
+/* ---- response.headers, parsed when first read ---- */
+
+#define SO_RESPONSE_MT "stackone.response"
+
+/* __index of a response (upvalue 1: { [response] = header block }, weak
+   keys): `headers` is parsed from the kept block on first read, then set
+   in the response itself */
+static int response_index(lua_State *L) {
+  so_buf head;
+  size_t len;
+  if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "headers"))
+    return 0;
+  lua_pushvalue(L, 1);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (!lua_isstring(L, -1)) return 0;
+  memset(&head, 0, sizeof(head));
+  head.data = (char *)lua_tolstring(L, -1, &len);
+  head.len = len;
+  so_push_headers(L, &head);
+  lua_pushliteral(L, "headers");
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  lua_rawset(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* gives the response on the top its headers: the block is kept as one
+   string, parsed only if `headers` is read (most callers never do) */
+static void set_lazy_headers(lua_State *L, const so_buf *head) {
+  if (luaL_newmetatable(L, SO_RESPONSE_MT)) {
+    lua_createtable(L, 0, 1); /* the blocks, by response */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, 1);
+    lua_pushcclosure(L, response_index, 1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_rawgeti(L, -1, 1);
+  lua_pushvalue(L, -3);
+  lua_pushlstring(L, head->data ? head->data : "", head->len);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  lua_setmetatable(L, -2);
+}
+
 static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status) {
   int body = 0, envelope;
   if (x->body.len && so_json_decode(L, SO_STATE, x->body.data, x->body.len))
@@ -154,8 +204,7 @@ static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status)
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
-  so_push_headers(L, &x->head);
-  lua_setfield(L, -2, "headers");
+  set_lazy_headers(L, &x->head);
   if (k->op->reply == SO_REPLY_DATA) {
     lua_getfield(L, envelope, "raw");
     lua_setfield(L, -2, "raw");

@@ -67,7 +67,7 @@ SO_HIDDEN so_buf *so_buf_push(lua_State *L);
 typedef enum { /* body field types */
   SO_T_STRING,        /* string or stackone.null; one of `values` if any */
   SO_T_STRING_ARRAY,  /* array of strings, each one of `values` if any */
-  SO_T_CUSTOM_FIELDS, /* array of objects with the keys in `fields` */
+  SO_T_OBJECT_ARRAY,  /* array of objects with the keys in `fields` */
   SO_T_OBJECT,        /* a JSON object: any keys, or those in `fields` */
   SO_T_NUMBER,        /* a number */
   SO_T_BOOLEAN,       /* true or false */
@@ -81,6 +81,8 @@ typedef struct so_field {
                                     object's keys, or an array's objects' */
   const char *const *values;     /* the strings allowed, NULL ended */
   int required;                  /* the object must have it */
+  const char *schema;            /* the spec's name of the objects of
+                                    `fields` (e.g. "CustomFields"), or NULL */
 } so_field;
 
 typedef enum { /* query parameter types; each has one wire style */
@@ -234,8 +236,10 @@ SO_HIDDEN int so_json_decode(lua_State *L, int state, const char *s,
                              size_t len);
 
 /* ---- bigint.c: integers past 2^53 in responses ---- */
+#define SO_SEEN_NUMBER 1
+#define SO_SEEN_NULL 2
 SO_HIDDEN int so_json_mark_big_integers(const char *s, size_t len,
-                                        so_buf *out);
+                                        so_buf *out, int *seen);
 SO_HIDDEN void so_json_unmark(lua_State *L);
 
 /* ---- url.c: URLs, paths and query strings ---- */

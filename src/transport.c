@@ -151,7 +151,6 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
-  SET(CURLOPT_ACCEPT_ENCODING, "");
   SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 #if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
