@@ -81,18 +81,6 @@ static int client_tostring(lua_State *L) {
   return 1;
 }
 
-/* methods first, then the Lua-side members */
-static int client_index(lua_State *L) {
-  luaL_checkudata(L, 1, SO_CLIENT_MT);
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
-  lua_pop(L, 1);
-  if (lua_getiuservalue(L, 1, SO_UV_MEMBERS) != LUA_TTABLE) return 0;
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
-}
-
 static char *dup_string(lua_State *L, const char *s) {
   char *d = malloc(strlen(s) + 1);
   if (d == NULL) luaL_error(L, "not enough memory");
@@ -377,7 +365,7 @@ static void set_hooks(lua_State *L, const char *key) {
   lua_pop(L, 1); /* hooks */
 }
 
-/* core.new(opts, members) -> client | nil, err; raises on programmer
+/* core.new(opts) -> client | nil, err; raises on programmer
    errors (a missing api_key, options of the wrong type) */
 int so_client_new(lua_State *L) {
   so_client *c;
@@ -387,8 +375,7 @@ int so_client_new(lua_State *L) {
   char err[320], *normalized = NULL;
   curl_version_info_data *ver;
   luaL_checktype(L, 1, LUA_TTABLE);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
+  lua_settop(L, 2); /* the handle goes to 3 */
   so_check_names(L, 1, so_client_options, sizeof(char *), "option");
 
   key = opt_string(L, 1, "api_key");
@@ -404,13 +391,11 @@ int so_client_new(lua_State *L) {
   if (base == NULL) base = "https://api.stackone.com";
 
   /* a safe, closed handle first: an error from here on leaks nothing */
-  c = lua_newuserdatauv(L, sizeof(so_client), 3);
+  c = lua_newuserdatauv(L, sizeof(so_client), 2);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;
   luaL_setmetatable(L, SO_CLIENT_MT);
-  if (lua_isnil(L, 2)) lua_newtable(L); else lua_pushvalue(L, 2);
-  lua_setiuservalue(L, -2, SO_UV_MEMBERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, SO_UV_HEADERS);
   lua_newtable(L);
@@ -509,11 +494,7 @@ void so_client_metatable(lua_State *L) {
   luaL_newlibtable(L, methods);
   lua_pushvalue(L, -3);                /* state */
   luaL_setfuncs(L, methods, 1);
-  lua_pushvalue(L, -3);                /* state */
-  lua_pushvalue(L, -2);                /* methods */
-  lua_pushcclosure(L, client_index, 2);
-  lua_setfield(L, -3, "__index");
-  lua_pop(L, 1);                       /* methods */
+  lua_setfield(L, -2, "__index");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

@@ -41,9 +41,8 @@
 #endif
 
 /* user values of a client handle */
-#define SO_UV_MEMBERS 1 /* Lua-side members such as `crm` */
-#define SO_UV_HEADERS 2 /* client-wide headers: { [lower name] = "Name: v" } */
-#define SO_UV_HOOKS 3   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
+#define SO_UV_HEADERS 1 /* client-wide headers: { [lower name] = "Name: v" } */
+#define SO_UV_HOOKS 2   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
