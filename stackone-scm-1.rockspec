@@ -75,6 +75,7 @@ build = {
         "src/bigint.c", "src/buffer.c", "src/client.c", "src/core.c", "src/engine.c", "src/errors.c", "src/job.c",
         "src/journal.c", "src/json.c", "src/limit.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c",
         "src/retry.c",
+        "src/limiter.c",
         "src/start.c", "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },

@@ -274,7 +274,6 @@ static void push_limiter(lua_State *L, const char *key, double requests,
                          double per) {
   uint64_t h = 1469598103934665603ULL; /* FNV-1a: the key itself is not kept */
   const unsigned char *p;
-  so_limiter *b;
   int n = (int)requests;
   for (p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 1099511628211ULL;
   lua_getfield(L, SO_STATE, "limiters");
@@ -284,10 +283,9 @@ static void push_limiter(lua_State *L, const char *key, double requests,
     return;
   }
   lua_pop(L, 1);
-  b = lua_newuserdatauv(L, sizeof(so_limiter) + (size_t)(n - 1) * sizeof(double), 0);
   /* a margin for the way to the server: requests sent one window apart
      may arrive a little closer together */
-  so_limiter_init(b, n, per * 1.02);
+  so_limiter_push(L, n, per * 1.02);
   lua_pushfstring(L, "%p:%d/%f", (void *)(uintptr_t)h, n, per);
   lua_pushvalue(L, -2);
   lua_rawset(L, -4);
