@@ -77,6 +77,7 @@ build = {
         "src/journal.c", "src/json.c", "src/limit.c", "src/luax.c", "src/ops.c", "src/request.c", "src/result.c",
         "src/retry.c",
         "src/limiter.c",
+        "src/lockfile.c",
         "src/start.c", "src/transport.c", "src/url.c",
       },
       libraries = { "curl" },

@@ -82,6 +82,7 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setfield(L, -2, "custom_field_fields");
   push_options(L);
   lua_setfield(L, -2, "options");
+  so_lockfile_register(L);
   so_journal_register(L);
   so_limit_push(L);
   lua_setfield(L, -2, "limit");

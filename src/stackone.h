@@ -242,6 +242,18 @@ SO_HIDDEN double so_limiter_take(so_limiter *b, double now, int *place);
 SO_HIDDEN void so_limiter_sent(so_limiter *b, int place, double now);
 SO_HIDDEN void so_limiter_unsent(so_limiter *b, int place);
 
+/* ---- lockfile.c: a file held under an exclusive lock (flock), the one
+   userdata of journals and the host budget store ---- */
+typedef struct so_lockfile {
+  int fd;           /* -1: closed */
+  const char *name; /* what it is, in messages: "journal" */
+} so_lockfile;
+/* pushes a closed one; the opener sets fd */
+SO_HIDDEN so_lockfile *so_lockfile_new(lua_State *L, const char *name);
+/* locks it, waiting or not: 0, or -1 with errno (and f closed) */
+SO_HIDDEN int so_lockfile_lock(so_lockfile *f, int wait);
+SO_HIDDEN void so_lockfile_register(lua_State *L);
+
 /* ---- limit.c: what the shared rate budget needs of C (core.limit) ---- */
 SO_HIDDEN void so_limit_push(lua_State *L);
 
