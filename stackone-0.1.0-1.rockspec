@@ -83,6 +83,8 @@ build = {
         "src/journal.c",
         "src/json.c",
         "src/limit.c",
+        "src/limiter.c",
+        "src/lockfile.c",
         "src/luax.c",
         "src/ops.c",
         "src/options.c",

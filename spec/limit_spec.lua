@@ -275,7 +275,8 @@ end
 describe("a shared rate budget in one process", function()
   local server
 
-  harness.serve({ reset = false }, function(s) server = s end)
+  setup(function() server = server_support.start{ args = fx.SERVER_ARGS } end)
+  teardown(function() server:stop() end)
 
   it("tells the store each send and gives back a place never used", function()
     local store = table_store()

@@ -126,4 +126,50 @@ describe("programmer errors", function()
     anonymous:close()
     assert.equal(0, #server:requests())
   end)
+
+  -- the core handle's own methods (_start, _io_*, ...) are the Lua
+  -- layer's: nothing the user can reach leads to them
+  describe("the client object", function()
+    local PRIVATE = { "_start", "_start_many", "_check", "_check_many", "_io_changes", "_io_action",
+      "_io_done", "_io_gather", "_on_close" }
+
+    -- the names of t's members (and its groups', and theirs) that start with one _
+    local function private_names(t, path, found)
+      found, path = found or {}, path or "client"
+      for k, v in pairs(t) do
+        local name = path .. "." .. tostring(k)
+        if type(k) == "string" and k:match("^_[^_]") then found[#found + 1] = name end
+        if type(v) == "table" and #path < 40 then private_names(v, name, found) end
+      end
+      return found
+    end
+
+    -- t[key], or nil when reading it raises (an account view's unknown member)
+    local function read(t, key)
+      local ok, v = pcall(function() return t[key] end)
+      if ok then return v end
+    end
+
+    it("shows no private member on the client or an account view", function()
+      local view = client:with_account("acc-other")
+      for _, t in ipairs({ client, view }) do
+        assert.same({}, private_names(t))
+        for _, name in ipairs(PRIVATE) do
+          assert.is_nil(read(t, name), name)
+        end
+      end
+      assert.equal("locked", getmetatable(client))
+      assert.same({}, private_names(getmetatable(view), "getmetatable(view)"))
+      assert.equal("function", type(client.close))
+      assert.equal("function", type(client.crm.contacts.create))
+    end)
+
+    it("calls through crm, and an account view keeps working after its client is dropped", function()
+      assert(client.crm.contacts.create{ first_name = "A" })
+      local view = fx.client(server):with_account("acc-kept")
+      for _ = 1, 3 do collectgarbage() end
+      assert(view.crm.contacts.create{ first_name = "B" })
+      assert.equal("acc-kept", server:requests()[2].headers["x-account-id"])
+    end)
+  end)
 end)

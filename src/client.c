@@ -74,18 +74,6 @@ static int client_tostring(lua_State *L) {
   return 1;
 }
 
-/* methods first, then the Lua-side members */
-static int client_index(lua_State *L) {
-  luaL_checkudata(L, 1, SO_CLIENT_MT);
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
-  lua_pop(L, 1);
-  if (lua_getiuservalue(L, 1, SO_UV_MEMBERS) != LUA_TTABLE) return 0;
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  return 1;
-}
-
 static char *dup_string(lua_State *L, const char *s) {
   char *d = malloc(strlen(s) + 1);
   if (d == NULL) luaL_error(L, "not enough memory");
@@ -190,7 +178,6 @@ static void push_limiter(lua_State *L, const char *key, double requests,
                          double per) {
   uint64_t h = 1469598103934665603ULL; /* FNV-1a: the key itself is not kept */
   const unsigned char *p;
-  so_limiter *b;
   int n = (int)requests;
   for (p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 1099511628211ULL;
   lua_getfield(L, SO_STATE, "limiters");
@@ -200,10 +187,9 @@ static void push_limiter(lua_State *L, const char *key, double requests,
     return;
   }
   lua_pop(L, 1);
-  b = lua_newuserdatauv(L, sizeof(so_limiter) + (size_t)(n - 1) * sizeof(double), 0);
   /* a margin for the way to the server: requests sent one window apart
      may arrive a little closer together */
-  so_limiter_init(b, n, per * 1.02);
+  so_limiter_push(L, n, per * 1.02);
   lua_pushfstring(L, "%p:%d/%f", (void *)(uintptr_t)h, n, per);
   lua_pushvalue(L, -2);
   lua_rawset(L, -4);
@@ -253,14 +239,12 @@ static void settle(lua_State *L, so_settings *s) {
 }
 
 /* a safe, closed handle: an error from here on leaks nothing */
-static so_client *new_handle(lua_State *L, int members) {
-  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 3);
+static so_client *new_handle(lua_State *L) {
+  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 2);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;
   luaL_setmetatable(L, SO_CLIENT_MT);
-  if (lua_isnil(L, members)) lua_newtable(L); else lua_pushvalue(L, members);
-  lua_setiuservalue(L, -2, SO_UV_MEMBERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, SO_UV_HEADERS);
   lua_newtable(L);
@@ -297,7 +281,7 @@ static int set_endpoint(lua_State *L, so_client *c, const so_settings *s,
   return 0;
 }
 
-/* core.new(opts, members) -> client | nil, err; raises on programmer
+/* core.new(opts) -> client | nil, err; raises on programmer
    errors (a missing api_key, options of the wrong type) */
 int so_client_new(lua_State *L) {
   so_settings s;
@@ -305,14 +289,13 @@ int so_client_new(lua_State *L) {
   int handle;
   curl_version_info_data *ver = curl_version_info(CURLVERSION_NOW);
   luaL_checktype(L, 1, LUA_TTABLE);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
+  lua_settop(L, 1);
   memset(&s, 0, sizeof(s));
   so_option_defaults(so_client_rows, &s);
   so_read_options(L, 1, so_client_rows, &s);
   settle(L, &s);
 
-  c = new_handle(L, 2);
+  c = new_handle(L);
   handle = lua_gettop(L);
   if (set_endpoint(L, c, &s, handle)) return 2;
   c->timeout_ms = s.timeout_ms;
@@ -371,11 +354,7 @@ void so_client_metatable(lua_State *L) {
   luaL_newlibtable(L, methods);
   lua_pushvalue(L, -3);                /* state */
   luaL_setfuncs(L, methods, 1);
-  lua_pushvalue(L, -3);                /* state */
-  lua_pushvalue(L, -2);                /* methods */
-  lua_pushcclosure(L, client_index, 2);
-  lua_setfield(L, -3, "__index");
-  lua_pop(L, 1);                       /* methods */
+  lua_setfield(L, -2, "__index");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);

@@ -65,6 +65,7 @@ int luaopen_stackone_core(lua_State *L) {
   lua_setfield(L, -2, "statuses");
   so_push_error_kinds(L);
   lua_setfield(L, -2, "error_kinds");
+  so_lockfile_register(L);
   so_journal_register(L);
   so_limit_push(L);
   lua_setfield(L, -2, "limit");

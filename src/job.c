@@ -450,7 +450,7 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
     it->shared = 1;
   }
   if (s == NULL) {
-    if (place >= 0) j->limiter->times[place] = -HUGE_VAL; /* not sent */
+    so_limiter_unsent(j->limiter, place);
     if (it->shared) it->shared = 0, j->unsent++;
     luaL_error(L, "stackone: could not set up a transfer");
   }

@@ -2,20 +2,18 @@
 ** limit.c: what the shared rate budget (lua/stackone/limit/) needs of
 ** C: a digest that names a budget without its API key, the machine's
 ** clock, process id and a sleep, and a file locked for the host store
-** (core.limit.digest, .now, .pid, .sleep, .open).
+** (a locked file, lockfile.c) (core.limit.digest, .now, .pid, .sleep,
+** .open).
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "stackone.h"
-
-#define SO_LOCKED_MT "stackone.locked_file"
 
 /* ---- SHA-256 (FIPS 180-4) ---- */
 static const uint32_t K[64] = {
@@ -111,11 +109,6 @@ static int limit_pid(lua_State *L) {
   return 1;
 }
 
-/* ---- a file held under an exclusive lock (flock) ---- */
-typedef struct locked_file {
-  int fd; /* -1: closed */
-} locked_file;
-
 static int push_errno(lua_State *L, const char *what, const char *path) {
   lua_pushnil(L);
   lua_pushfstring(L, "%s %s: %s", what, path, strerror(errno));
@@ -126,71 +119,11 @@ static int push_errno(lua_State *L, const char *what, const char *path) {
    file:close(), which __gc is too; nothing is inherited by exec */
 static int limit_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  locked_file *f = lua_newuserdatauv(L, sizeof(locked_file), 0);
-  f->fd = -1;
-  luaL_setmetatable(L, SO_LOCKED_MT);
+  so_lockfile *f = so_lockfile_new(L, "budget file");
   f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (f->fd < 0) return push_errno(L, "cannot open", path);
-  while (flock(f->fd, LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      int e = errno;
-      close(f->fd);
-      f->fd = -1;
-      errno = e;
-      return push_errno(L, "cannot lock", path);
-    }
-  }
+  if (so_lockfile_lock(f, 1) != 0) return push_errno(L, "cannot lock", path);
   return 1;
-}
-
-static locked_file *check_open(lua_State *L) {
-  locked_file *f = luaL_checkudata(L, 1, SO_LOCKED_MT);
-  if (f->fd < 0) luaL_error(L, "attempt to use a closed locked file");
-  return f;
-}
-
-/* file:read() -> its whole content | nil, err */
-static int locked_read(lua_State *L) {
-  locked_file *f = check_open(L);
-  luaL_Buffer b;
-  char chunk[4096];
-  off_t at = 0;
-  luaL_buffinit(L, &b);
-  for (;;) {
-    ssize_t n = pread(f->fd, chunk, sizeof(chunk), at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return push_errno(L, "cannot read", "the budget file");
-    if (n == 0) break;
-    luaL_addlstring(&b, chunk, (size_t)n);
-    at += n;
-  }
-  luaL_pushresult(&b);
-  return 1;
-}
-
-/* file:write(s) -> true | nil, err: s becomes its whole content */
-static int locked_write(lua_State *L) {
-  locked_file *f = check_open(L);
-  size_t len, done = 0;
-  const char *s = luaL_checklstring(L, 2, &len);
-  while (done < len) {
-    ssize_t n = pwrite(f->fd, s + done, len - done, (off_t)done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return push_errno(L, "cannot write", "the budget file");
-    done += (size_t)n;
-  }
-  if (ftruncate(f->fd, (off_t)len) != 0)
-    return push_errno(L, "cannot write", "the budget file");
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* close, __gc and __close: closing the descriptor lets go of the lock */
-static int locked_close(lua_State *L) {
-  locked_file *f = luaL_checkudata(L, 1, SO_LOCKED_MT);
-  if (f->fd >= 0) close(f->fd);
-  f->fd = -1;
-  return 0;
 }
 
 /* pushes core.limit */
@@ -203,19 +136,5 @@ void so_limit_push(lua_State *L) {
     {"open", limit_open},
     {NULL, NULL}
   };
-  static const luaL_Reg methods[] = {
-    {"read", locked_read},
-    {"write", locked_write},
-    {"close", locked_close},
-    {NULL, NULL}
-  };
-  luaL_newmetatable(L, SO_LOCKED_MT);
-  lua_pushcfunction(L, locked_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, locked_close);
-  lua_setfield(L, -2, "__close");
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
   luaL_newlib(L, funcs);
 }

@@ -1,6 +1,6 @@
 /*
-** retry.c: when to try a request again, how long to wait, and the
-** client-side rate limiter. Pure C: the caller does the waiting.
+** retry.c: when to try a request again and how long to wait. Pure C:
+** the caller does the waiting.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "stackone.h"
 
@@ -105,40 +104,4 @@ int so_parse_retry_after(const char *value, size_t len, time_t now,
     *seconds = when > now ? difftime(when, now) : 0;
     return 1;
   }
-}
-
-void so_limiter_init(so_limiter *b, int capacity, double per) {
-  int i;
-  b->capacity = capacity;
-  b->pid = getpid();
-  b->per = per;
-  for (i = 0; i < capacity; i++) b->times[i] = -HUGE_VAL;
-}
-
-/* takes a place for a request about to start (*place; 0 returned), or
-   says how long to wait. Why this keeps every window of `per` to
-   `capacity` sends: of any capacity + 1 sends in one window, the last to
-   start found the other capacity ones unsent or sent within `per`, all
-   still holding their places (a place is given up only once its send is
-   `per` old), so it found no place and did not start. */
-double so_limiter_take(so_limiter *b, double now, int *place) {
-  int i, oldest = 0;
-  if (b->pid != getpid()) { /* the first take after a fork, in the child */
-    /* the parent may send the requests that hold places unsent any
-       moment, on the same key: the child counts them as sent now, and
-       its requests never give those places back (engine.c) */
-    b->pid = getpid();
-    for (i = 0; i < b->capacity; i++)
-      if (b->times[i] == HUGE_VAL) b->times[i] = now;
-  }
-  for (i = 1; i < b->capacity; i++)
-    if (b->times[i] < b->times[oldest]) oldest = i;
-  if (b->times[oldest] + b->per > now) {
-    /* all unsent: each goes on the wire now or later */
-    if (b->times[oldest] == HUGE_VAL) return b->per;
-    return b->times[oldest] + b->per - now;
-  }
-  b->times[oldest] = HUGE_VAL;
-  *place = oldest;
-  return 0;
 }

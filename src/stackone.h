@@ -41,9 +41,8 @@
 #endif
 
 /* user values of a client handle */
-#define SO_UV_MEMBERS 1 /* Lua-side members such as `crm` */
-#define SO_UV_HEADERS 2 /* client-wide headers: { [lower name] = "Name: v" } */
-#define SO_UV_HOOKS 3   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
+#define SO_UV_HEADERS 1 /* client-wide headers: { [lower name] = "Name: v" } */
+#define SO_UV_HOOKS 2   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
@@ -260,19 +259,6 @@ typedef struct so_retry {
   int maybe_applied; /* retry even what the server may have applied */
 } so_retry;
 
-/* at most `capacity` requests in any window of `per` seconds, counted
-   when they go on the wire: `capacity` places, each free (-HUGE_VAL),
-   taken by a request not sent yet (HUGE_VAL), or holding the time its
-   request was sent. A request may start when some place was sent from
-   `per` ago or more (or is free); it takes that place. After a fork the
-   child keeps the sends; a place its parent's request held unsent counts
-   as sent when the child first takes a place (so_limiter_take). */
-typedef struct so_limiter {
-  int capacity;
-  pid_t pid;       /* the process whose requests hold the places */
-  double per;
-  double times[1]; /* capacity entries */
-} so_limiter;
 
 /* ---- statuses.c: what a failed attempt's HTTP status means ---- */
 typedef enum {
@@ -302,10 +288,28 @@ SO_HIDDEN int so_retryable(const char *method, CURLcode rc, long status,
 SO_HIDDEN double so_backoff(const so_retry *r, int attempt, uint64_t *rng);
 SO_HIDDEN int so_parse_retry_after(const char *value, size_t len, time_t now,
                                    double *seconds);
-SO_HIDDEN void so_limiter_init(so_limiter *b, int capacity, double per);
-SO_HIDDEN double so_limiter_take(so_limiter *b, double now, int *place);
 SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
                                      size_t *len);
+
+/* ---- limiter.c: the client's own rate limiter (one userdata); a place
+   taken is then either sent or unsent. place -1: none. ---- */
+typedef struct so_limiter so_limiter;
+SO_HIDDEN so_limiter *so_limiter_push(lua_State *L, int capacity, double per);
+SO_HIDDEN double so_limiter_take(so_limiter *b, double now, int *place);
+SO_HIDDEN void so_limiter_sent(so_limiter *b, int place, double now);
+SO_HIDDEN void so_limiter_unsent(so_limiter *b, int place);
+
+/* ---- lockfile.c: a file held under an exclusive lock (flock), the one
+   userdata of journals and the host budget store ---- */
+typedef struct so_lockfile {
+  int fd;           /* -1: closed */
+  const char *name; /* what it is, in messages: "journal" */
+} so_lockfile;
+/* pushes a closed one; the opener sets fd */
+SO_HIDDEN so_lockfile *so_lockfile_new(lua_State *L, const char *name);
+/* locks it, waiting or not: 0, or -1 with errno (and f closed) */
+SO_HIDDEN int so_lockfile_lock(so_lockfile *f, int wait);
+SO_HIDDEN void so_lockfile_register(lua_State *L);
 
 /* ---- limit.c: what the shared rate budget needs of C (core.limit) ---- */
 SO_HIDDEN void so_limit_push(lua_State *L);

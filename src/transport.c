@@ -125,10 +125,8 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port,
   }
   x->requests++;
   x->sent_at = so_now();
-  if (x->place >= 0) { /* it goes out now: its place counts from here */
-    x->limiter->times[x->place] = so_now();
-    x->place = -1;
-  }
+  so_limiter_sent(x->limiter, x->place, x->sent_at);
+  x->place = -1;
   return CURL_PREREQFUNC_OK;
 }
 
@@ -223,7 +221,7 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
 /* the request never went on the wire: the rate limiter place it held is
    free again */
 void so_exchange_unsent(so_exchange *x) {
-  if (x->place >= 0) x->limiter->times[x->place] = -HUGE_VAL;
+  so_limiter_unsent(x->limiter, x->place);
   x->place = -1;
 }
 

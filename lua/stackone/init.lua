@@ -118,12 +118,16 @@ local function bind(handle, op, driver, prepare, group, account)
     if opts_at then return with_account(account, opts_at, ...) end
     return ...
   end
+  local check_place = not driver.anywhere and driver.check
+  -- the common call goes straight to the core: no table of arguments
   return function(...)
-    local args = pack(arguments(...))
-    local why = driver.check()
-    if why then fail(name, why) end
+    if check_place then
+      local why = check_place()
+      if why then fail(name, why) end
+    end
     local ok, job, err
-    if prepare and prepare.wants(unpack(args, 1, args.n)) then
+    if prepare and prepare.wants(arguments(...)) then
+      local args = pack(arguments(...))
       -- the definitions are fetched with the call's options: checked first
       ok, err = pcall(check, handle, index, unpack(args, 1, args.n))
       if not ok then fail(name, err) end
@@ -132,11 +136,11 @@ local function bind(handle, op, driver, prepare, group, account)
       if not prepared then return nil, err end
       ok, job, err = pcall(start, handle, index, unpack(prepared, 1, prepared.n))
     else
-      ok, job, err = pcall(start, handle, index, unpack(args, 1, args.n))
+      ok, job, err = pcall(start, handle, index, arguments(...))
     end
     if not ok then fail(name, job) end
     if not job then return nil, err end
-    if numbered then return numbered(args[1], run(job)) end
+    if numbered then return numbered((arguments(...)), run(job)) end
     return run(job)
   end
 end
@@ -231,6 +235,7 @@ local function new_driver(handle, loop)
         return run(job)
       end,
       check = function() end,
+      anywhere = true, -- check never objects
     }
   end
   local run, on_close = engine.loop_driver(handle, loop)
@@ -408,10 +413,10 @@ local NOT_A_METHOD = public.usage("call it with a colon, on the client or an acc
 
 -- client:with_account, :run_all and :for_each_account, for a client and
 -- its account views; `views` makes (and keeps) the view of an account id
-local function fan_members(handle, driver, adapter, views)
+local function fan_members(client, driver, adapter, views)
   local members = {}
 
-  local function is_client(x) return rawequal(x, handle) or views.is_view(x) end
+  local function is_client(x) return rawequal(x, client) or views.is_view(x) end
 
   function members.with_account(self, id)
     if not is_client(self) then fail("client.with_account", NOT_A_METHOD) end
@@ -520,6 +525,28 @@ local function share_budget(opts)
   return copy
 end
 
+-- The public client: a table of its groups and methods around the core
+-- handle, which stays private (its _start, _io_* and the like are the
+-- Lua layer's, not the user's). The handle's own __gc is the safety net:
+-- a dropped client takes its handle with it, and an account view still
+-- in use keeps the handle (not the client) open.
+local function new_client(handle)
+  local client = {}
+  --- client:close() -> true; again is harmless
+  function client.close(self)
+    if not rawequal(self, client) then
+      public.raise("client.close", "stackone.client expected, got " .. type(self), 1)
+    end
+    return handle:close()
+  end
+  return setmetatable(client, {
+    __name = "stackone.client",
+    __metatable = "locked",
+    __close = function() handle:close() end,
+    __tostring = function() return tostring(handle) end,
+  })
+end
+
 --- stackone.new{ api_key = ..., account_id = ..., ... } -> client | nil, err
 function stackone.new(opts)
   if type(opts) ~= "table" then
@@ -531,38 +558,39 @@ function stackone.new(opts)
   local why
   opts, why = share_budget(opts)
   if not opts then public.raise("stackone.new", why) end
-  local members = {}
-  local ok, handle, err = pcall(core.new, opts, members)
+  local ok, handle, err = pcall(core.new, opts)
   if not ok then fail("stackone.new", handle) end
   if not handle then
     return nil, err
   end
+  local client = new_client(handle)
   local driver, shared = new_driver(handle, adapter), { definitions = {} }
   -- where this client's records go, for the journals of its bulk calls
   -- (the core's defaults: StackOne's URL, STACKONE_ACCOUNT_ID)
   local where = { base_url = (rawget(opts, "base_url") or "https://api.stackone.com"):gsub("/+$", ""),
     account_id = rawget(opts, "account_id") or os.getenv("STACKONE_ACCOUNT_ID") }
-  for name, member in pairs(build_groups(handle, driver, nil, shared, where)) do members[name] = member end
+  local groups = build_groups(handle, driver, nil, shared, where)
+  for name, member in pairs(groups) do client[name] = member end
   -- the views of accounts, made once each and kept while the client is
   local views, made = {}, setmetatable({}, { __mode = "v" })
   local is_view = setmetatable({}, { __mode = "k" })
-  views.accounts_list = lister(handle, by_id.stackone_list_linked_accounts, driver, members.accounts)
+  views.accounts_list = lister(handle, by_id.stackone_list_linked_accounts, driver, client.accounts)
   function views.is_view(x) return is_view[x] == true end
-  local fan = fan_members(handle, driver, adapter, views)
+  local fan = fan_members(client, driver, adapter, views)
   function views.get(id)
     local view = made[id]
     if not view then
-      local groups = build_groups(handle, driver, id, shared, where)
-      for name, member in pairs(members) do
-        if groups[name] == nil and name ~= "crm" then groups[name] = member end
+      local own = build_groups(handle, driver, id, shared, where)
+      for name, member in pairs(groups) do
+        if own[name] == nil and name ~= "crm" then own[name] = member end
       end
-      view = new_view(fan, groups, id)
+      view = new_view(fan, own, id)
       made[id], is_view[view] = view, true
     end
     return view
   end
-  for name, member in pairs(fan) do members[name] = member end
-  return handle
+  for name, member in pairs(fan) do client[name] = member end
+  return client
 end
 
 return stackone
