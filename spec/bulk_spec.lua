@@ -2,7 +2,7 @@
 -- created exactly once or reported, in order, with the single-call rules.
 local stackone = require("stackone")
 local cjson = require("cjson")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
@@ -10,17 +10,8 @@ local CONTACTS = "/unified/crm/contacts"
 describe("bulk", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    if client then client:close() end
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = fx.client(server, { sleep = function() end })
-  end)
+  harness.serve({ client = { sleep = function() end }, fresh_client = true },
+    function(s, c) server, client = s, c end)
 
   local function records(n)
     local out = {}

@@ -2,27 +2,14 @@
 -- and definitions or records of any shape from the server give a value or
 -- `nil, err`, never an error raised.
 local stackone = require("stackone")
-local server_support = require("support.server")
-local fx = require("support.fixtures")
+local harness = require("support.harness")
 
 local DEFINITIONS = "/unified/crm/custom_field_definitions/contacts"
 
 describe("custom fields", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = fx.client(server)
-  end)
-  after_each(function()
-    client:close()
-  end)
+  harness.serve({ client = {}, fresh_client = true }, function(s, c) server, client = s, c end)
 
   local function posts()
     local n = 0

@@ -5,6 +5,7 @@
 local socket = require("socket")
 local cjson = require("cjson")
 local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
@@ -39,15 +40,7 @@ end
 describe("the engine", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("on a reused connection the server drops after reading the request", function()
     local client, id
@@ -315,21 +308,11 @@ describe("the engine", function()
     local h2 = require("support.h2")
     local tls, client
 
-    setup(function()
-      tls = h2.start()
-    end)
-    teardown(function()
-      tls:stop()
-    end)
-    before_each(function()
-      client = fx.client({ url = tls.url }, { ca_file = "spec/data/tls/cert.pem",
-        sleep = function(s) socket.sleep(s) end, retry = { base_delay = 0.01, max_delay = 0.05 } })
-      tls:clear()
-    end)
-    after_each(function()
-      client:close()
-      tls:clear_script()
-    end)
+    -- a new client and an empty journal and script for each test
+    harness.serve({ start = h2.start, fresh_client = true, client = function(s)
+      return fx.client(s, { ca_file = "spec/data/tls/cert.pem",
+        sleep = function(t) socket.sleep(t) end, retry = { base_delay = 0.01, max_delay = 0.05 } })
+    end }, function(s, c) tls, client = s, c end)
 
     local function outcomes()
       local out = {}

@@ -1,22 +1,14 @@
 -- Runtime failures come back as `nil, err` with stable fields; bad input
 -- sends nothing; programmer errors raise.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 -- one local server for every group; each test starts from a reset one
 describe("failures", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("errors", function()
     local client

@@ -5,7 +5,7 @@
 -- nothing printed. The docs' examples (docs/hosts.md) run as written, in
 -- child processes of the suite's own Lua, against the local server.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
@@ -95,20 +95,8 @@ end
 describe("hosts", function()
   local server, slow
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-    slow = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.5" }
-  end)
-
-  teardown(function()
-    server:stop()
-    slow:stop()
-  end)
-
-  before_each(function()
-    server:reset()
-    slow:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency 0.5" }, function(s) slow = s end)
 
   local function posts(s)
     local n = 0

@@ -6,6 +6,8 @@
 -- spec/helper.lua).
 local cjson = require("cjson")
 local server_mod = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 
 local LUA = arg and arg[-1] or "lua5.4"
 
@@ -24,20 +26,15 @@ local read = require("support.shell").read
 describe("import_contacts.lua", function()
   local server, base, files
 
+  harness.serve({ args = "--api-key test-key" }, function(s) server = s end)
   setup(function()
-    server = server_mod.start{ args = "--api-key test-key" }
     base = os.tmpname()
     files = {}
   end)
 
   teardown(function()
-    server:stop()
     for _, path in ipairs(files) do os.remove(path) end
     os.remove(base)
-  end)
-
-  before_each(function()
-    server:reset()
   end)
 
   -- a file of the given name (its extension matters) holding text
@@ -222,13 +219,11 @@ describe("import_contacts.lua", function()
       local points = {}
       for k = 1, 10 do
         points[k] = 0.05 + math.random() * 0.6
-        local p = assert(io.popen(("%s STACKONE_API_KEY=test-key STACKONE_ACCOUNT_ID=acc-1 STACKONE_BASE_URL=%s "
-          .. "%s examples/import_contacts.lua %s --failed %s >/dev/null 2>&1 & echo $!"):format(cpath, q(slow.url),
-          q(LUA), q(path), q(path .. ".failed.jsonl"))))
-        local pid = assert(tonumber(p:read("*l")))
-        p:close()
+        local importer = process.spawn(("%s STACKONE_API_KEY=test-key STACKONE_ACCOUNT_ID=acc-1 STACKONE_BASE_URL=%s "
+          .. "%s examples/import_contacts.lua %s --failed %s"):format(cpath, q(slow.url),
+          q(LUA), q(path), q(path .. ".failed.jsonl")))
         socket.sleep(points[k])
-        os.execute("kill -9 " .. pid .. " 2>/dev/null")
+        importer:stop("KILL")
         socket.sleep(0.05)
       end
       local where = "killed after (s): " .. table.concat(points, ", ")

@@ -5,6 +5,8 @@ local stackone = require("stackone")
 local core = require("stackone.core")
 local cjson = require("cjson")
 local server_support = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 local journal_child = require("support.journal_child")
@@ -31,24 +33,20 @@ end
 describe("journal", function()
   local server, client, dir
 
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency 0.02", client = { sleep = function() end },
+    fresh_client = true }, function(s, c) server, client = s, c end)
   setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.02" }
     dir = os.tmpname()
     os.remove(dir)
     assert(shell.run("mkdir -p " .. q(dir)))
   end)
   teardown(function()
-    if client then client:close() end
-    server:stop()
     shell.run("rm -rf " .. q(dir))
   end)
 
   local count = 0
   local path
   before_each(function()
-    server:reset()
-    if client then client:close() end
-    client = fx.client(server, { sleep = function() end })
     count = count + 1
     path = dir .. "/import-" .. count .. ".journal"
   end)
@@ -153,14 +151,10 @@ describe("journal", function()
   end
 
   it("a process killed as soon as its intents are on disk: the rerun creates only what is missing", function()
-    server:stop()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.3" }
-    local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s spec/support/journal_child.lua %s %s %s 12 0 4 >/dev/null 2>&1 & "
-      .. "echo $!"):format(q("./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;"), q(fx.BUILD .. "/?.so;;"), q(fx.LUA),
-      q(server.url), q(fx.API_KEY), q(path))
-    local p = assert(io.popen(cmd))
-    local pid = assert(tonumber(p:read("*l")))
-    p:close()
+    server:restart{ args = fx.SERVER_ARGS .. " --latency 0.3" }
+    local child_process = process.spawn(("LUA_PATH=%s LUA_CPATH=%s %s spec/support/journal_child.lua %s %s %s 12 0 4")
+      :format(q("./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;"), q(fx.BUILD .. "/?.so;;"), q(fx.LUA),
+        q(server.url), q(fx.API_KEY), q(path)))
     local socket = require("socket")
     local deadline = socket.gettime() + 10
     while socket.gettime() < deadline do
@@ -168,7 +162,7 @@ describe("journal", function()
       if intents == 12 then break end
       socket.sleep(0.002)
     end
-    shell.run("kill -9 " .. pid)
+    child_process:stop("KILL")
     local lines = journal_lines(path)
     for _, l in ipairs(lines) do assert.is_nil(l.outcome, "an outcome came before the kill") end
     socket.sleep(0.4) -- what was sent is created
@@ -177,8 +171,7 @@ describe("journal", function()
     assert.equal(0, code, out)
     assert.matches("DONE ok=12 skipped=0 reconciled=" .. before, out)
     assert_each_once(12)
-    server:stop()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.02" }
+    server:restart{ args = fx.SERVER_ARGS .. " --latency 0.02" }
   end)
 
   it("survives a crash at any byte: every cut of a journal, rerun, leaves each record created once", function()

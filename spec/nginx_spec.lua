@@ -5,7 +5,8 @@
 -- local server with latency. nginx and the server are stopped by PID.
 local cjson = require("cjson")
 local socket = require("socket")
-local server_support = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
@@ -230,20 +231,9 @@ local function creates(server)
 end
 
 describe("nginx: stackone.nginx runs calls in a thread pool", function()
-  local server, nginx_pid, port, app, d
+  local server, nginx, port, app, d
 
-  local function stop_nginx()
-    if not nginx_pid then return end
-    -- QUIT: a graceful stop, so the workers close their thread VMs (and
-    -- the clients in them) as nginx does
-    os.execute("kill -QUIT " .. nginx_pid .. " 2>/dev/null")
-    for _ = 1, 100 do
-      if not shell.run("kill -0 " .. nginx_pid .. " 2>/dev/null") then break end
-      socket.sleep(0.05)
-    end
-    os.execute("kill -KILL " .. nginx_pid .. " 2>/dev/null")
-    nginx_pid = nil
-  end
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency " .. LATENCY }, function(s) server = s end)
 
   setup(function()
     for _, m in ipairs({ "ndk_http_module.so", "ngx_http_lua_module.so" }) do
@@ -260,7 +250,6 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     app = os.tmpname()
     os.remove(app)
     assert(shell.run("mkdir -p " .. quote(app)))
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency " .. LATENCY }
     port = fx.closed_port()
 
     local function paths(s)
@@ -298,29 +287,19 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     write(app .. "/nginx_spec_app.lua", TEST_APP)
 
     local command = paths(sh_line(d, "nginx "))
-    local p = assert(io.popen(("STACKONE_API_KEY=%s STACKONE_ACCOUNT_ID=%s STACKONE_BASE_URL=%s %s >%s 2>&1 & echo $!")
-      :format(quote(fx.API_KEY), quote(fx.ACCOUNT), quote(server.url), command, quote(app .. "/output"))))
-    nginx_pid = assert(tonumber(p:read("*l")))
-    p:close()
-    local deadline = socket.gettime() + 10
-    repeat
-      local sock = socket.tcp()
-      sock:settimeout(0.2)
-      local up = sock:connect("127.0.0.1", port)
-      sock:close()
-      if up then return end
-      socket.sleep(0.05)
-    until socket.gettime() > deadline or not shell.run("kill -0 " .. nginx_pid .. " 2>/dev/null")
-    error("nginx did not start: " .. (shell.read(app .. "/output") or "") .. (shell.read(app .. "/error.log") or ""))
+    nginx = process.start{ what = "nginx", interval = 0.05, log = app .. "/output",
+      command = ("STACKONE_API_KEY=%s STACKONE_ACCOUNT_ID=%s STACKONE_BASE_URL=%s %s")
+        :format(quote(fx.API_KEY), quote(fx.ACCOUNT), quote(server.url), command),
+      ready = function() return process.accepts(port) end,
+      details = function() return shell.read(app .. "/error.log") or "" end }
   end)
 
   teardown(function()
-    stop_nginx()
-    if server then server:stop() end
+    -- QUIT: a graceful stop, so the workers close their thread VMs (and
+    -- the clients in them) as nginx does
+    if nginx then nginx:stop("QUIT") end
     if app then os.execute("rm -rf " .. quote(app)) end
   end)
-
-  before_each(function() server:reset() end)
 
   it("the worker answers another location while 20 creates wait in the pool: each contact created once, "
     .. "over at most one connection per thread", function()
@@ -506,7 +485,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
   end)
 
   it("nginx's error log and output hold no SDK output and no API key, after a graceful stop", function()
-    stop_nginx()
+    nginx:stop("QUIT")
     for _, file in ipairs({ "error.log", "output" }) do
       local text = shell.read(app .. "/" .. file) or ""
       assert.is_nil(text:find(fx.API_KEY, 1, true))

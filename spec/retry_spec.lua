@@ -1,6 +1,6 @@
 -- Retries, Retry-After, backoff and the rate limiter: never lose or
 -- duplicate a contact. Every count is what the local server received.
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
@@ -9,15 +9,7 @@ local CONTACTS = "/unified/crm/contacts"
 describe("reliability", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("retries", function()
     local client, sleeps
