@@ -13,9 +13,7 @@ local server_support = require("support.server")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = shell.quote
 
 -- the guard and the check, shared by every script: what it prints last is
 -- "globals set: <names>" (none: "globals set: -")

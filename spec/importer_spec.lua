@@ -11,15 +11,9 @@ local process = require("support.process")
 
 local LUA = arg and arg[-1] or "lua5.4"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = require("support.shell").quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = require("support.shell").write
 
 local read = require("support.shell").read
 

@@ -13,15 +13,9 @@ local journal_child = require("support.journal_child")
 
 local CONTACTS = "/unified/crm/contacts"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = shell.quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 -- the journal's lines, decoded (a torn last one left out)
 local function journal_lines(path)

@@ -15,13 +15,9 @@ local MODULES = "/usr/lib/nginx/modules/"
 local PER_SECOND = 20
 local CALLS = 60
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = shell.quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 local CONF = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;

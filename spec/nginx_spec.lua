@@ -66,13 +66,9 @@ local function sh_line(d, prefix)
   error("docs/nginx.md has no sh line starting with " .. prefix)
 end
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = shell.quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 -- what the spec's own locations run (nginx_spec_app.lua in the app dir)
 local TEST_APP = [=[

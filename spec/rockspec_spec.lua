@@ -44,9 +44,7 @@ local function sorted(t)
   return t
 end
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = shell.quote
 
 -- what LuaRocks makes of a table with `platforms` on a system that is the
 -- given platforms, least specific first (its platform_overrides)

@@ -19,7 +19,7 @@ local TYPES, REFERENCE = "types/stackone.lua", "docs/reference.md"
 
 local read = shell.read
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = shell.quote
 
 -- nil when a == b, else where they first differ
 local function difference(a, b)

@@ -21,7 +21,7 @@ H2.__index = H2
 
 local read_file = require("support.shell").read
 
-M.quote = process.quote
+M.quote = require("support.shell").quote
 
 --- M.start() -> server { pid, port, url }. Errors when it does not start.
 function M.start()

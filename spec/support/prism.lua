@@ -21,9 +21,7 @@ local DEFAULT_LOG = "build/prism.log"
 local PRISM_BIN = "node_modules/.bin/prism"
 local HOST = "127.0.0.1"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote = require("support.shell").quote
 
 local function is_absolute(path)
   return path:sub(1, 1) == "/"

@@ -15,10 +15,6 @@ local M = {}
 local Process = {}
 Process.__index = Process
 
---- a word for sh, in single quotes
-function M.quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
 
 --- whether pid runs. A stopped program is reparented to init and stays a
 -- zombie until init reaps it, and `kill -0` succeeds on a zombie: the
@@ -49,7 +45,7 @@ end
 function M.spawn(command, log)
   local own_log = not log
   log = log or os.tmpname()
-  local p = assert(io.popen(("%s > %s 2>&1 & echo $!"):format(command, M.quote(log))))
+  local p = assert(io.popen(("%s > %s 2>&1 & echo $!"):format(command, shell.quote(log))))
   local pid = tonumber(p:read("*l"))
   p:close()
   if not pid then error("could not start: " .. command, 2) end
