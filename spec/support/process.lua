@@ -39,9 +39,11 @@ function M.accepts(port)
   return up ~= nil
 end
 
---- starts command (a line for sh, environment settings first if any) in
--- the background, with stdout and stderr in the file log (default: a
--- temporary file, removed by stop). Does not wait for anything.
+--- starts command in the background, with stdout and stderr in the file
+-- log (default: a temporary file, removed by stop). Does not wait for
+-- anything. command is one program for sh, environment settings first if
+-- any: the PID is the program's (a list such as "a; b" would give a shell's,
+-- and stop would not reach b).
 function M.spawn(command, log)
   local own_log = not log
   log = log or os.tmpname()
