@@ -100,10 +100,7 @@ c:close()
     os.remove(script)
     local attempts, failed, per_record = out:match("^(%d+)\t(%d+)\t(%d+)")
     assert(attempts, out)
-    local posts = 0
-    for _, r in ipairs(server:requests()) do
-      if r.method == "POST" then posts = posts + 1 end
-    end
+    local posts = #server:requests("POST")
     assert.is_true(tonumber(failed) > 0, "no socket ran out: " .. out)
     assert.equal(posts, tonumber(attempts))
     assert.equal(posts, tonumber(per_record))

@@ -19,14 +19,6 @@ describe("bulk", function()
     return out
   end
 
-  local function posts()
-    local out = {}
-    for _, r in ipairs(server:requests()) do
-      if r.method == "POST" then out[#out + 1] = r end
-    end
-    return out
-  end
-
   it("creates every record once, results in the records' order", function()
     local results, summary = client.crm.contacts.create_many(records(40), { concurrency = 8 })
     assert.equal(40, #results)
@@ -38,7 +30,7 @@ describe("bulk", function()
       attempts = summary.attempts })
     assert.is_number(summary.elapsed)
     local seen, connections = {}, {}
-    for _, r in ipairs(posts()) do
+    for _, r in ipairs(server:requests("POST")) do
       local name = cjson.decode(r.body).first_name
       assert.is_nil(seen[name], "sent twice: " .. name)
       seen[name] = true
@@ -46,7 +38,7 @@ describe("bulk", function()
     end
     local count = 0
     for _ in pairs(connections) do count = count + 1 end
-    assert.equal(40, #posts())
+    assert.equal(40, #server:requests("POST"))
     assert.is_true(count > 1 and count <= 8, "connections: " .. count)
   end)
 
@@ -66,7 +58,7 @@ describe("bulk", function()
     assert.equal("R6", results[6].record.first_name)
     assert.equal(3, summary.ok)
     assert.equal(3, summary.failed)
-    assert.equal(3, #posts())
+    assert.equal(3, #server:requests("POST"))
   end)
 
   it("resolves custom fields by name for each record", function()
@@ -108,7 +100,7 @@ describe("bulk", function()
     assert.is_true(results[1].err.maybe_applied)
     assert.equal(4, summary.ok)
     assert.equal(5, summary.attempts)
-    assert.equal(5, #posts())
+    assert.equal(5, #server:requests("POST"))
   end)
 
   it("retries a 429, and pauses the whole batch for its Retry-After", function()
@@ -117,7 +109,7 @@ describe("bulk", function()
     local results, summary = client.crm.contacts.create_many(records(6), { concurrency = 1 })
     for i = 1, 6 do assert.equal("R" .. i, results[i].record.first_name) end
     assert.equal(7, summary.attempts)
-    local reqs = posts()
+    local reqs = server:requests("POST")
     assert.equal(7, #reqs)
     -- with one slot, nothing else started during the pause
     assert.is_true(reqs[2].time - reqs[1].time >= 0.9, "paused " .. (reqs[2].time - reqs[1].time))
@@ -144,7 +136,7 @@ describe("bulk", function()
     assert.is_true(yields >= 2 and ticks == yields, yields .. " " .. ticks)
     assert.equal(8, summary.ok)
     for i = 1, 8 do assert.equal("R" .. i, results[i].record.first_name) end
-    assert.equal(8, #posts())
+    assert.equal(8, #server:requests("POST"))
   end)
 
   it("catches errors raised by on_progress and reports them", function()
@@ -188,7 +180,7 @@ describe("bulk", function()
     local _, summary = c.crm.contacts.create_many(records(6), { concurrency = 6 })
     c:close()
     assert.equal(6, summary.ok)
-    local reqs = posts()
+    local reqs = server:requests("POST")
     table.sort(reqs, function(a, b) return a.time < b.time end)
     local span = reqs[6].time - reqs[1].time
     assert.is_true(span >= 0.6, "span " .. span) -- a burst of 3, then one every 1/3 s

@@ -10,14 +10,6 @@ local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
 
-local function count(server, method)
-  local n = 0
-  for _, r in ipairs(server:requests()) do
-    if r.method == method then n = n + 1 end
-  end
-  return n
-end
-
 -- a connection the server drops once it has read the whole request: a
 -- clean close, a reset, or half a status line
 local FAULTS = {
@@ -64,7 +56,7 @@ describe("the engine", function()
           assert.equal("network", err.kind)
           assert.is_true(err.maybe_applied)
           assert.equal(1, err.attempts)
-          assert.equal(1, count(server, method))
+          assert.equal(1, #server:requests(method))
           assert(call(client, id)) -- the client goes on
         end)
       end
@@ -75,7 +67,7 @@ describe("the engine", function()
         assert.is_nil(contact)
         assert.is_true(err.maybe_applied)
         assert.equal(1, err.attempts)
-        assert.equal(1, count(server, "POST"))
+        assert.equal(1, #server:requests("POST"))
       end)
 
       for _, method in ipairs{ "PATCH", "GET" } do
@@ -84,7 +76,7 @@ describe("the engine", function()
           local value, res = CALLS[method](client, id)
           assert.is_table(value)
           assert.equal(2, res.attempts)
-          assert.equal(2, count(server, method))
+          assert.equal(2, #server:requests(method))
         end)
       end
     end
@@ -96,7 +88,7 @@ describe("the engine", function()
       assert.is_true(err.maybe_applied)
       assert.equal(1, err.attempts)
       socket.sleep(1.1) -- the server accepts again
-      assert.equal(1, count(server, "POST"))
+      assert.equal(1, #server:requests("POST"))
     end)
 
     it("a PATCH retried after a drop, meeting a refused connection, stays maybe_applied", function()
@@ -108,7 +100,7 @@ describe("the engine", function()
       assert.is_true(err.maybe_applied) -- the first PATCH may have been applied
       socket.sleep(0.4)
       assert.equal(1, err.attempts) -- the refused second try sent nothing
-      assert.equal(1, count(server, "PATCH"))
+      assert.equal(1, #server:requests("PATCH"))
     end)
 
     it("create_many at concurrency 8: every record once, dropped ones reported, attempts match", function()
@@ -134,7 +126,7 @@ describe("the engine", function()
         assert.is_nil(seen[name], "sent twice: " .. name)
         seen[name] = true
       end
-      assert.equal(12, count(server, "POST"))
+      assert.equal(12, #server:requests("POST"))
       assert.equal(12, summary.attempts)
     end)
 
@@ -147,7 +139,7 @@ describe("the engine", function()
       for i = 1, 4 do changes[i] = { id = ids[i], fields = { last_name = "L" .. i } } end
       local results, summary = client.crm.contacts.update_many(changes, { concurrency = 4 })
       for i = 1, 4 do assert.equal("L" .. i, results[i].record.last_name) end
-      assert.equal(6, count(server, "PATCH"))
+      assert.equal(6, #server:requests("PATCH"))
       assert.equal(6, summary.attempts)
     end)
   end)
@@ -160,7 +152,7 @@ describe("the engine", function()
       if i < 3 then socket.sleep(1) end
     end
     c:close()
-    assert.equal(3, count(idle, "POST"))
+    assert.equal(3, #idle:requests("POST"))
     idle:stop()
   end)
 
@@ -242,7 +234,7 @@ describe("the engine", function()
         assert.is_false(err.results[i].err.maybe_applied) -- a 429 was not processed
       end
       assert.equal(1, err.summary.ok)
-      assert.equal(2, count(server, "POST"))
+      assert.equal(2, #server:requests("POST"))
     end)
   end)
 
@@ -300,7 +292,7 @@ describe("the engine", function()
       assert.equal(2, summary.ok)
       assert.equal("Sent2", results[2].record.first_name)
       assert.same({ "rate_limit" }, waits)
-      assert.equal(2, count(server, "POST"))
+      assert.equal(2, #server:requests("POST"))
     end)
   end)
 

@@ -11,6 +11,7 @@ local fx = require("support.fixtures")
 local shell = require("support.shell")
 
 local MODULES = "/usr/lib/nginx/modules/"
+local CONTACTS = "/unified/crm/contacts"
 -- the server's latency for every /unified/ request; longer when the test
 -- process runs under valgrind (STACKONE_SLOW), where only counts and
 -- order are checked, not the clock
@@ -218,13 +219,6 @@ local function fetch(port, method, path, body)
   return answer(send(port, method, path, body))
 end
 
-local function creates(server)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if r.method == "POST" and r.path == "/unified/crm/contacts" then out[#out + 1] = r end
-  end
-  return out
-end
 
 describe("nginx: stackone.nginx runs calls in a thread pool", function()
   local server, nginx, port, app, d
@@ -305,15 +299,15 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     end
     -- a create has reached the server: a thread waits for its answer
     local deadline = socket.gettime() + 10
-    while #creates(server) == 0 and socket.gettime() < deadline do socket.sleep(0.01) end
-    assert.is_true(#creates(server) >= 1)
+    while #server:requests("POST", CONTACTS) == 0 and socket.gettime() < deadline do socket.sleep(0.01) end
+    assert.is_true(#server:requests("POST", CONTACTS) >= 1)
     local t0 = socket.gettime()
     local status, body = fetch(port, "GET", "/health")
     local health_time = socket.gettime() - t0
     -- nothing of the 20 had come back when /health did, and the server
     -- had not even received them all: the creates were still in flight
     local readable = socket.select(socks, nil, 0)
-    local arrived = #creates(server)
+    local arrived = #server:requests("POST", CONTACTS)
     assert.equal(200, status)
     assert.equal("ok\n", body)
     assert.equal(0, #readable)
@@ -330,14 +324,14 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       ids[contact.id] = true
     end
     local connections, count = {}, 0
-    for _, r in ipairs(creates(server)) do
+    for _, r in ipairs(server:requests("POST", CONTACTS)) do
       local name = cjson.decode(r.body).first_name
       names[name] = (names[name] or 0) + 1
       if not connections[r.connection] then count = count + 1 end
       connections[r.connection] = true
     end
     for i = 1, 20 do assert.equal(1, names["Ada" .. i], "Ada" .. i .. " was not created exactly once") end
-    assert.equal(20, #creates(server))
+    assert.equal(20, #server:requests("POST", CONTACTS))
     -- one client per thread VM, its connection reused by every call it runs
     assert.is_true(count <= THREADS, count .. " connections for 20 creates")
   end)
@@ -349,7 +343,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     p:close()
     assert.equal("Ada", contact.first_name)
     assert.equal("Lovelace", contact.last_name)
-    assert.equal(1, #creates(server))
+    assert.equal(1, #server:requests("POST", CONTACTS))
   end)
 
   it("runs the doc's API example", function()
@@ -409,7 +403,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.is_true(out.second.is_error)
     assert.equal("invalid", out.second.kind)
     assert.same({ 1, 1 }, { out.ok, out.failed })
-    local sent = creates(server)
+    local sent = server:requests("POST", CONTACTS)
     assert.equal(1, #sent)
     assert.matches('"tags":%[%]', sent[1].body)
   end)
@@ -445,7 +439,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       message = "no room in thread pool 'spec_one' within 0.1 s (timeout)",
       text = "stackone: busy error QUEUE_TIMEOUT: no room in thread pool 'spec_one' within 0.1 s (timeout)" },
       out.second.err)
-    assert.equal(1, #creates(server))
+    assert.equal(1, #server:requests("POST", CONTACTS))
   end)
 
   it("a call killed in the pool gives its place back (the next call on a pool of one runs)", function()
@@ -455,7 +449,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.truthy(out.killed, out.kill_error)
     assert.equal("After", out.after, body)
     local names = {}
-    for _, r in ipairs(creates(server)) do names[#names + 1] = cjson.decode(r.body).first_name end
+    for _, r in ipairs(server:requests("POST", CONTACTS)) do names[#names + 1] = cjson.decode(r.body).first_name end
     assert.same({ "Killed", "After" }, names)
   end)
 

@@ -59,9 +59,16 @@ local function request(self, method, path, body)
   return text, status
 end
 
---- every /unified/ request the server received, oldest first
-function Server:requests()
-  return (request(self, "GET", "/__control/requests"))
+--- every /unified/ request the server received, oldest first; only those
+-- with this method (and path, without the query), when given
+function Server:requests(method, path)
+  local all = request(self, "GET", "/__control/requests")
+  if not method then return all end
+  local out = {}
+  for _, r in ipairs(all) do
+    if r.method == method and (not path or r.path == path) then out[#out + 1] = r end
+  end
+  return out
 end
 
 function Server:clear_requests()
