@@ -111,8 +111,7 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
   -- the answers and the journal's creates
   local dict -- what the last run's dictionary held, as text
   local function run(shared)
-    server:reset()
-    socket.sleep(1.1)
+    server:reset() -- also empties the server's window
     local port = fx.closed_port()
     local id = assert(io.popen("id -u"))
     local user = id:read("*l") == "0" and "user root;" or ""
