@@ -15,7 +15,6 @@ local M = {}
 local Process = {}
 Process.__index = Process
 
-
 --- whether pid runs. A stopped program is reparented to init and stays a
 -- zombie until init reaps it, and `kill -0` succeeds on a zombie: the
 -- state comes from /proc (Linux), `kill -0` elsewhere.
