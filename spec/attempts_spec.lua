@@ -5,6 +5,7 @@
 -- result. Every count is checked against the server's journal.
 local socket = require("socket")
 local server_support = require("support.server")
+local harness = require("support.harness")
 local h2 = require("support.h2")
 local fx = require("support.fixtures")
 
@@ -14,15 +15,7 @@ local RETRY = { max_attempts = 3, base_delay = 0.001, max_delay = 0.002 }
 describe("attempts", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   local function client_at(base_url)
     return fx.client({ url = base_url }, { retry = RETRY, sleep = function(s) socket.sleep(s) end })
@@ -107,10 +100,7 @@ c:close()
     os.remove(script)
     local attempts, failed, per_record = out:match("^(%d+)\t(%d+)\t(%d+)")
     assert(attempts, out)
-    local posts = 0
-    for _, r in ipairs(server:requests()) do
-      if r.method == "POST" then posts = posts + 1 end
-    end
+    local posts = #server:requests("POST")
     assert.is_true(tonumber(failed) > 0, "no socket ran out: " .. out)
     assert.equal(posts, tonumber(attempts))
     assert.equal(posts, tonumber(per_record))

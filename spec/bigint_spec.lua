@@ -1,22 +1,14 @@
 -- Integers in responses keep every digit: Lua integers on 5.3+ when they
 -- fit in 64 bits, strings of their digits otherwise (and on 5.1, LuaJIT
 -- and 5.2 past 2^53), never a silently rounded number.
-local server_support = require("support.server")
-local fx = require("support.fixtures")
+local harness = require("support.harness")
 
 local INTEGERS = math.type ~= nil
 
 describe("big integers in responses", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-    client = fx.client(server)
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
+  harness.serve({ client = {}, reset = false }, function(s, c) server, client = s, c end)
 
   it("keep every digit, in records and in raw", function()
     server:script("/unified/crm/contacts/big", { { status = 200, body = [[

@@ -2,7 +2,7 @@
 -- created exactly once or reported, in order, with the single-call rules.
 local stackone = require("stackone")
 local cjson = require("cjson")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
@@ -10,29 +10,12 @@ local CONTACTS = "/unified/crm/contacts"
 describe("bulk", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    if client then client:close() end
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = fx.client(server, { sleep = function() end })
-  end)
+  harness.serve({ client = { sleep = function() end }, fresh_client = true },
+    function(s, c) server, client = s, c end)
 
   local function records(n)
     local out = {}
     for i = 1, n do out[i] = { first_name = "R" .. i, emails = { ("r%d@example.com"):format(i) } } end
-    return out
-  end
-
-  local function posts()
-    local out = {}
-    for _, r in ipairs(server:requests()) do
-      if r.method == "POST" then out[#out + 1] = r end
-    end
     return out
   end
 
@@ -47,7 +30,7 @@ describe("bulk", function()
       attempts = summary.attempts })
     assert.is_number(summary.elapsed)
     local seen, connections = {}, {}
-    for _, r in ipairs(posts()) do
+    for _, r in ipairs(server:requests("POST")) do
       local name = cjson.decode(r.body).first_name
       assert.is_nil(seen[name], "sent twice: " .. name)
       seen[name] = true
@@ -55,7 +38,7 @@ describe("bulk", function()
     end
     local count = 0
     for _ in pairs(connections) do count = count + 1 end
-    assert.equal(40, #posts())
+    assert.equal(40, #server:requests("POST"))
     assert.is_true(count > 1 and count <= 8, "connections: " .. count)
   end)
 
@@ -75,7 +58,7 @@ describe("bulk", function()
     assert.equal("R6", results[6].record.first_name)
     assert.equal(3, summary.ok)
     assert.equal(3, summary.failed)
-    assert.equal(3, #posts())
+    assert.equal(3, #server:requests("POST"))
   end)
 
   it("resolves custom fields by name for each record", function()
@@ -117,7 +100,7 @@ describe("bulk", function()
     assert.is_true(results[1].err.maybe_applied)
     assert.equal(4, summary.ok)
     assert.equal(5, summary.attempts)
-    assert.equal(5, #posts())
+    assert.equal(5, #server:requests("POST"))
   end)
 
   it("retries a 429, and pauses the whole batch for its Retry-After", function()
@@ -126,7 +109,7 @@ describe("bulk", function()
     local results, summary = client.crm.contacts.create_many(records(6), { concurrency = 1 })
     for i = 1, 6 do assert.equal("R" .. i, results[i].record.first_name) end
     assert.equal(7, summary.attempts)
-    local reqs = posts()
+    local reqs = server:requests("POST")
     assert.equal(7, #reqs)
     -- with one slot, nothing else started during the pause
     assert.is_true(reqs[2].time - reqs[1].time >= 0.9, "paused " .. (reqs[2].time - reqs[1].time))
@@ -153,7 +136,7 @@ describe("bulk", function()
     assert.is_true(yields >= 2 and ticks == yields, yields .. " " .. ticks)
     assert.equal(8, summary.ok)
     for i = 1, 8 do assert.equal("R" .. i, results[i].record.first_name) end
-    assert.equal(8, #posts())
+    assert.equal(8, #server:requests("POST"))
   end)
 
   it("catches errors raised by on_progress and reports them", function()
@@ -197,7 +180,7 @@ describe("bulk", function()
     local _, summary = c.crm.contacts.create_many(records(6), { concurrency = 6 })
     c:close()
     assert.equal(6, summary.ok)
-    local reqs = posts()
+    local reqs = server:requests("POST")
     table.sort(reqs, function(a, b) return a.time < b.time end)
     local span = reqs[6].time - reqs[1].time
     assert.is_true(span >= 0.6, "span " .. span) -- a burst of 3, then one every 1/3 s

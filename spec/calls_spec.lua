@@ -2,23 +2,12 @@
 -- operation, an uncalled `each` in a generic for, and a server whose
 -- cursor repeats.
 local stackone = require("stackone")
-local server_support = require("support.server")
-local fx = require("support.fixtures")
+local harness = require("support.harness")
 
 describe("calls", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-    client = fx.client(server)
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({ client = {} }, function(s, c) server, client = s, c end)
 
   -- the arguments of each operation, after the group (the same for both
   -- forms: a delete is of an account neither finds)

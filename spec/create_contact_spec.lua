@@ -3,23 +3,14 @@
 local stackone = require("stackone")
 local cjson = require("cjson")
 local mime = require("mime")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 describe("crm.contacts.create", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    if client then client:close() end
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = fx.client(server)
-  end)
+  harness.serve({ client = {}, fresh_client = true },
+    function(s, c) server, client = s, c end)
 
   local function last_request()
     local all = server:requests()

@@ -2,33 +2,14 @@
 -- and definitions or records of any shape from the server give a value or
 -- `nil, err`, never an error raised.
 local stackone = require("stackone")
-local server_support = require("support.server")
-local fx = require("support.fixtures")
+local harness = require("support.harness")
 
 local DEFINITIONS = "/unified/crm/custom_field_definitions/contacts"
 
 describe("custom fields", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = fx.client(server)
-  end)
-  after_each(function()
-    client:close()
-  end)
-
-  local function posts()
-    local n = 0
-    for _, r in ipairs(server:requests()) do if r.method == "POST" then n = n + 1 end end
-    return n
-  end
+  harness.serve({ client = {}, fresh_client = true }, function(s, c) server, client = s, c end)
 
   it("checks a value given by name against its definition's type before anything is sent", function()
     local _, contact, err
@@ -38,9 +19,9 @@ describe("custom fields", function()
     assert.matches("Employee Count' is of type float: its value must be a number, not 'abc'", err.message, 1, true)
     _, err = client.crm.contacts.create{ custom_fields = { ["Favourite Colour"] = 7 } }
     assert.equal("invalid", err.kind)
-    assert.equal(0, posts())
+    assert.equal(0, #server:requests("POST"))
     assert(client.crm.contacts.create{ custom_fields = { ["Employee Count"] = 12.5, ["Favourite Colour"] = "red" } })
-    assert.equal(1, posts())
+    assert.equal(1, #server:requests("POST"))
   end)
 
   it("definitions of any shape from the server give nil, err, never a raise", function()

@@ -5,17 +5,10 @@
 local socket = require("socket")
 local cjson = require("cjson")
 local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
-
-local function count(server, method)
-  local n = 0
-  for _, r in ipairs(server:requests()) do
-    if r.method == method then n = n + 1 end
-  end
-  return n
-end
 
 -- a connection the server drops once it has read the whole request: a
 -- clean close, a reset, or half a status line
@@ -39,15 +32,7 @@ end
 describe("the engine", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("on a reused connection the server drops after reading the request", function()
     local client, id
@@ -71,7 +56,7 @@ describe("the engine", function()
           assert.equal("network", err.kind)
           assert.is_true(err.maybe_applied)
           assert.equal(1, err.attempts)
-          assert.equal(1, count(server, method))
+          assert.equal(1, #server:requests(method))
           assert(call(client, id)) -- the client goes on
         end)
       end
@@ -82,7 +67,7 @@ describe("the engine", function()
         assert.is_nil(contact)
         assert.is_true(err.maybe_applied)
         assert.equal(1, err.attempts)
-        assert.equal(1, count(server, "POST"))
+        assert.equal(1, #server:requests("POST"))
       end)
 
       for _, method in ipairs{ "PATCH", "GET" } do
@@ -91,7 +76,7 @@ describe("the engine", function()
           local value, res = CALLS[method](client, id)
           assert.is_table(value)
           assert.equal(2, res.attempts)
-          assert.equal(2, count(server, method))
+          assert.equal(2, #server:requests(method))
         end)
       end
     end
@@ -103,7 +88,7 @@ describe("the engine", function()
       assert.is_true(err.maybe_applied)
       assert.equal(1, err.attempts)
       socket.sleep(1.1) -- the server accepts again
-      assert.equal(1, count(server, "POST"))
+      assert.equal(1, #server:requests("POST"))
     end)
 
     it("a PATCH retried after a drop, meeting a refused connection, stays maybe_applied", function()
@@ -115,7 +100,7 @@ describe("the engine", function()
       assert.is_true(err.maybe_applied) -- the first PATCH may have been applied
       socket.sleep(0.4)
       assert.equal(1, err.attempts) -- the refused second try sent nothing
-      assert.equal(1, count(server, "PATCH"))
+      assert.equal(1, #server:requests("PATCH"))
     end)
 
     it("create_many at concurrency 8: every record once, dropped ones reported, attempts match", function()
@@ -141,7 +126,7 @@ describe("the engine", function()
         assert.is_nil(seen[name], "sent twice: " .. name)
         seen[name] = true
       end
-      assert.equal(12, count(server, "POST"))
+      assert.equal(12, #server:requests("POST"))
       assert.equal(12, summary.attempts)
     end)
 
@@ -154,7 +139,7 @@ describe("the engine", function()
       for i = 1, 4 do changes[i] = { id = ids[i], fields = { last_name = "L" .. i } } end
       local results, summary = client.crm.contacts.update_many(changes, { concurrency = 4 })
       for i = 1, 4 do assert.equal("L" .. i, results[i].record.last_name) end
-      assert.equal(6, count(server, "PATCH"))
+      assert.equal(6, #server:requests("PATCH"))
       assert.equal(6, summary.attempts)
     end)
   end)
@@ -167,7 +152,7 @@ describe("the engine", function()
       if i < 3 then socket.sleep(1) end
     end
     c:close()
-    assert.equal(3, count(idle, "POST"))
+    assert.equal(3, #idle:requests("POST"))
     idle:stop()
   end)
 
@@ -249,7 +234,7 @@ describe("the engine", function()
         assert.is_false(err.results[i].err.maybe_applied) -- a 429 was not processed
       end
       assert.equal(1, err.summary.ok)
-      assert.equal(2, count(server, "POST"))
+      assert.equal(2, #server:requests("POST"))
     end)
   end)
 
@@ -307,7 +292,7 @@ describe("the engine", function()
       assert.equal(2, summary.ok)
       assert.equal("Sent2", results[2].record.first_name)
       assert.same({ "rate_limit" }, waits)
-      assert.equal(2, count(server, "POST"))
+      assert.equal(2, #server:requests("POST"))
     end)
   end)
 
@@ -315,21 +300,11 @@ describe("the engine", function()
     local h2 = require("support.h2")
     local tls, client
 
-    setup(function()
-      tls = h2.start()
-    end)
-    teardown(function()
-      tls:stop()
-    end)
-    before_each(function()
-      client = fx.client({ url = tls.url }, { ca_file = "spec/data/tls/cert.pem",
-        sleep = function(s) socket.sleep(s) end, retry = { base_delay = 0.01, max_delay = 0.05 } })
-      tls:clear()
-    end)
-    after_each(function()
-      client:close()
-      tls:clear_script()
-    end)
+    -- a new client and an empty journal and script for each test
+    harness.serve({ start = h2.start, fresh_client = true, client = function(s)
+      return fx.client(s, { ca_file = "spec/data/tls/cert.pem",
+        sleep = function(t) socket.sleep(t) end, retry = { base_delay = 0.01, max_delay = 0.05 } })
+    end }, function(s, c) tls, client = s, c end)
 
     local function outcomes()
       local out = {}

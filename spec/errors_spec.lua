@@ -1,22 +1,14 @@
 -- Runtime failures come back as `nil, err` with stable fields; bad input
 -- sends nothing; programmer errors raise.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 -- one local server for every group; each test starts from a reset one
 describe("failures", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("errors", function()
     local client
@@ -267,9 +259,7 @@ describe("failures", function()
       assert.equal("closed", results[2].err.kind)
       assert.is_false(results[2].err.maybe_applied)
       assert.same({ 1, 1, true }, { summary.ok, summary.failed, summary.stopped })
-      local posts = 0
-      for _, r in ipairs(server:requests()) do if r.method == "POST" then posts = posts + 1 end end
-      assert.equal(1, posts)
+      assert.equal(1, #server:requests("POST"))
     end)
 
     it("options are read without metamethods", function()

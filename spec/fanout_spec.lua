@@ -3,7 +3,7 @@
 -- server answers every CRM request 0.2 s late, so overlapping calls show
 -- in the wall time.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 local socket = require("socket")
 
@@ -12,21 +12,9 @@ local LATENCY = 0.2
 describe("account views and fan-out", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency " .. LATENCY }
-  end)
-  teardown(function()
-    if client then client:close() end
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = assert(stackone.new{ api_key = fx.API_KEY, base_url = server.url })
-  end)
-  after_each(function()
-    client:close()
-    client = nil
-  end)
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency " .. LATENCY, fresh_client = true,
+    client = function(s) return assert(stackone.new{ api_key = fx.API_KEY, base_url = s.url }) end },
+    function(s, c) server, client = s, c end)
 
   local function crm_requests()
     local out = {}

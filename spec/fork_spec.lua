@@ -6,7 +6,7 @@
 local cjson = require("cjson")
 local socket = require("socket")
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local h2 = require("support.h2")
 local fx = require("support.fixtures")
 
@@ -110,15 +110,7 @@ end
 describe("fork", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("a client used before the fork (a kept-alive connection)", function()
     local client
@@ -279,12 +271,7 @@ describe("fork", function()
   describe("over HTTPS and HTTP/2", function()
     local tls
 
-    setup(function()
-      tls = h2.start()
-    end)
-    teardown(function()
-      tls:stop()
-    end)
+    harness.serve({ start = h2.start, reset = false }, function(s) tls = s end)
 
     for _, ending in ipairs({ "exits without closing the client", "closes the client" }) do
       it("the child " .. ending .. ": nothing reaches the parent's TLS connection, which lives on", function()

@@ -9,13 +9,11 @@
 -- Lua 5.5 only: `global` is 5.5 syntax.
 if _VERSION ~= "Lua 5.5" then return end
 
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = shell.quote
 
 -- the guard and the check, shared by every script: what it prints last is
 -- "globals set: <names>" (none: "globals set: -")
@@ -71,8 +69,7 @@ report()
 
 describe("a Lua 5.5 script with global declarations", function()
   local server
-  setup(function() server = server_support.start{ args = fx.SERVER_ARGS } end)
-  teardown(function() server:stop() end)
+  harness.serve({ reset = false }, function(s) server = s end)
 
   -- runs a script in a new process of the suite's Lua, with the in-tree
   -- SDK; returns what it printed and its exit code

@@ -5,7 +5,7 @@
 -- nothing printed. The docs' examples (docs/hosts.md) run as written, in
 -- child processes of the suite's own Lua, against the local server.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
@@ -95,28 +95,9 @@ end
 describe("hosts", function()
   local server, slow
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-    slow = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.5" }
-  end)
+  harness.serve({}, function(s) server = s end)
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency 0.5" }, function(s) slow = s end)
 
-  teardown(function()
-    server:stop()
-    slow:stop()
-  end)
-
-  before_each(function()
-    server:reset()
-    slow:reset()
-  end)
-
-  local function posts(s)
-    local n = 0
-    for _, r in ipairs(s:requests()) do
-      if r.method == "POST" then n = n + 1 end
-    end
-    return n
-  end
 
   describe("a process that ends without closing its client", function()
     needs("luv")("docs/hosts.md's luv example, as written: 50 contacts, ids printed, exit 0, nothing on stderr",
@@ -124,12 +105,12 @@ describe("hosts", function()
       local ids = lines(runs_clean(PRELUDE .. doc_block("<!-- example: luv -->"), server.url))
       assert.equal(50, #ids)
       for _, id in ipairs(ids) do assert.matches("^%x+%-", id) end
-      assert.equal(50, posts(server))
+      assert.equal(50, #server:requests("POST"))
     end)
 
     it("docs/hosts.md's cqueues example, as written: exit 0 with its output", function()
       assert.matches("^%x+%-", runs_clean(PRELUDE .. doc_block("<!-- example: cqueues -->"), server.url))
-      assert.equal(1, posts(server))
+      assert.equal(1, #server:requests("POST"))
     end)
 
     needs("luv")("luv, with calls in flight at exit: exit 0, nothing on stderr", function()
@@ -410,7 +391,7 @@ describe("hosts", function()
       for i = 1, 3 do assert.equal("api ok", got[i]) end
       -- the calls took 0.5 s: the 10 ms timer fired all along
       assert.is_true(tonumber(got[4]:match("ticks (%d+)")) >= 20, got[4])
-      assert.equal(3, posts(slow))
+      assert.equal(3, #slow:requests("POST"))
     end)
 
     it("(the plain luv adapter resumes inside a luv callback, where vim.api refuses)", function()
@@ -426,7 +407,7 @@ describe("hosts", function()
       ]], server.url)
       assert.equal(0, code)
       assert.matches("\n%x+%-", text)
-      assert.equal(1, posts(server))
+      assert.equal(1, #server:requests("POST"))
     end)
   end)
 end)

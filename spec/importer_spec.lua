@@ -6,38 +6,29 @@
 -- spec/helper.lua).
 local cjson = require("cjson")
 local server_mod = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 
 local LUA = arg and arg[-1] or "lua5.4"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = require("support.shell").quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = require("support.shell").write
 
 local read = require("support.shell").read
 
 describe("import_contacts.lua", function()
   local server, base, files
 
+  harness.serve({ args = "--api-key test-key" }, function(s) server = s end)
   setup(function()
-    server = server_mod.start{ args = "--api-key test-key" }
     base = os.tmpname()
     files = {}
   end)
 
   teardown(function()
-    server:stop()
     for _, path in ipairs(files) do os.remove(path) end
     os.remove(base)
-  end)
-
-  before_each(function()
-    server:reset()
   end)
 
   -- a file of the given name (its extension matters) holding text
@@ -222,13 +213,11 @@ describe("import_contacts.lua", function()
       local points = {}
       for k = 1, 10 do
         points[k] = 0.05 + math.random() * 0.6
-        local p = assert(io.popen(("%s STACKONE_API_KEY=test-key STACKONE_ACCOUNT_ID=acc-1 STACKONE_BASE_URL=%s "
-          .. "%s examples/import_contacts.lua %s --failed %s >/dev/null 2>&1 & echo $!"):format(cpath, q(slow.url),
-          q(LUA), q(path), q(path .. ".failed.jsonl"))))
-        local pid = assert(tonumber(p:read("*l")))
-        p:close()
+        local importer = process.spawn(("%s STACKONE_API_KEY=test-key STACKONE_ACCOUNT_ID=acc-1 STACKONE_BASE_URL=%s "
+          .. "%s examples/import_contacts.lua %s --failed %s"):format(cpath, q(slow.url),
+          q(LUA), q(path), q(path .. ".failed.jsonl")))
         socket.sleep(points[k])
-        os.execute("kill -9 " .. pid .. " 2>/dev/null")
+        importer:stop("KILL")
         socket.sleep(0.05)
       end
       local where = "killed after (s): " .. table.concat(points, ", ")
@@ -243,11 +232,7 @@ describe("import_contacts.lua", function()
       assert.equal(500, total, where)
       for i = 1, 500 do assert.equal(1, by_email[("row%d@example.org"):format(i)], where) end
       -- and no row was sent twice: the server read 500 creates in all
-      local posts = 0
-      for _, r in ipairs(slow:requests()) do
-        if r.method == "POST" then posts = posts + 1 end
-      end
-      assert.equal(500, posts, where)
+      assert.equal(500, #slow:requests("POST"), where)
     end)
     slow:stop()
     assert(ok, err)

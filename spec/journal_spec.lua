@@ -5,21 +5,17 @@ local stackone = require("stackone")
 local core = require("stackone.core")
 local cjson = require("cjson")
 local server_support = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 local journal_child = require("support.journal_child")
 
 local CONTACTS = "/unified/crm/contacts"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = shell.quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 -- the journal's lines, decoded (a torn last one left out)
 local function journal_lines(path)
@@ -31,24 +27,20 @@ end
 describe("journal", function()
   local server, client, dir
 
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency 0.02", client = { sleep = function() end },
+    fresh_client = true }, function(s, c) server, client = s, c end)
   setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.02" }
     dir = os.tmpname()
     os.remove(dir)
     assert(shell.run("mkdir -p " .. q(dir)))
   end)
   teardown(function()
-    if client then client:close() end
-    server:stop()
     shell.run("rm -rf " .. q(dir))
   end)
 
   local count = 0
   local path
   before_each(function()
-    server:reset()
-    if client then client:close() end
-    client = fx.client(server, { sleep = function() end })
     count = count + 1
     path = dir .. "/import-" .. count .. ".journal"
   end)
@@ -68,13 +60,6 @@ describe("journal", function()
   end
 
   -- the POST requests the server received
-  local function posts()
-    local total = 0
-    for _, r in ipairs(server:requests()) do
-      if r.method == "POST" and r.path == CONTACTS then total = total + 1 end
-    end
-    return total
-  end
 
   -- on the server, each of the n records once
   local function assert_each_once(n)
@@ -124,7 +109,7 @@ describe("journal", function()
       assert.same({ record = { id = ids[i] }, skipped = true }, results[i])
     end
     assert_each_once(6)
-    assert.equal(6, posts())
+    assert.equal(6, #server:requests("POST", CONTACTS))
   end)
 
   it("never holds the API key", function()
@@ -153,14 +138,10 @@ describe("journal", function()
   end
 
   it("a process killed as soon as its intents are on disk: the rerun creates only what is missing", function()
-    server:stop()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.3" }
-    local cmd = ("LUA_PATH=%s LUA_CPATH=%s %s spec/support/journal_child.lua %s %s %s 12 0 4 >/dev/null 2>&1 & "
-      .. "echo $!"):format(q("./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;"), q(fx.BUILD .. "/?.so;;"), q(fx.LUA),
-      q(server.url), q(fx.API_KEY), q(path))
-    local p = assert(io.popen(cmd))
-    local pid = assert(tonumber(p:read("*l")))
-    p:close()
+    server:restart{ args = fx.SERVER_ARGS .. " --latency 0.3" }
+    local child_process = process.spawn(("LUA_PATH=%s LUA_CPATH=%s %s spec/support/journal_child.lua %s %s %s 12 0 4")
+      :format(q("./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;"), q(fx.BUILD .. "/?.so;;"), q(fx.LUA),
+        q(server.url), q(fx.API_KEY), q(path)))
     local socket = require("socket")
     local deadline = socket.gettime() + 10
     while socket.gettime() < deadline do
@@ -168,7 +149,7 @@ describe("journal", function()
       if intents == 12 then break end
       socket.sleep(0.002)
     end
-    shell.run("kill -9 " .. pid)
+    child_process:stop("KILL")
     local lines = journal_lines(path)
     for _, l in ipairs(lines) do assert.is_nil(l.outcome, "an outcome came before the kill") end
     socket.sleep(0.4) -- what was sent is created
@@ -177,20 +158,12 @@ describe("journal", function()
     assert.equal(0, code, out)
     assert.matches("DONE ok=12 skipped=0 reconciled=" .. before, out)
     assert_each_once(12)
-    server:stop()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.02" }
+    server:restart{ args = fx.SERVER_ARGS .. " --latency 0.02" }
   end)
 
   it("survives a crash at any byte: every cut of a journal, rerun, leaves each record created once", function()
     local fast = server_support.start{ args = fx.SERVER_ARGS } -- no latency: hundreds of reruns
     local c = fx.client(fast, { sleep = function() end, rate_limit = false }) -- hundreds of calls
-    local function fast_creates()
-      local total = 0
-      for _, r in ipairs(fast:requests()) do
-        if r.method == "POST" then total = total + 1 end
-      end
-      return total
-    end
     local records = journal_child.records(5)
     c.crm.contacts.create_many(records, { journal = path })
     local text = shell.read(path)
@@ -203,7 +176,7 @@ describe("journal", function()
         local results, summary = c.crm.contacts.create_many(records, { journal = path })
         assert(results, tostring(summary))
         assert.equal(5, summary.ok, "cut at byte " .. cut)
-        assert.equal(cut < intents_end and 5 or 0, fast_creates(), "cut at byte " .. cut)
+        assert.equal(cut < intents_end and 5 or 0, #fast:requests("POST"), "cut at byte " .. cut)
         -- the torn part is gone: every line of the journal is whole
         local after = shell.read(path)
         for l in after:gmatch("([^\n]*)\n") do assert(pcall(cjson.decode, l), "cut " .. cut .. ": " .. l) end
@@ -261,7 +234,7 @@ describe("journal", function()
     end
     assert.equal(1, lookups)
     assert_each_once(4)
-    assert.equal(5, posts()) -- four in the first run, and the one never received
+    assert.equal(5, #server:requests("POST", CONTACTS)) -- four in the first run, and the one never received
     -- and the third run knows them all
     results, summary = client.crm.contacts.create_many(records, { journal = path })
     assert.equal(4, summary.skipped)
@@ -400,7 +373,7 @@ describe("journal", function()
       assert.is_nil(fresh)
       assert.matches("Read%-only file system", e.message)
       assert.equal(before, shell.read(jpath))
-      assert.equal(3, posts()) -- the first run's only
+      assert.equal(3, #server:requests("POST", CONTACTS)) -- the first run's only
       assert(shell.run("mount -o remount,rw " .. q(mnt)))
       local _, summary = client.crm.contacts.create_many(records, { journal = jpath })
       assert.same({ ok = 3, skipped = 2, reconciled = 1 }, { ok = summary.ok, skipped = summary.skipped,

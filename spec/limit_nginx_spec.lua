@@ -6,7 +6,8 @@
 -- the 8 VMs' own limiters let 429s through. nginx and the server are
 -- stopped by PID.
 local socket = require("socket")
-local server_support = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
@@ -14,13 +15,9 @@ local MODULES = "/usr/lib/nginx/modules/"
 local PER_SECOND = 20
 local CALLS = 60
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = shell.quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 local CONF = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -89,6 +86,8 @@ end
 describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", function()
   local server, app, checkout
 
+  harness.serve({ args = fx.SERVER_ARGS .. " --rate-limit " .. PER_SECOND .. "/1", reset = false },
+    function(s) server = s end)
   setup(function()
     for _, m in ipairs({ "ndk_http_module.so", "ngx_http_lua_module.so" }) do
       assert(io.open(MODULES .. m), MODULES .. m .. " is missing (apt-get install nginx-light "
@@ -102,11 +101,9 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
     os.remove(app)
     assert(shell.run("mkdir -p " .. quote(app)))
     write(app .. "/budget_app.lua", APP)
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --rate-limit " .. PER_SECOND .. "/1" }
   end)
 
   teardown(function()
-    if server then server:stop() end
     if app then os.execute("rm -rf " .. quote(app)) end
   end)
 
@@ -114,46 +111,30 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
   -- the answers and the journal's creates
   local dict -- what the last run's dictionary held, as text
   local function run(shared)
-    server:reset()
-    socket.sleep(1.1)
+    server:reset() -- also empties the server's window
     local port = fx.closed_port()
     local id = assert(io.popen("id -u"))
     local user = id:read("*l") == "0" and "user root;" or ""
     id:close()
     write(app .. "/nginx.conf", CONF:format(user, checkout, checkout, app, checkout, port))
-    local p = assert(io.popen(("STACKONE_API_KEY=%s STACKONE_ACCOUNT_ID=%s STACKONE_BASE_URL=%s STACKONE_SHARED=%s "
-      .. "nginx -p %s -c nginx.conf -g 'daemon off; pid nginx.pid; error_log error.log;' >%s 2>&1 & echo $!")
-      :format(quote(fx.API_KEY), quote(fx.ACCOUNT), quote(server.url), shared and "1" or "0", quote(app),
-        quote(app .. "/output"))))
-    local pid = assert(tonumber(p:read("*l")))
-    p:close()
+    local nginx = process.start{ what = "nginx", interval = 0.05, log = app .. "/output",
+      command = ("STACKONE_API_KEY=%s STACKONE_ACCOUNT_ID=%s STACKONE_BASE_URL=%s STACKONE_SHARED=%s "
+        .. "nginx -p %s -c nginx.conf -g 'daemon off; pid nginx.pid; error_log error.log;'")
+        :format(quote(fx.API_KEY), quote(fx.ACCOUNT), quote(server.url), shared and "1" or "0", quote(app)),
+      ready = function() return process.accepts(port) end,
+      details = function() return shell.read(app .. "/error.log") or "" end }
     local ok, answers = pcall(function()
-      local deadline = socket.gettime() + 10
-      repeat
-        local sock = socket.tcp()
-        sock:settimeout(0.2)
-        local up = sock:connect("127.0.0.1", port)
-        sock:close()
-        if up then
-          local posted = post_all(port)
-          local dump = assert(socket.tcp())
-          dump:settimeout(10)
-          assert(dump:connect("127.0.0.1", port))
-          assert(dump:send("GET /budget HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"))
-          local data, _, partial = dump:receive("*a")
-          dump:close()
-          return { answers = posted, dict = (data or partial or ""):match("\r\n\r\n(.*)$") or "" }
-        end
-        socket.sleep(0.05)
-      until socket.gettime() > deadline
-      error("nginx did not start: " .. (shell.read(app .. "/error.log") or ""))
+      local posted = post_all(port)
+      local dump = assert(socket.tcp())
+      dump:settimeout(10)
+      assert(dump:connect("127.0.0.1", port))
+      assert(dump:send("GET /budget HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"))
+      local data, _, partial = dump:receive("*a")
+      dump:close()
+      return { answers = posted, dict = (data or partial or ""):match("\r\n\r\n(.*)$") or "" }
     end)
-    os.execute("kill -QUIT " .. pid .. " 2>/dev/null")
-    for _ = 1, 100 do
-      if not shell.run("kill -0 " .. pid .. " 2>/dev/null") then break end
-      socket.sleep(0.05)
-    end
-    os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+    -- QUIT: a graceful stop, so the workers close their thread VMs as nginx does
+    nginx:stop("QUIT")
     assert(ok, answers)
     answers, dict = answers.answers, answers.dict
     local creates, limited = 0, 0

@@ -10,6 +10,7 @@ local socket = require("socket")
 local stackone = require("stackone")
 local core = require("stackone.core")
 local server_support = require("support.server")
+local harness = require("support.harness")
 local redis_support = require("support.redis")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
@@ -102,22 +103,11 @@ end
 describe("a rate budget shared by processes", function()
   local server, redis, dir
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --rate-limit " .. PER_SECOND .. "/1" }
-    redis = redis_support.start()
-    dir = temp_dir()
-  end)
-
-  teardown(function()
-    if server then server:stop() end
-    if redis then redis:stop() end
-    if dir then shell.run("rm -rf " .. dir) end
-  end)
-
-  before_each(function()
-    server:reset()
-    socket.sleep(1.1) -- the server's window empties
-  end)
+  -- the reset before each test also empties the server's window
+  harness.serve({ args = fx.SERVER_ARGS .. " --rate-limit " .. PER_SECOND .. "/1" }, function(s) server = s end)
+  harness.serve({ start = redis_support.start }, function(r) redis = r end)
+  setup(function() dir = temp_dir() end)
+  teardown(function() if dir then shell.run("rm -rf " .. dir) end end)
 
   it("is needed: 4 processes on one key, each limited alone, get 429s", function()
     local reports = start_workers(4, { url = server.url, store = "none", count = 25 }).wait()
@@ -275,8 +265,7 @@ end
 describe("a shared rate budget in one process", function()
   local server
 
-  setup(function() server = server_support.start{ args = fx.SERVER_ARGS } end)
-  teardown(function() server:stop() end)
+  harness.serve({ reset = false }, function(s) server = s end)
 
   it("tells the store each send and gives back a place never used", function()
     local store = table_store()

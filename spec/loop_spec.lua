@@ -4,6 +4,7 @@
 -- at once. Real loops: luv and cqueues, against the local server.
 local stackone = require("stackone")
 local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 -- timing bounds hold on a plain run; under valgrind (STACKONE_SLOW) the
@@ -59,18 +60,8 @@ local HOSTS = {
 describe("event loops", function()
   local server, slow
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-    slow = server_support.start{ args = fx.SERVER_ARGS .. " --latency 0.5" }
-  end)
-  teardown(function()
-    server:stop()
-    slow:stop()
-  end)
-  before_each(function()
-    server:reset()
-    slow:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency 0.5" }, function(s) slow = s end)
 
   for name, make_host in pairs(HOSTS) do
     describe(name, function()

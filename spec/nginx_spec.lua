@@ -5,11 +5,13 @@
 -- local server with latency. nginx and the server are stopped by PID.
 local cjson = require("cjson")
 local socket = require("socket")
-local server_support = require("support.server")
+local harness = require("support.harness")
+local process = require("support.process")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
 
 local MODULES = "/usr/lib/nginx/modules/"
+local CONTACTS = "/unified/crm/contacts"
 -- the server's latency for every /unified/ request; longer when the test
 -- process runs under valgrind (STACKONE_SLOW), where only counts and
 -- order are checked, not the clock
@@ -65,13 +67,9 @@ local function sh_line(d, prefix)
   error("docs/nginx.md has no sh line starting with " .. prefix)
 end
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = shell.quote
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = shell.write
 
 -- what the spec's own locations run (nginx_spec_app.lua in the app dir)
 local TEST_APP = [=[
@@ -221,29 +219,11 @@ local function fetch(port, method, path, body)
   return answer(send(port, method, path, body))
 end
 
-local function creates(server)
-  local out = {}
-  for _, r in ipairs(server:requests()) do
-    if r.method == "POST" and r.path == "/unified/crm/contacts" then out[#out + 1] = r end
-  end
-  return out
-end
 
 describe("nginx: stackone.nginx runs calls in a thread pool", function()
-  local server, nginx_pid, port, app, d
+  local server, nginx, port, app, d
 
-  local function stop_nginx()
-    if not nginx_pid then return end
-    -- QUIT: a graceful stop, so the workers close their thread VMs (and
-    -- the clients in them) as nginx does
-    os.execute("kill -QUIT " .. nginx_pid .. " 2>/dev/null")
-    for _ = 1, 100 do
-      if not shell.run("kill -0 " .. nginx_pid .. " 2>/dev/null") then break end
-      socket.sleep(0.05)
-    end
-    os.execute("kill -KILL " .. nginx_pid .. " 2>/dev/null")
-    nginx_pid = nil
-  end
+  harness.serve({ args = fx.SERVER_ARGS .. " --latency " .. LATENCY }, function(s) server = s end)
 
   setup(function()
     for _, m in ipairs({ "ndk_http_module.so", "ngx_http_lua_module.so" }) do
@@ -260,7 +240,6 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     app = os.tmpname()
     os.remove(app)
     assert(shell.run("mkdir -p " .. quote(app)))
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --latency " .. LATENCY }
     port = fx.closed_port()
 
     local function paths(s)
@@ -298,29 +277,19 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     write(app .. "/nginx_spec_app.lua", TEST_APP)
 
     local command = paths(sh_line(d, "nginx "))
-    local p = assert(io.popen(("STACKONE_API_KEY=%s STACKONE_ACCOUNT_ID=%s STACKONE_BASE_URL=%s %s >%s 2>&1 & echo $!")
-      :format(quote(fx.API_KEY), quote(fx.ACCOUNT), quote(server.url), command, quote(app .. "/output"))))
-    nginx_pid = assert(tonumber(p:read("*l")))
-    p:close()
-    local deadline = socket.gettime() + 10
-    repeat
-      local sock = socket.tcp()
-      sock:settimeout(0.2)
-      local up = sock:connect("127.0.0.1", port)
-      sock:close()
-      if up then return end
-      socket.sleep(0.05)
-    until socket.gettime() > deadline or not shell.run("kill -0 " .. nginx_pid .. " 2>/dev/null")
-    error("nginx did not start: " .. (shell.read(app .. "/output") or "") .. (shell.read(app .. "/error.log") or ""))
+    nginx = process.start{ what = "nginx", interval = 0.05, log = app .. "/output",
+      command = ("STACKONE_API_KEY=%s STACKONE_ACCOUNT_ID=%s STACKONE_BASE_URL=%s %s")
+        :format(quote(fx.API_KEY), quote(fx.ACCOUNT), quote(server.url), command),
+      ready = function() return process.accepts(port) end,
+      details = function() return shell.read(app .. "/error.log") or "" end }
   end)
 
   teardown(function()
-    stop_nginx()
-    if server then server:stop() end
+    -- QUIT: a graceful stop, so the workers close their thread VMs (and
+    -- the clients in them) as nginx does
+    if nginx then nginx:stop("QUIT") end
     if app then os.execute("rm -rf " .. quote(app)) end
   end)
-
-  before_each(function() server:reset() end)
 
   it("the worker answers another location while 20 creates wait in the pool: each contact created once, "
     .. "over at most one connection per thread", function()
@@ -330,15 +299,15 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     end
     -- a create has reached the server: a thread waits for its answer
     local deadline = socket.gettime() + 10
-    while #creates(server) == 0 and socket.gettime() < deadline do socket.sleep(0.01) end
-    assert.is_true(#creates(server) >= 1)
+    while #server:requests("POST", CONTACTS) == 0 and socket.gettime() < deadline do socket.sleep(0.01) end
+    assert.is_true(#server:requests("POST", CONTACTS) >= 1)
     local t0 = socket.gettime()
     local status, body = fetch(port, "GET", "/health")
     local health_time = socket.gettime() - t0
     -- nothing of the 20 had come back when /health did, and the server
     -- had not even received them all: the creates were still in flight
     local readable = socket.select(socks, nil, 0)
-    local arrived = #creates(server)
+    local arrived = #server:requests("POST", CONTACTS)
     assert.equal(200, status)
     assert.equal("ok\n", body)
     assert.equal(0, #readable)
@@ -355,14 +324,14 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       ids[contact.id] = true
     end
     local connections, count = {}, 0
-    for _, r in ipairs(creates(server)) do
+    for _, r in ipairs(server:requests("POST", CONTACTS)) do
       local name = cjson.decode(r.body).first_name
       names[name] = (names[name] or 0) + 1
       if not connections[r.connection] then count = count + 1 end
       connections[r.connection] = true
     end
     for i = 1, 20 do assert.equal(1, names["Ada" .. i], "Ada" .. i .. " was not created exactly once") end
-    assert.equal(20, #creates(server))
+    assert.equal(20, #server:requests("POST", CONTACTS))
     -- one client per thread VM, its connection reused by every call it runs
     assert.is_true(count <= THREADS, count .. " connections for 20 creates")
   end)
@@ -374,7 +343,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     p:close()
     assert.equal("Ada", contact.first_name)
     assert.equal("Lovelace", contact.last_name)
-    assert.equal(1, #creates(server))
+    assert.equal(1, #server:requests("POST", CONTACTS))
   end)
 
   it("runs the doc's API example", function()
@@ -434,7 +403,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.is_true(out.second.is_error)
     assert.equal("invalid", out.second.kind)
     assert.same({ 1, 1 }, { out.ok, out.failed })
-    local sent = creates(server)
+    local sent = server:requests("POST", CONTACTS)
     assert.equal(1, #sent)
     assert.matches('"tags":%[%]', sent[1].body)
   end)
@@ -470,7 +439,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
       message = "no room in thread pool 'spec_one' within 0.1 s (timeout)",
       text = "stackone: busy error QUEUE_TIMEOUT: no room in thread pool 'spec_one' within 0.1 s (timeout)" },
       out.second.err)
-    assert.equal(1, #creates(server))
+    assert.equal(1, #server:requests("POST", CONTACTS))
   end)
 
   it("a call killed in the pool gives its place back (the next call on a pool of one runs)", function()
@@ -480,7 +449,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
     assert.truthy(out.killed, out.kill_error)
     assert.equal("After", out.after, body)
     local names = {}
-    for _, r in ipairs(creates(server)) do names[#names + 1] = cjson.decode(r.body).first_name end
+    for _, r in ipairs(server:requests("POST", CONTACTS)) do names[#names + 1] = cjson.decode(r.body).first_name end
     assert.same({ "Killed", "After" }, names)
   end)
 
@@ -506,7 +475,7 @@ describe("nginx: stackone.nginx runs calls in a thread pool", function()
   end)
 
   it("nginx's error log and output hold no SDK output and no API key, after a graceful stop", function()
-    stop_nginx()
+    nginx:stop("QUIT")
     for _, file in ipairs({ "error.log", "output" }) do
       local text = shell.read(app .. "/" .. file) or ""
       assert.is_nil(text:find(fx.API_KEY, 1, true))

@@ -13,7 +13,7 @@
 -- Lua 5.4's whatever Lua runs the suite, so only the 5.4 suite runs it; the
 -- memory checks' runs of the suite skip it (it is a memory check itself).
 local cjson = require("cjson")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local shell = require("support.shell")
 
 local FULL = os.getenv("STACKONE_OOM_FULL") ~= nil
@@ -58,13 +58,13 @@ describe("out of memory", function()
 
   local server, env
 
+  harness.serve({ args = "--api-key " .. KEY .. " --seed-contacts 6", reset = false }, function(s) server = s end)
   setup(function()
     local log = os.tmpname()
     local ok = shell.run("make --no-print-directory oom-host > " .. log .. " 2>&1")
     local text = shell.read(log)
     os.remove(log)
     assert(ok, "make oom-host failed:\n" .. (text or ""))
-    server = server_support.start{ args = "--api-key " .. KEY .. " --seed-contacts 6" }
     env = table.concat({
       "STACKONE_BASE_URL=" .. server.url,
       "STACKONE_API_KEY=" .. KEY,
@@ -72,9 +72,6 @@ describe("out of memory", function()
       "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1",
       "LSAN_OPTIONS=print_suppressions=0:suppressions=spec/support/oom.supp",
     }, " ")
-  end)
-  teardown(function()
-    if server then server:stop() end
   end)
 
   -- runs the host; returns whether it exited 0, and what it printed

@@ -1,7 +1,7 @@
 -- Every CRM operation against the local server: records, pages, `each`,
 -- ids in paths and query strings on the wire.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local TRAINING = "8187e5da-dc77-475e-9949-af0f1fa4e4e3"
@@ -9,17 +9,8 @@ local TRAINING = "8187e5da-dc77-475e-9949-af0f1fa4e4e3"
 describe("CRM operations", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS .. " --page-size-cap 2" }
-  end)
-  teardown(function()
-    if client then client:close() end
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    client = fx.client(server)
-  end)
+  harness.serve({ args = fx.SERVER_ARGS .. " --page-size-cap 2", client = {}, fresh_client = true },
+    function(s, c) server, client = s, c end)
 
   local function targets()
     local out = {}

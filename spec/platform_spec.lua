@@ -4,7 +4,7 @@
 -- x-account-id), the checks before sending, every documented status, and
 -- a POST or DELETE never resent when the server may have acted on it.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local STATUSES = { 400, 401, 403, 404, 408, 409, 422, 429, 500, 501, 502 }
@@ -12,22 +12,10 @@ local STATUSES = { 400, 401, 403, 404, 408, 409, 422, 429, 500, 501, 502 }
 describe("platform API", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    if client then client:close() end
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-    -- no account id at all: the platform's calls need none
-    client = assert(stackone.new{ api_key = fx.API_KEY, base_url = server.url, retry = { base_delay = 0.01 } })
-  end)
-  after_each(function()
-    client:close()
-    client = nil
-  end)
+  -- no account id at all: the platform's calls need none
+  harness.serve({ fresh_client = true, client = function(s)
+    return assert(stackone.new{ api_key = fx.API_KEY, base_url = s.url, retry = { base_delay = 0.01 } })
+  end }, function(s, c) server, client = s, c end)
 
   local function requests()
     local out = {}

@@ -3,6 +3,7 @@
 -- a request it finds invalid gets a 4xx, which fails the test.
 local stackone = require("stackone")
 local prism = require("support.prism")
+local harness = require("support.harness")
 
 local KEY = "conformance-key"
 local TRAINING = "8187e5da-dc77-475e-9949-af0f1fa4e4e3"
@@ -10,15 +11,10 @@ local TRAINING = "8187e5da-dc77-475e-9949-af0f1fa4e4e3"
 describe("conformance with StackOne's OpenAPI spec (Prism)", function()
   local mock, client
 
-  setup(function()
-    mock = prism.start()
-    client = assert(stackone.new{ api_key = KEY, account_id = "acc-123", base_url = mock.url,
+  harness.serve({ start = prism.start, client = function(s)
+    return assert(stackone.new{ api_key = KEY, account_id = "acc-123", base_url = s.url,
       rate_limit = false, retry = false, timeout = 20 })
-  end)
-  teardown(function()
-    if client then client:close() end
-    if mock then mock.stop() end
-  end)
+  end }, function(s, c) mock, client = s, c end)
 
   local function ok(value, res)
     if not value then error("Prism refused the request: " .. tostring(res), 2) end
@@ -114,15 +110,11 @@ end)
 describe("conformance with StackOne's platform spec (Prism)", function()
   local mock, client
 
-  setup(function()
-    mock = prism.start{ spec = "spec/data/stackone-platform.openapi.json", log = "build/prism-platform.log" }
-    client = assert(stackone.new{ api_key = KEY, base_url = mock.url, rate_limit = false, retry = false,
-      timeout = 20 })
-  end)
-  teardown(function()
-    if client then client:close() end
-    if mock then mock.stop() end
-  end)
+  harness.serve({ start = function()
+    return prism.start{ spec = "spec/data/stackone-platform.openapi.json", log = "build/prism-platform.log" }
+  end, client = function(s)
+    return assert(stackone.new{ api_key = KEY, base_url = s.url, rate_limit = false, retry = false, timeout = 20 })
+  end }, function(s, c) mock, client = s, c end)
 
   local function ok(status, value, res)
     if not value then error("Prism refused the request: " .. tostring(res), 2) end

@@ -3,23 +3,13 @@
 -- the user's line, whichever layer found it (the C checks, the Lua layer,
 -- each, custom fields by name), on every Lua. Nothing is sent.
 local stackone = require("stackone")
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 describe("programmer errors", function()
   local server, client
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-    client = fx.client(server)
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({ client = {} }, function(s, c) server, client = s, c end)
 
   -- fn's error must point at a line of fn itself (the user's code, not
   -- the SDK's) and read `expected` after the location

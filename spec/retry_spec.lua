@@ -1,6 +1,6 @@
 -- Retries, Retry-After, backoff and the rate limiter: never lose or
 -- duplicate a contact. Every count is what the local server received.
-local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 
 local CONTACTS = "/unified/crm/contacts"
@@ -9,15 +9,7 @@ local CONTACTS = "/unified/crm/contacts"
 describe("reliability", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = fx.SERVER_ARGS }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({}, function(s) server = s end)
 
   describe("retries", function()
     local client, sleeps
@@ -36,13 +28,6 @@ describe("reliability", function()
       client:close()
     end)
 
-    local function count(method)
-      local n = 0
-      for _, r in ipairs(server:requests()) do
-        if r.method == method then n = n + 1 end
-      end
-      return n
-    end
 
     local function envelope(status, message)
       return { statusCode = status, message = message, timestamp = "2024-01-01T00:00:00.000Z" }
@@ -56,7 +41,7 @@ describe("reliability", function()
       assert.equal(2, res.attempts)
       assert.equal(1, #sleeps)
       assert.near(1, sleeps[1], 0.01)
-      assert.equal(2, count("POST"))
+      assert.equal(2, #server:requests("POST"))
     end)
 
     it("honours Retry-After as an HTTP-date", function()
@@ -88,7 +73,7 @@ describe("reliability", function()
         local got, res = client.crm.contacts.get(created.id)
         assert.equal("A", got.first_name)
         assert.equal(2, res.attempts)
-        assert.equal(2, count("GET"))
+        assert.equal(2, #server:requests("GET"))
       end)
 
       it("does not retry POST on " .. status .. ": the outcome is unknown", function()
@@ -98,7 +83,7 @@ describe("reliability", function()
         assert.equal(status, err.status)
         assert.is_true(err.maybe_applied)
         assert.equal(1, err.attempts)
-        assert.equal(1, count("POST"))
+        assert.equal(1, #server:requests("POST"))
       end)
     end
 
@@ -123,7 +108,7 @@ describe("reliability", function()
       assert.is_nil(contact)
       assert.equal("network", err.kind)
       assert.is_true(err.maybe_applied)
-      assert.equal(1, count("POST"))
+      assert.equal(1, #server:requests("POST"))
     end)
 
     it("retries a GET whose connection dropped, before or mid-response", function()
@@ -187,7 +172,7 @@ describe("reliability", function()
       server:script("/unified/crm/accounts", steps)
       _, err = client.crm.accounts.list(nil, { retry = { max_attempts = 3 } })
       assert.equal(3, err.attempts)
-      assert.equal(3, count("GET"))
+      assert.equal(3, #server:requests("GET"))
     end)
 
     it("never retries 4xx other than 408 and 429", function()

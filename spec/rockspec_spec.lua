@@ -8,6 +8,7 @@
 -- when the suite runs under Lua 5.4 (`busted --lua=lua5.4`), and the
 -- suite's own Lua under any other (make test runs the suite under each).
 local shell = require("support.shell")
+local process = require("support.process")
 
 local SCM, RELEASE = "stackone-scm-1.rockspec", "stackone-0.1.0-1.rockspec"
 
@@ -43,9 +44,7 @@ local function sorted(t)
   return t
 end
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = shell.quote
 
 -- what LuaRocks makes of a table with `platforms` on a system that is the
 -- given platforms, least specific first (its platform_overrides)
@@ -274,22 +273,15 @@ client:close()
       if lua == "luajit" then
         server = q(lua) .. " " .. q(tree .. "/lib/luarocks/rocks-" .. version .. "/stackone/scm-1/bin/stackone-server")
       end
-      local out = os.tmpname()
-      local pid = lines(("%s --api-key test-key > %s 2>&1 & echo $!"):format(server, q(out)))[1]
-      local port
-      for _ = 1, 250 do
-        port = read(out):match("PORT (%d+)")
-        if port then break end
-        shell.run("sleep 0.02")
-      end
-      local server_out = read(out)
+      local started, installed = pcall(process.start, { what = "stackone-server", port_line = true,
+        command = server .. " --api-key test-key" })
       local result
-      if port then
-        result = lines(("cd /tmp && %s %s -e %s 2>&1"):format(paths(tree, version), q(lua), q(CREATE:format(port))))
+      if started then
+        result = lines(("cd /tmp && %s %s -e %s 2>&1"):format(paths(tree, version), q(lua),
+          q(CREATE:format(installed.port))))
+        installed:stop()
       end
-      shell.run("kill " .. pid .. " 2>/dev/null")
-      os.remove(out)
-      assert.is_truthy(port, "stackone-server did not start: " .. server_out)
+      assert(started, installed)
       local text = table.concat(result, "\n")
       local sdk_version, status, id, name, core = text:match("^(%S+)\t(%d+)\t(%S+)\t(%S+)\t(%S+)$")
       assert.is_truthy(sdk_version, text)

@@ -6,6 +6,7 @@ local socket = require("socket")
 local cjson = require("cjson")
 local server_support = require("support.server")
 local h2 = require("support.h2")
+local harness = require("support.harness")
 
 local request_bytes, read_response = server_support.request_bytes, server_support.read_response
 
@@ -20,15 +21,7 @@ end
 describe("the Lua server's faults", function()
   local server
 
-  setup(function()
-    server = server_support.start()
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset()
-  end)
+  harness.serve({ args = "" }, function(s) server = s end)
 
   it('close = "reset": the whole request is read and journaled, then RST and no byte', function()
     server:script(CONTACTS, { { close = "reset" } })
@@ -121,12 +114,7 @@ end)
 describe("the Lua server's --idle-timeout", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = "--idle-timeout 0.3" }
-  end)
-  teardown(function()
-    server:stop()
-  end)
+  harness.serve({ args = "--idle-timeout 0.3", reset = false }, function(s) server = s end)
 
   it("closes a keep-alive connection idle for that long, with FIN", function()
     local sock = assert(server:connect())
@@ -157,15 +145,8 @@ end)
 describe("the Lua server's --rate-limit", function()
   local server
 
-  setup(function()
-    server = server_support.start{ args = "--rate-limit 3/0.5" }
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:reset() -- also empties the window
-  end)
+  -- the reset before each test also empties the window
+  harness.serve({ args = "--rate-limit 3/0.5" }, function(s) server = s end)
 
   it("answers 429 to the (N+1)th request within T, does not count it, and journals rate_limited", function()
     local sock = assert(server:connect())
@@ -206,16 +187,7 @@ end)
 describe("the HTTPS / HTTP/2 test server", function()
   local server
 
-  setup(function()
-    server = h2.start()
-  end)
-  teardown(function()
-    server:stop()
-  end)
-  before_each(function()
-    server:clear_script()
-    server:clear()
-  end)
+  harness.serve({ start = h2.start }, function(s) server = s end)
 
   local function post(args)
     return server:curl(CONTACTS, (args or "--http2") .. " -X POST -H 'content-type: application/json'"

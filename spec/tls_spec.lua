@@ -4,30 +4,15 @@
 local stackone = require("stackone")
 local mime = require("mime")
 local fx = require("support.fixtures")
+local h2 = require("support.h2")
+local harness = require("support.harness")
 
 local CA = "spec/data/tls/cert.pem"
 
 describe("TLS", function()
-  local pid, url
+  local url
 
-  setup(function()
-    local out = os.tmpname()
-    local p = assert(io.popen(("node spec/support/h2_server.js > %s 2>&1 & echo $!"):format(out)))
-    pid = assert(tonumber(p:read("*l")))
-    p:close()
-    for _ = 1, 200 do
-      local f = io.open(out)
-      local port = f and f:read("*a"):match("PORT (%d+)")
-      if f then f:close() end
-      if port then url = "https://127.0.0.1:" .. port break end
-      require("socket").sleep(0.02)
-    end
-    os.remove(out)
-    assert(url, "the HTTPS test server did not start")
-  end)
-  teardown(function()
-    if pid then os.execute("kill " .. pid) end
-  end)
+  harness.serve({ start = h2.start, reset = false }, function(s) url = s.url end)
 
   it("verifies the peer by default: an unknown certificate is a tls error, not retried", function()
     local c = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", base_url = url })

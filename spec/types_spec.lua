@@ -11,6 +11,7 @@ package.path = "./scripts/?.lua;" .. package.path
 local generator = require("describe.generate")
 local shell = require("support.shell")
 local server_support = require("support.server")
+local harness = require("support.harness")
 local fx = require("support.fixtures")
 local stackone = require("stackone")
 local core = require("stackone.core")
@@ -19,7 +20,7 @@ local TYPES, REFERENCE = "types/stackone.lua", "docs/reference.md"
 
 local read = shell.read
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = shell.quote
 
 -- nil when a == b, else where they first differ
 local function difference(a, b)
@@ -238,8 +239,7 @@ describe("the editor types and the reference", function()
 
   describe("the error object", function()
     local server
-    setup(function() server = server_support.start{ args = fx.SERVER_ARGS } end)
-    teardown(function() if server then server:stop() end end)
+    harness.serve({ reset = false }, function(s) server = s end)
 
     -- real error objects of every shape: an HTTP error with a body, a
     -- Retry-After and a failing debug function; a body that is not JSON;

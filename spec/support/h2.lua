@@ -12,7 +12,7 @@
 -- JSON null (a refused stream's body, an HTTP/1.1 stream_id) decodes to
 -- cjson.null.
 local cjson = require("cjson")
-local socket = require("socket")
+local process = require("support.process")
 
 local M = {}
 
@@ -21,45 +21,27 @@ H2.__index = H2
 
 local read_file = require("support.shell").read
 
---- a word for sh, in single quotes
-function M.quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
+M.quote = require("support.shell").quote
 
 --- M.start() -> server { pid, port, url }. Errors when it does not start.
 function M.start()
-  local out = os.tmpname()
-  local p = assert(io.popen(("node spec/support/h2_server.js > %s 2>&1 & echo $!"):format(out)))
-  local pid = assert(tonumber(p:read("*l")), "could not start the HTTPS test server")
-  p:close()
-  local port
-  local deadline = socket.gettime() + 10
-  while not port and socket.gettime() < deadline do
-    local text = read_file(out)
-    port = text and tonumber(text:match("PORT (%d+)"))
-    if not port then socket.sleep(0.02) end
-  end
-  if not port then
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    local text = read_file(out) or ""
-    os.remove(out)
-    error("the HTTPS test server did not report its port: " .. text)
-  end
-  return setmetatable({ pid = pid, port = port, out = out, url = "https://127.0.0.1:" .. port }, H2)
+  local node = process.start{ command = "node spec/support/h2_server.js", what = "the HTTPS test server",
+    port_line = true }
+  return setmetatable({ process = node, pid = node.pid, port = node.port, url = "https://127.0.0.1:" .. node.port },
+    H2)
 end
 
 function H2:stop()
-  if self.pid then
-    os.execute("kill " .. self.pid .. " 2>/dev/null")
-    self.pid = nil
-    os.remove(self.out)
+  if self.process then
+    self.process:stop()
+    self.process, self.pid = nil, nil
   end
 end
 
 --- what the server wrote to stdout and stderr so far (its PORT line, and
 -- any error it logged)
 function H2:log()
-  return read_file(self.out) or ""
+  return self.process and self.process:output() or ""
 end
 
 --- Runs `curl -sSk -v <args> <url .. path>` (args: a string for sh, put in
@@ -120,6 +102,12 @@ end
 function H2:clear_script()
   local _, status = control(self, "DELETE", "/__control/script")
   assert(status == 204, "dropping the steps failed: " .. tostring(status))
+end
+
+--- drops the pending steps, then clears the journal
+function H2:reset()
+  self:clear_script()
+  self:clear()
 end
 
 --- the pending steps, { {method, path, step}, ... }

@@ -12,6 +12,7 @@
 -- package-lock.json at the project root).
 
 local socket = require("socket")
+local process = require("support.process")
 
 local M = {}
 
@@ -20,9 +21,7 @@ local DEFAULT_LOG = "build/prism.log"
 local PRISM_BIN = "node_modules/.bin/prism"
 local HOST = "127.0.0.1"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote = require("support.shell").quote
 
 local function is_absolute(path)
   return path:sub(1, 1) == "/"
@@ -81,23 +80,6 @@ local function read_all(path)
   return s
 end
 
--- A killed prism is reparented to init and stays a zombie until init reaps
--- it; `kill -0` succeeds on a zombie, so read the state from /proc (Linux)
--- and fall back to `kill -0` elsewhere.
-local function is_alive(pid)
-  local f = io.open("/proc/" .. pid .. "/stat", "r")
-  if f then
-    local stat = f:read("*a") or ""
-    f:close()
-    local state = stat:match(".*%) (%a)") -- after the last ')' of "(comm)"
-    return state ~= nil and state ~= "Z" and state ~= "X"
-  end
-  if file_exists("/proc/self/stat") then
-    return false -- /proc is there, the process is not
-  end
-  return run("kill -0 " .. pid .. " 2>/dev/null")
-end
-
 -- Ask the kernel for a free loopback port: bind to port 0, read it, close.
 local function free_port()
   local server, err = socket.bind(HOST, 0)
@@ -130,26 +112,7 @@ local function answers_http(port)
   return line ~= nil and line:match("^HTTP/1%.%d %d%d%d") ~= nil
 end
 
-local function kill(pid, timeout)
-  if not is_alive(pid) then
-    return
-  end
-  run("kill -TERM " .. pid .. " 2>/dev/null")
-  local deadline = socket.gettime() + (timeout or 5)
-  while socket.gettime() < deadline do
-    if not is_alive(pid) then
-      return
-    end
-    socket.sleep(0.1)
-  end
-  run("kill -KILL " .. pid .. " 2>/dev/null")
-  deadline = socket.gettime() + 2
-  while socket.gettime() < deadline and is_alive(pid) do
-    socket.sleep(0.05)
-  end
-end
-
--- Launch prism in the background; return its PID.
+-- Launch prism in the background (process.spawn), its output in log.
 local function launch(root, bin, spec, log, port, extra_args)
   local args = {
     shell_quote(bin), "mock", "--errors",
@@ -159,17 +122,8 @@ local function launch(root, bin, spec, log, port, extra_args)
     args[#args + 1] = shell_quote(a)
   end
   args[#args + 1] = shell_quote(spec)
-  local cmd = "cd " .. shell_quote(root) .. " && "
-    .. table.concat(args, " ")
-    .. " </dev/null >" .. shell_quote(log) .. " 2>&1 & echo $!"
-  local p = assert(io.popen("sh -c " .. shell_quote(cmd), "r"))
-  local out = p:read("*a") or ""
-  p:close()
-  local pid = tonumber(out:match("(%d+)"))
-  if not pid then
-    error("prism: could not start prism (no PID from shell): " .. out, 0)
-  end
-  return pid
+  return process.spawn("cd " .. shell_quote(root) .. " && " .. table.concat(args, " ") .. " </dev/null",
+    join(root, log))
 end
 
 -- Path of the prism executable under root (default ".").
@@ -214,19 +168,19 @@ function M.start(opts)
   local last_err
   for attempt = 1, 2 do -- second try with another port if the first was taken
     local port = (attempt == 1 and opts.port) or free_port()
-    local pid = launch(root, PRISM_BIN, spec, log, port, opts.args)
+    local prism = launch(root, PRISM_BIN, spec, log, port, opts.args)
     local started = socket.gettime()
     local deadline = started + timeout
     local ready, died = false, false
     while socket.gettime() < deadline do
       -- "listening" in the log guards against another process that grabbed
       -- the port between free_port() and prism's bind.
-      if answers_http(port) and is_alive(pid)
+      if answers_http(port) and prism:alive()
           and read_all(log_path):find("is listening on", 1, true) then
         ready = true
         break
       end
-      if not is_alive(pid) or read_all(log_path):find("EADDRINUSE", 1, true) then
+      if not prism:alive() or read_all(log_path):find("EADDRINUSE", 1, true) then
         died = true
         break
       end
@@ -234,25 +188,18 @@ function M.start(opts)
     end
 
     if ready then
-      local stopped = false
       local server = {
         port = port,
-        pid = pid,
+        pid = prism.pid,
         url = "http://" .. HOST .. ":" .. port,
         log = log_path,
         startup_seconds = socket.gettime() - started,
       }
-      server.stop = function()
-        if stopped then
-          return
-        end
-        stopped = true
-        kill(pid)
-      end
+      server.stop = function() prism:stop() end
       return server
     end
 
-    kill(pid)
+    prism:stop()
     local tail = read_tail(log_path, 30)
     if died then
       last_err = "prism: exited before answering on port " .. port .. "; tail of "

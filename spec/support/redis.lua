@@ -1,7 +1,7 @@
 -- Starts a Redis server (Debian's redis-server) on a loopback port for a
 -- spec, with nothing saved to disk, and stops it by PID.
-local socket = require("socket")
 local fx = require("support.fixtures")
+local process = require("support.process")
 local redis_client = require("support.redis_client")
 
 local M = {}
@@ -9,35 +9,26 @@ local M = {}
 local Redis = {}
 Redis.__index = Redis
 
+local function answers(port)
+  local conn = redis_client.connect("127.0.0.1", port)
+  if conn then conn:quit() end
+  return conn ~= nil
+end
+
 --- M.start(port?) -> redis: redis.port, redis.pid
 function M.start(port)
   port = port or fx.closed_port()
-  local log = os.tmpname()
-  local p = assert(io.popen(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no "
-    .. "--dir /tmp > %s 2>&1 & echo $!"):format(port, log)))
-  local pid = assert(tonumber(p:read("*l")), "could not start redis-server")
-  p:close()
-  local self = setmetatable({ pid = pid, port = port, log = log }, Redis)
-  local deadline = socket.gettime() + 10
-  while socket.gettime() < deadline do
-    local conn = redis_client.connect("127.0.0.1", port)
-    if conn then
-      conn:quit()
-      return self
-    end
-    socket.sleep(0.02)
-  end
-  self:stop()
-  error("redis-server did not start: " .. (require("support.shell").read(log) or ""))
+  local server = process.start{ what = "redis-server", ready = function() return answers(port) end,
+    command = ("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --dir /tmp"):format(port) }
+  return setmetatable({ process = server, pid = server.pid, port = port }, Redis)
 end
 
---- kills it (SIGKILL with kill = true: no goodbye to its clients)
+--- kills it (SIGKILL with kill = true: no goodbye to its clients), and
+-- waits until it is gone
 function Redis:stop(kill)
-  if self.pid then
-    os.execute(("kill %s %d 2>/dev/null; while kill -0 %d 2>/dev/null; do sleep 0.01; done")
-      :format(kill and "-9" or "", self.pid, self.pid))
-    self.pid = nil
-    os.remove(self.log)
+  if self.process then
+    self.process:stop(kill and "KILL" or "TERM")
+    self.process, self.pid = nil, nil
   end
 end
 

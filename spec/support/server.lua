@@ -9,42 +9,37 @@ local cjson = require("cjson")
 
 local M = {}
 
-local read_file = require("support.shell").read
+local process = require("support.process")
 
 local Server = {}
 Server.__index = Server
 
+local function launch(args)
+  return process.start{ command = "lua5.4 server/stackone_server.lua " .. (args or ""),
+    what = "the local server", port_line = true }
+end
+
 --- M.start{ args = "--page-size-cap 2" } -> server
 function M.start(opts)
   opts = opts or {}
-  os.execute("mkdir -p build")
-  local out = os.tmpname()
-  local cmd = string.format("lua5.4 server/stackone_server.lua %s > %s 2>%s.err & echo $!",
-    opts.args or "", out, out)
-  local p = assert(io.popen(cmd))
-  local pid = assert(tonumber(p:read("*l")), "could not start the local server")
-  p:close()
-  local port
-  local deadline = socket.gettime() + 10
-  while not port and socket.gettime() < deadline do
-    local text = read_file(out)
-    port = text and tonumber(text:match("PORT (%d+)"))
-    if not port then socket.sleep(0.02) end
-  end
-  if not port then
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    error("the local server did not report its port: " .. (read_file(out .. ".err") or ""))
-  end
-  return setmetatable({ pid = pid, port = port, out = out,
-    url = "http://127.0.0.1:" .. port }, Server)
+  local self = setmetatable({}, Server)
+  self:restart(opts)
+  return self
+end
+
+--- stops it (if it runs) and starts it anew with opts.args, in this same
+-- object: server.port and server.url change
+function Server:restart(opts)
+  self:stop()
+  self.process = launch((opts or {}).args)
+  self.pid, self.port = self.process.pid, self.process.port
+  self.url = "http://127.0.0.1:" .. self.port
 end
 
 function Server:stop()
-  if self.pid then
-    os.execute("kill " .. self.pid .. " 2>/dev/null")
-    self.pid = nil
-    os.remove(self.out)
-    os.remove(self.out .. ".err")
+  if self.process then
+    self.process:stop()
+    self.process, self.pid = nil, nil
   end
 end
 
@@ -64,9 +59,16 @@ local function request(self, method, path, body)
   return text, status
 end
 
---- every /unified/ request the server received, oldest first
-function Server:requests()
-  return (request(self, "GET", "/__control/requests"))
+--- every /unified/ request the server received, oldest first; only those
+-- with this method (and path, without the query), when given
+function Server:requests(method, path)
+  local all = request(self, "GET", "/__control/requests")
+  if not method then return all end
+  local out = {}
+  for _, r in ipairs(all) do
+    if r.method == method and (not path or r.path == path) then out[#out + 1] = r end
+  end
+  return out
 end
 
 function Server:clear_requests()

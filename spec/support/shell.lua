@@ -1,5 +1,5 @@
 -- What the specs need of the system, the same on every Lua: running a
--- command, reading a file.
+-- command, reading and writing a file, quoting a word for sh.
 local M = {}
 
 --- the whole file at path, or nil when it cannot be opened
@@ -9,6 +9,18 @@ function M.read(path)
   local s = f:read("*a")
   f:close()
   return s
+end
+
+--- writes text to the file at path (raises when it cannot)
+function M.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- s as one word for sh, in single quotes
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
 end
 
 -- os.execute: 5.1 and LuaJIT return the wait status, 5.2+ return
