@@ -294,6 +294,7 @@ typedef struct so_slot {
 
 typedef struct so_engine {
   CURLM *multi;
+  CURLSH *share;         /* TLS sessions shared by the client's handles */
   pid_t pid;             /* the process its connections belong to */
   so_buf sockets;        /* the sockets libcurl holds open: after a fork,
                             the child makes them harmless (engine.c) */

@@ -26,10 +26,12 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
 end
 
---- M.start() -> server { pid, port, url }. Errors when it does not start.
-function M.start()
+--- M.start(opts?) -> server { pid, port, url }. Errors when it does not
+-- start. opts.max_streams: the streams one connection may carry at once.
+function M.start(opts)
   local out = os.tmpname()
-  local p = assert(io.popen(("node spec/support/h2_server.js > %s 2>&1 & echo $!"):format(out)))
+  local env = opts and opts.max_streams and ("H2_MAX_STREAMS=%d "):format(opts.max_streams) or ""
+  local p = assert(io.popen(("%snode spec/support/h2_server.js > %s 2>&1 & echo $!"):format(env, out)))
   local pid = assert(tonumber(p:read("*l")), "could not start the HTTPS test server")
   p:close()
   local port
@@ -96,7 +98,7 @@ local function control(self, method, path, body)
 end
 
 --- the journal: every /unified/ request, oldest first, each
--- { method, path, http, stream_id, connection, body, outcome }
+-- { method, path, http, stream_id, connection, resumed, body, outcome }
 function H2:requests()
   local list, status = control(self, "GET", "/__control/requests")
   assert(status == 200, "reading the journal failed: " .. tostring(status))
