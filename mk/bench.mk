@@ -6,7 +6,7 @@
 # BENCH_ARGS passes settings to bench/run.lua, e.g. BENCH_ARGS="create_n=500".
 
 BENCH_OUT = build/bench
-BENCH_BINS = $(BENCH_OUT)/raw_curl $(BENCH_OUT)/rusage
+BENCH_BINS = $(BENCH_OUT)/raw_curl $(BENCH_OUT)/rusage $(BENCH_OUT)/multi_h2
 BENCH_ARGS ?=
 
 .PHONY: bench bench-smoke bench-node bench-tools
@@ -15,6 +15,11 @@ bench-tools: $(BENCH_BINS)
 
 # the floor: plain C on libcurl, -O2
 $(BENCH_OUT)/raw_curl: bench/raw_curl.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
+
+# the floor for case 8: libcurl's multi alone, HTTP/2 over TLS, -O2
+$(BENCH_OUT)/multi_h2: bench/multi_h2.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
