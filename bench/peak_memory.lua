@@ -19,10 +19,12 @@ end
 local size = tonumber(arg[1]) or 50e6
 local server = require("support.server").start{ args = "--api-key " .. KEY }
 local item = '{"id":"%d","name":"' .. string.rep("x", 400) .. '","n":%d,"ok":true,"v":1.5}'
-local parts = {}
-for i = 1, math.floor(size / 460) do parts[i] = item:format(i, i) end
-local body = '{"data":[' .. table.concat(parts, ",") .. '],"next":null}'
-parts = nil
+local body
+do
+  local parts = {}
+  for i = 1, math.floor(size / 460) do parts[i] = item:format(i, i) end
+  body = '{"data":[' .. table.concat(parts, ",") .. '],"next":null}'
+end
 local peak = {}
 for _, call in ipairs{ "0", "1" } do
   server:script("/unified/crm/accounts", { { status = 200, body = body } }, "GET")
