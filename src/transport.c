@@ -69,11 +69,16 @@ static void trace(so_buf *out, char prefix, const char *p, size_t n) {
   }
 }
 
-/* the bytes of `word` inside p[0..n), or NULL */
+/* the bytes of `word` inside p[0..n), or NULL; memchr jumps to each
+   place its first letter is */
 static const char *find(const char *p, size_t n, const char *word) {
-  size_t i, w = strlen(word);
-  for (i = 0; i + w <= n; i++)
-    if (memcmp(p + i, word, w) == 0) return p + i;
+  const char *end = p + n;
+  size_t w = strlen(word);
+  while ((size_t)(end - p) >= w &&
+         (p = memchr(p, word[0], (size_t)(end - p) - w + 1)) != NULL) {
+    if (memcmp(p, word, w) == 0) return p;
+    p++;
+  }
   return NULL;
 }
 
