@@ -7,6 +7,7 @@ local stackone = require("stackone")
 local mime = require("mime")
 local fx = require("support.fixtures")
 local shell = require("support.shell")
+local socket = require("socket")
 
 local CA = "spec/data/tls/cert.pem"
 
@@ -76,18 +77,18 @@ end)
 
 describe("TLS connections of one client", function()
   local h2 = require("support.h2")
-  local server, narrow -- narrow: one stream per connection
+  local server, narrow, http1 -- narrow: one stream per connection; http1: no h2
 
   setup(function()
     server = h2.start()
     narrow = h2.start{ max_streams = 1 }
+    http1 = h2.start{ http1_only = true }
   end)
   teardown(function()
-    if server then server:stop() end
-    if narrow then narrow:stop() end
+    for _, s in ipairs{ server, narrow, http1 } do s:stop() end
   end)
   before_each(function()
-    for _, s in ipairs{ server, narrow } do s:clear() s:clear_script() end
+    for _, s in ipairs{ server, narrow, http1 } do s:clear() s:clear_script() end
   end)
 
   local function new_client(base_url)
@@ -120,6 +121,30 @@ describe("TLS connections of one client", function()
     assert.equal(50, #list)
     for _, r in ipairs(list) do assert.equal("2.0", r.http) end
     assert.equal(1, connections(list))
+  end)
+
+  it("bulk over HTTP/1.1 TLS still opens a connection per transfer in flight, resuming the session", function()
+    local c = new_client(http1.url)
+    assert(c.crm.accounts.list())
+    local steps, records = {}, {}
+    for i = 1, 8 do
+      steps[i] = { delay = 0.3, pass = true }
+      records[i] = { first_name = "H" .. i }
+    end
+    http1:script("/unified/crm/contacts", steps, "POST")
+    local t0 = socket.gettime()
+    local _, summary = c.crm.contacts.create_many(records, { concurrency = 4 })
+    local elapsed = socket.gettime() - t0
+    c:close()
+    assert.equal(8, summary.ok)
+    local list = http1:requests()
+    assert.equal(9, #list)
+    assert.equal("1.1", list[2].http)
+    assert.equal(4, connections(list))
+    for i = 2, #list do
+      if list[i].connection ~= list[1].connection then assert.is_true(list[i].resumed) end
+    end
+    assert.is_true(elapsed < 8 * 0.3, "the creates went one at a time")
   end)
 
   it("a second connection resumes the first one's TLS session", function()

@@ -27,10 +27,12 @@ function M.quote(s)
 end
 
 --- M.start(opts?) -> server { pid, port, url }. Errors when it does not
--- start. opts.max_streams: the streams one connection may carry at once.
+-- start. opts.max_streams: the streams one connection may carry at once;
+-- opts.http1_only: ALPN offers HTTP/1.1 alone.
 function M.start(opts)
   local out = os.tmpname()
-  local env = opts and opts.max_streams and ("H2_MAX_STREAMS=%d "):format(opts.max_streams) or ""
+  local env = (opts and opts.max_streams and ("H2_MAX_STREAMS=%d "):format(opts.max_streams) or "")
+    .. (opts and opts.http1_only and "H2_HTTP1_ONLY=1 " or "")
   local p = assert(io.popen(("%snode spec/support/h2_server.js > %s 2>&1 & echo $!"):format(env, out)))
   local pid = assert(tonumber(p:read("*l")), "could not start the HTTPS test server")
   p:close()

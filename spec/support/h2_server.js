@@ -41,7 +41,8 @@ const dir = path.join(__dirname, '..', 'data', 'tls');
 const server = tls.createServer({
   key: fs.readFileSync(path.join(dir, 'key.pem')),
   cert: fs.readFileSync(path.join(dir, 'cert.pem')),
-  ALPNProtocols: ['h2', 'http/1.1'],
+  // H2_HTTP1_ONLY (environment): ALPN offers HTTP/1.1 alone
+  ALPNProtocols: process.env.H2_HTTP1_ONLY ? ['http/1.1'] : ['h2', 'http/1.1'],
 });
 // H2_MAX_STREAMS (environment): the streams a connection may carry at
 // once (SETTINGS_MAX_CONCURRENT_STREAMS); default: Node's, unlimited
