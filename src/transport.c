@@ -165,7 +165,6 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, x);
   SET(CURLOPT_ERRORBUFFER, x->errbuf);
-  SET(CURLOPT_DEBUGFUNCTION, on_debug);
   SET(CURLOPT_DEBUGDATA, x);
   SET(CURLOPT_PREREQFUNCTION, on_prereq);
   SET(CURLOPT_PREREQDATA, x);
@@ -229,6 +228,7 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
                     size_t body_len, long timeout_ms, int want_trace) {
   CURL *h = x->curl;
   CURLcode rc = CURLE_OK;
+  int verbose;
   so_buf_reset(&x->body);
   so_buf_reset(&x->head);
   so_buf_reset(&x->trace);
@@ -246,8 +246,12 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   SET(CURLOPT_HTTPHEADER, headers);
   SET(CURLOPT_TIMEOUT_MS, timeout_ms);
   /* libcurl reports refused HTTP/2 streams only in its verbose text; it
-     costs CPU on every request, so it is on only where needed */
-  SET(CURLOPT_VERBOSE, want_trace || may_be_http2(x) ? 1L : 0L);
+     costs CPU on every request, so it is on only where needed. The debug
+     function goes with it: a TLS connection made while verbose traces
+     every record to it for as long as it lives */
+  verbose = want_trace || may_be_http2(x);
+  SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
+  SET(CURLOPT_DEBUGFUNCTION, verbose ? on_debug : NULL);
   if (body) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
