@@ -61,6 +61,7 @@ local FULL = {
   luv_n = 200, luv_concurrency = 16, luv_latency_ms = 50, luv_reps = 5,
   journal_n = 1000, journal_concurrency = 16, journal_latency_ms = 50, journal_reps = 3,
   budget_n = 1000, budget_reps = 3,
+  tls_n = 1000, tls_concurrency = 16, tls_latency_ms = 50,
   timeout = 600, -- seconds for any one client process
 }
 local SMOKE = {
@@ -72,6 +73,7 @@ local SMOKE = {
   luv_n = 32, luv_concurrency = 16, luv_latency_ms = 50, luv_reps = 1,
   journal_n = 40, journal_concurrency = 16, journal_latency_ms = 50, journal_reps = 1,
   budget_n = 20, budget_reps = 1,
+  tls_n = 40, tls_concurrency = 16, tls_latency_ms = 50,
   timeout = 60,
 }
 
@@ -1074,6 +1076,89 @@ local function case7()
 end
 
 ---------------------------------------------------------------------------
+-- case 8: create_many over HTTP/2 TLS, against libcurl's multi alone
+---------------------------------------------------------------------------
+
+-- the HTTPS test server of the specs (spec/support/h2_server.js, Node),
+-- driven through spec/support/h2.lua
+local function start_h2()
+  if os.execute("command -v node >/dev/null 2>&1") ~= true then return nil, "node is not installed" end
+  package.path = "./spec/?.lua;" .. package.path
+  local ok, h2 = pcall(require, "support.h2")
+  if not ok then return nil, tostring(h2) end
+  local started, srv = pcall(h2.start)
+  if not started then return nil, tostring(srv) end
+  return srv
+end
+
+-- connections the journal's requests came on, and how many of them
+-- resumed a TLS session
+local function connections_of(list)
+  local seen, n, resumed = {}, 0, 0
+  for _, r in ipairs(list) do
+    if not seen[r.connection] then
+      seen[r.connection] = true
+      n = n + 1
+      if r.resumed then resumed = resumed + 1 end
+    end
+  end
+  return n, resumed
+end
+
+local function case8()
+  local N, C, lat = S.tls_n, S.tls_concurrency, S.tls_latency_ms
+  local ideal_us = N / C * lat * 1000
+  local h2, why = start_h2()
+  if not h2 then
+    row(8, "stackone-lua create_many (TLS)", "wall", "SKIP", "", "", "SKIP")
+    note("case 8 skipped: %s", why)
+    return
+  end
+  -- a system-size CA bundle, as a real client trusts, plus the test certificate
+  local bundle = RUN .. "/tls-bundle.pem"
+  local system = read_file("/etc/ssl/certs/ca-certificates.crt") or ""
+  write_file(bundle, system .. read_file("spec/data/tls/cert.pem"))
+  local body_file = RUN .. "/tls-body.json"
+  write_file(body_file, cjson.encode(dofile("bench/contact.lua")))
+  local steps = {}
+  for i = 1, N do steps[i] = { pass = true, delay = lat / 1000 } end
+  local subjects = {
+    { name = "libcurl multi alone (PIPEWAIT)", key = "floor",
+      argv = { OUT .. "/multi_h2", h2.url, API_KEY, "acc-tls", body_file, bundle, N, C } },
+    { name = "stackone-lua create_many (TLS)", key = "sdk",
+      argv = { "lua5.4", "bench/sdk_tls_many.lua", h2.url, API_KEY, "acc-tls", N, C, bundle } },
+  }
+  row(8, string.format("ideal (%d / %d x %d ms)", N, C, lat), "wall", ms(ideal_us), "1.00x ideal", "", "")
+  local cpu = {}
+  local ok, err = pcall(function()
+    for _, s in ipairs(subjects) do
+      progress("case 8: %s (N=%d, concurrency %d, %d ms per request, HTTP/2 over TLS)", s.name, N, C, lat)
+      h2:clear()
+      h2:clear_script()
+      h2:script("/unified/crm/contacts", steps, "POST")
+      local r = run(s.argv)
+      local conns, resumed = connections_of(h2:requests())
+      cpu[s.key] = r.ru.cpu_us
+      row(8, s.name, "connections", tostring(conns), "", s.key == "sdk" and "1" or "",
+        s.key == "sdk" and verdict(conns == 1) or "info")
+      row(8, s.name, "handshakes", string.format("%d (%d resumed)", conns, resumed), "", "", "info")
+      local ratio = r.res.wall_us / ideal_us
+      row(8, s.name, "wall", ms(r.res.wall_us), x(ratio) .. " ideal", "", "info")
+      detail("case 8 %s: batch wall %d µs; process CPU %d µs, rss %d KiB, wall %d µs; %d connections, "
+        .. "%d resumed", s.name, r.res.wall_us, r.ru.cpu_us, r.ru.maxrss_kb, r.ru.wall_us, conns, resumed)
+    end
+  end)
+  h2:stop()
+  if not ok then error(err, 0) end
+  row(8, "stackone-lua vs libcurl multi", "CPU", string.format("%s vs %s", ms(cpu.sdk), ms(cpu.floor)),
+    x(cpu.sdk / cpu.floor), "", "info")
+  note("case 8: HTTPS server = spec/support/h2_server.js (Node http2, ALPN h2), each create delayed %d ms "
+    .. "on the server; the CA bundle is the system's (%d bytes) plus the test certificate; CPU = the whole "
+    .. "client process (wait4), start-up included; the floor is bench/multi_h2.c (libcurl's multi, "
+    .. "CURLOPT_PIPEWAIT, no JSON).", lat, #system)
+end
+
+---------------------------------------------------------------------------
 -- main
 ---------------------------------------------------------------------------
 
@@ -1131,7 +1216,7 @@ local function main()
   server.start(server_args)
   progress("server on port %d (pid %d)", server.port, server.pid)
 
-  for i, case in ipairs({ case1, case2, case3, case4, case5, case6, case7 }) do
+  for i, case in ipairs({ case1, case2, case3, case4, case5, case6, case7, case8 }) do
     -- a case whose server was killed from outside runs once more on a new one
     for attempt = 1, 2 do
       local nrows, nnotes = #rows, #notes

@@ -6,7 +6,7 @@
 # BENCH_ARGS passes settings to bench/run.lua, e.g. BENCH_ARGS="create_n=500".
 
 BENCH_OUT = build/bench
-BENCH_BINS = $(BENCH_OUT)/raw_curl $(BENCH_OUT)/rusage \
+BENCH_BINS = $(BENCH_OUT)/raw_curl $(BENCH_OUT)/rusage $(BENCH_OUT)/multi_h2 \
   $(BENCH_OUT)/lua5.4/floor.so $(BENCH_OUT)/luajit/floor.so
 BENCH_ARGS ?=
 
@@ -27,6 +27,11 @@ $(BENCH_OUT)/%/floor.so: bench/floor.c
 	  -I$(shell pkg-config --cflags-only-I $(if $(filter luajit,$*),luajit,$*) 2>/dev/null | sed 's/-I//' | grep . || \
 	    echo /usr/include/$(if $(filter luajit,$*),luajit-2.1,$*)) \
 	  $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
+
+# the floor for case 8: libcurl's multi alone, HTTP/2 over TLS, -O2
+$(BENCH_OUT)/multi_h2: bench/multi_h2.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
 # runs a command and reports its CPU time, peak RSS and wall time (wait4)
 $(BENCH_OUT)/rusage: bench/rusage.c

@@ -1,11 +1,15 @@
 -- HTTPS with a real TLS peer (Node's http2 module, with a test
 -- certificate): verification on by default, ca_file, insecure, HTTP/2, and
--- the debug trace never showing the key, whatever the protocol.
+-- the debug trace never showing the key, whatever the protocol; and TLS the
+-- cheap way: HTTP/2 bulk on one connection, TLS sessions resumed, the CA
+-- file read once per client.
 local stackone = require("stackone")
 local mime = require("mime")
 local fx = require("support.fixtures")
 local h2 = require("support.h2")
 local harness = require("support.harness")
+local shell = require("support.shell")
+local socket = require("socket")
 
 local CA = "spec/data/tls/cert.pem"
 
@@ -53,5 +57,136 @@ describe("TLS", function()
       assert.matches("REDACTED", text)
     end
     assert.matches("HTTP/2", traces[2])
+  end)
+end)
+
+describe("TLS connections of one client", function()
+  local server, narrow, http1 -- narrow: one stream per connection; http1: no h2
+
+  setup(function()
+    server = h2.start()
+    narrow = h2.start{ max_streams = 1 }
+    http1 = h2.start{ http1_only = true }
+  end)
+  teardown(function()
+    for _, s in ipairs{ server, narrow, http1 } do s:stop() end
+  end)
+  before_each(function()
+    for _, s in ipairs{ server, narrow, http1 } do s:clear() s:clear_script() end
+  end)
+
+  local function new_client(base_url)
+    return assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", base_url = base_url, ca_file = CA })
+  end
+
+  -- the narrow server holds both creates a while: each needs its own
+  -- connection, opened while the first one is still up
+  local function hold_two_creates()
+    narrow:script("/unified/crm/contacts", { { delay = 0.2, pass = true }, { delay = 0.2, pass = true } }, "POST")
+  end
+
+  local function connections(list)
+    local seen, n = {}, 0
+    for _, r in ipairs(list) do
+      if not seen[r.connection] then n = n + 1 end
+      seen[r.connection] = true
+    end
+    return n
+  end
+
+  it("bulk over HTTP/2 multiplexes on one connection when the server allows the streams", function()
+    local c = new_client(server.url)
+    local records = {}
+    for i = 1, 50 do records[i] = { first_name = "M" .. i } end
+    local _, summary = c.crm.contacts.create_many(records, { concurrency = 16 })
+    c:close()
+    assert.equal(50, summary.ok)
+    local list = server:requests()
+    assert.equal(50, #list)
+    for _, r in ipairs(list) do assert.equal("2.0", r.http) end
+    assert.equal(1, connections(list))
+  end)
+
+  it("bulk over HTTP/1.1 TLS still opens a connection per transfer in flight, resuming the session", function()
+    local c = new_client(http1.url)
+    assert(c.crm.accounts.list())
+    local steps, records = {}, {}
+    for i = 1, 8 do
+      steps[i] = { delay = 0.3, pass = true }
+      records[i] = { first_name = "H" .. i }
+    end
+    http1:script("/unified/crm/contacts", steps, "POST")
+    local t0 = socket.gettime()
+    local _, summary = c.crm.contacts.create_many(records, { concurrency = 4 })
+    local elapsed = socket.gettime() - t0
+    c:close()
+    assert.equal(8, summary.ok)
+    local list = http1:requests()
+    assert.equal(9, #list)
+    assert.equal("1.1", list[2].http)
+    assert.equal(4, connections(list))
+    for i = 2, #list do
+      if list[i].connection ~= list[1].connection then assert.is_true(list[i].resumed) end
+    end
+    assert.is_true(elapsed < 8 * 0.3, "the creates went one at a time")
+  end)
+
+  it("a second connection resumes the first one's TLS session", function()
+    local c = new_client(narrow.url)
+    assert(c.crm.accounts.list())
+    hold_two_creates()
+    local _, summary = c.crm.contacts.create_many({ { first_name = "A" }, { first_name = "B" } }, { concurrency = 2 })
+    c:close()
+    assert.equal(2, summary.ok)
+    local list = narrow:requests()
+    assert.equal(3, #list)
+    assert.is_true(connections(list) >= 2)
+    local resumed = 0
+    for _, r in ipairs(list) do
+      if r.connection ~= list[1].connection then
+        assert.is_true(r.resumed)
+        resumed = resumed + 1
+      end
+    end
+    assert.is_false(list[1].resumed)
+    assert.is_true(resumed >= 1)
+  end)
+
+  it("a second connection does not read the system's CA file again", function()
+    -- libcurl's built-in bundle does not know the test certificate: each
+    -- connection fails verification, after loading the bundle (or not)
+    local p = assert(io.popen("curl-config --ca 2>/dev/null"))
+    local bundle = (p:read("*a") or ""):match("^%s*(.-)%s*$")
+    p:close()
+    if bundle == "" or not shell.read(bundle) then
+      pending("libcurl has no built-in CA file here")
+      return
+    end
+    local script = [[
+      package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+      package.cpath = arg[2] .. "/?.so;" .. package.cpath
+      local stackone = require("stackone")
+      local c = assert(stackone.new{ api_key = "k", account_id = "a", base_url = arg[1] })
+      for _ = 1, 2 do
+        local page, err = c.crm.accounts.list()
+        assert(not page and err.code == "PEER_FAILED_VERIFICATION", tostring(err))
+      end
+      c:close()
+    ]]
+    local trace, file = os.tmpname(), os.tmpname()
+    local f = assert(io.open(file, "w"))
+    f:write(script)
+    f:close()
+    local cmd = ("strace -f -e trace=openat -o %s %s %s %s %s 2>&1"):format(trace, fx.LUA, file,
+      h2.quote(server.url), h2.quote(fx.BUILD))
+    local run = assert(io.popen(cmd))
+    local out = run:read("*a")
+    run:close()
+    local text = shell.read(trace) or ""
+    os.remove(trace)
+    os.remove(file)
+    assert.equal("", out)
+    local _, opens = text:gsub(bundle:gsub("%p", "%%%0") .. '"', "")
+    assert.equal(1, opens)
   end)
 end)

@@ -35,6 +35,18 @@ void so_buf_reset(so_buf *b) {
   b->oom = 0;
 }
 
+/* only the first n bytes stay; the memory of the rest goes back (kept
+   as it is if the smaller block cannot be had) */
+void so_buf_keep(so_buf *b, size_t n) {
+  char *data;
+  if (b->len > n) b->len = n;
+  if (b->cap <= 2 * n + 1024) return;
+  data = realloc(b->data, b->len ? b->len : 1);
+  if (data == NULL) return;
+  b->data = data;
+  b->cap = b->len ? b->len : 1;
+}
+
 void so_buf_free(so_buf *b) {
   free(b->data);
   b->data = NULL;

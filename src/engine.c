@@ -157,9 +157,25 @@ void so_engine_close_sockets(so_engine *e) {
   so_buf_reset(&e->closing);
 }
 
+/* the share handle: a second connection resumes the first one's TLS
+   session (one thread per client: no lock functions) */
+static int start_share(so_engine *e) {
+  e->share = curl_share_init();
+  if (e->share == NULL) return 0;
+  if (curl_share_setopt(e->share, CURLSHOPT_SHARE,
+                        CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK)
+    return 1;
+  curl_share_cleanup(e->share);
+  e->share = NULL;
+  return 0;
+}
+
 static int start_multi(so_engine *e) {
+  if (!start_share(e)) return 0;
   e->multi = curl_multi_init();
   if (e->multi == NULL) return 0;
+  /* HTTP/2 streams share a connection (libcurl's default since 7.62) */
+  curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   if (e->loop) {
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
@@ -214,6 +230,8 @@ static void let_go(so_engine *e, int keep_curl) {
       e->completions++; /* a loop driver wakes its call */
     }
     if (keep_curl) s->x.curl = NULL;
+    /* the share handle goes below: the orphan's handle lets go of it */
+    else curl_easy_setopt(s->x.curl, CURLOPT_SHARE, NULL);
     s->orphan = 1;
   }
   e->active = 0;
@@ -226,6 +244,8 @@ static void let_go(so_engine *e, int keep_curl) {
   }
   if (e->multi && !keep_curl) curl_multi_cleanup(e->multi);
   e->multi = NULL;
+  if (e->share && !keep_curl) curl_share_cleanup(e->share);
+  e->share = NULL;
 }
 
 /* closing the client; e->closing stays for the client's close to finish
@@ -316,6 +336,7 @@ so_slot *so_engine_acquire(so_engine *e, const so_client *c) {
     s->x.curl = curl_easy_init();
     if (s->x.curl == NULL || so_setup_handle(c, &s->x) != CURLE_OK ||
         curl_easy_setopt(s->x.curl, CURLOPT_PRIVATE, (void *)s) != CURLE_OK ||
+        curl_easy_setopt(s->x.curl, CURLOPT_SHARE, e->share) != CURLE_OK ||
         curl_easy_setopt(s->x.curl, CURLOPT_SOCKOPTFUNCTION,
                          note_socket) != CURLE_OK ||
         curl_easy_setopt(s->x.curl, CURLOPT_SOCKOPTDATA, (void *)e) != CURLE_OK ||

@@ -578,9 +578,12 @@ static void normalize(lua_State *L, int idx, int depth, int marked) {
   }
 }
 
-/* decodes s: pushes the value and returns 1, or pushes a message and
-   returns 0 */
-int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
+/* decodes text: pushes the value and returns 1, or pushes a message and
+   returns 0. Once the text is a Lua string, only its start stays in text
+   (an error's excerpt): a large body is not held twice while decoded */
+int so_json_decode(lua_State *L, int state, so_buf *text) {
+  const char *s = text->data;
+  size_t len = text->len;
   so_buf *marked;
   int big, ok, status, seen;
   state = lua_absindex(L, state);
@@ -596,6 +599,7 @@ int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
   if (marked->oom) luaL_error(L, "not enough memory");
   if (big) lua_pushlstring(L, marked->data, marked->len);
   else lua_pushlstring(L, s, len);
+  so_buf_keep(text, 1024);
   so_buf_free(marked);
   lua_remove(L, -2);
   status = lua_pcall(L, 1, 1, 0);

@@ -161,7 +161,7 @@ static void set_lazy_headers(lua_State *L, const so_buf *head) {
 
 static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status) {
   int body = 0, envelope;
-  if (x->body.len && so_json_decode(L, SO_STATE, x->body.data, x->body.len))
+  if (x->body.len && so_json_decode(L, SO_STATE, &x->body))
     body = lua_gettop(L);
   else if (x->body.len)
     lua_pop(L, 1); /* the decode message */

@@ -57,6 +57,7 @@ typedef struct so_buf {
 SO_HIDDEN int so_buf_append(so_buf *b, const void *p, size_t n);
 SO_HIDDEN void so_buf_reset(so_buf *b);
 SO_HIDDEN void so_buf_free(so_buf *b);
+SO_HIDDEN void so_buf_keep(so_buf *b, size_t n);
 #define SO_BUF_MT "stackone.buffer"
 SO_HIDDEN so_buf *so_buf_push(lua_State *L);
 
@@ -231,8 +232,7 @@ SO_HIDDEN void so_json_init(lua_State *L, int state);
 SO_HIDDEN int so_json_encode_body(lua_State *L, int state, int value,
                                   const so_field *schema, char *err,
                                   size_t errlen);
-SO_HIDDEN int so_json_decode(lua_State *L, int state, const char *s,
-                             size_t len);
+SO_HIDDEN int so_json_decode(lua_State *L, int state, so_buf *text);
 
 /* ---- bigint.c: integers past 2^53 in responses ---- */
 #define SO_SEEN_NUMBER 1
@@ -355,6 +355,7 @@ typedef struct so_slot {
 
 typedef struct so_engine {
   CURLM *multi;
+  CURLSH *share;         /* TLS sessions shared by the client's handles */
   pid_t pid;             /* the process its connections belong to */
   so_buf sockets;        /* the sockets libcurl holds open: after a fork,
                             the child makes them harmless (engine.c) */

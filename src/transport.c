@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "stackone.h"
 
@@ -68,11 +69,16 @@ static void trace(so_buf *out, char prefix, const char *p, size_t n) {
   }
 }
 
-/* the bytes of `word` inside p[0..n), or NULL */
+/* the bytes of `word` inside p[0..n), or NULL; memchr jumps to each
+   place its first letter is */
 static const char *find(const char *p, size_t n, const char *word) {
-  size_t i, w = strlen(word);
-  for (i = 0; i + w <= n; i++)
-    if (memcmp(p + i, word, w) == 0) return p + i;
+  const char *end = p + n;
+  size_t w = strlen(word);
+  while ((size_t)(end - p) >= w &&
+         (p = memchr(p, word[0], (size_t)(end - p) - w + 1)) != NULL) {
+    if (memcmp(p, word, w) == 0) return p;
+    p++;
+  }
   return NULL;
 }
 
@@ -130,6 +136,22 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port,
   return CURL_PREREQFUNC_OK;
 }
 
+/* whether libcurl's built-in CA file can be read: it is then the only
+   source of trust. A CA directory as well (Debian's libcurl has one built
+   in, holding the same certificates) turns libcurl's CA cache off, and
+   each new connection would parse the whole bundle again; with the file
+   alone the multi handle keeps the parsed store (libcurl 7.87 and later).
+   A ca_file of the client's own is an extra bundle: the directory stays */
+static int ca_file_alone(CURL *h) {
+  char *ca = NULL;
+#if LIBCURL_VERSION_NUM >= 0x075400
+  if (curl_easy_getinfo(h, CURLINFO_CAINFO, &ca) != CURLE_OK) ca = NULL;
+#else
+  (void)h;
+#endif
+  return ca != NULL && access(ca, R_OK) == 0;
+}
+
 /* options that stay the same for every request of the client */
 CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   CURL *h = x->curl;
@@ -141,7 +163,6 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, x);
   SET(CURLOPT_ERRORBUFFER, x->errbuf);
-  SET(CURLOPT_DEBUGFUNCTION, on_debug);
   SET(CURLOPT_DEBUGDATA, x);
   SET(CURLOPT_PREREQFUNCTION, on_prereq);
   SET(CURLOPT_PREREQDATA, x);
@@ -155,9 +176,17 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
 #else
   SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+  /* over https a transfer waits for a connection that may multiplex it
+     (HTTP/2) rather than open one of its own; TLS settles that at the
+     handshake (ALPN). Over plain http libcurl 7.88 settles it only from
+     the first response's status line, and one that fails there (out of
+     memory) left every later transfer waiting for ever */
+  SET(CURLOPT_PIPEWAIT, strncmp(c->base_url, "https:", 6) == 0 ? 1L : 0L);
   SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
   SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
   if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
+  if (rc == CURLE_OK && !c->insecure && !c->ca_file && ca_file_alone(h))
+    rc = curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
   if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
   if (c->no_proxy) SET(CURLOPT_NOPROXY, "*");
 #undef SET
@@ -178,12 +207,25 @@ static const char *origin_form(const char *url) {
   return p ? p : "/";
 }
 
+/* whether this attempt may go over HTTP/2: over https, unless the
+   handle's last transfer spoke HTTP/1 (the server did not offer h2). If
+   the server later does, a refused stream is taken as a lost connection:
+   a request that may have been processed, retried only when safe */
+static int may_be_http2(so_exchange *x) {
+  long version = 0;
+  if (!x->https) return 0;
+  if (curl_easy_getinfo(x->curl, CURLINFO_HTTP_VERSION, &version) != CURLE_OK)
+    return 1;
+  return version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1;
+}
+
 /* sets one attempt up on the handle; the strings must outlive it */
 CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
                     struct curl_slist *headers, const char *body,
                     size_t body_len, long timeout_ms, int want_trace) {
   CURL *h = x->curl;
   CURLcode rc = CURLE_OK;
+  int verbose;
   so_buf_reset(&x->body);
   so_buf_reset(&x->head);
   so_buf_reset(&x->trace);
@@ -201,8 +243,12 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   SET(CURLOPT_HTTPHEADER, headers);
   SET(CURLOPT_TIMEOUT_MS, timeout_ms);
   /* libcurl reports refused HTTP/2 streams only in its verbose text; it
-     costs about 5% of a request's CPU, so it is on only where needed */
-  SET(CURLOPT_VERBOSE, want_trace || x->https ? 1L : 0L);
+     costs CPU on every request, so it is on only where needed. The debug
+     function goes with it: a TLS connection made while verbose traces
+     every record to it for as long as it lives */
+  verbose = want_trace || may_be_http2(x);
+  SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
+  SET(CURLOPT_DEBUGFUNCTION, verbose ? on_debug : NULL);
   if (body) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

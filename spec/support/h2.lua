@@ -23,9 +23,13 @@ local read_file = require("support.shell").read
 
 M.quote = require("support.shell").quote
 
---- M.start() -> server { pid, port, url }. Errors when it does not start.
-function M.start()
-  local node = process.start{ command = "node spec/support/h2_server.js", what = "the HTTPS test server",
+--- M.start(opts?) -> server { pid, port, url }. Errors when it does not
+-- start. opts.max_streams: the streams one connection may carry at once;
+-- opts.http1_only: ALPN offers HTTP/1.1 alone.
+function M.start(opts)
+  local env = (opts and opts.max_streams and ("H2_MAX_STREAMS=%d "):format(opts.max_streams) or "")
+    .. (opts and opts.http1_only and "H2_HTTP1_ONLY=1 " or "")
+  local node = process.start{ command = env .. "node spec/support/h2_server.js", what = "the HTTPS test server",
     port_line = true }
   return setmetatable({ process = node, pid = node.pid, port = node.port, url = "https://127.0.0.1:" .. node.port },
     H2)
@@ -78,7 +82,7 @@ local function control(self, method, path, body)
 end
 
 --- the journal: every /unified/ request, oldest first, each
--- { method, path, http, stream_id, connection, body, outcome }
+-- { method, path, http, stream_id, connection, resumed, body, outcome }
 function H2:requests()
   local list, status = control(self, "GET", "/__control/requests")
   assert(status == 200, "reading the journal failed: " .. tostring(status))

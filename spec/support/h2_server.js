@@ -6,7 +6,8 @@
 //   minimal contact store: POST /unified/crm/contacts, and GET and PATCH
 //   /unified/crm/contacts/{id}.
 // - /__control/ (HTTP/1.1 or HTTP/2 on the same port, never journaled):
-//     GET    /__control/requests  the journal
+//     GET    /__control/requests  the journal (each request's connection,
+//                                  and whether its TLS session was resumed)
 //     DELETE /__control/requests  clear it -> 204
 //     POST   /__control/script    {"path", "method"?, "responses": [step...]} -> 204
 //     GET    /__control/script    pending steps
@@ -40,9 +41,13 @@ const dir = path.join(__dirname, '..', 'data', 'tls');
 const server = tls.createServer({
   key: fs.readFileSync(path.join(dir, 'key.pem')),
   cert: fs.readFileSync(path.join(dir, 'cert.pem')),
-  ALPNProtocols: ['h2', 'http/1.1'],
+  // H2_HTTP1_ONLY (environment): ALPN offers HTTP/1.1 alone
+  ALPNProtocols: process.env.H2_HTTP1_ONLY ? ['http/1.1'] : ['h2', 'http/1.1'],
 });
-const h2server = http2.createServer();
+// H2_MAX_STREAMS (environment): the streams a connection may carry at
+// once (SETTINGS_MAX_CONCURRENT_STREAMS); default: Node's, unlimited
+const maxStreams = Number(process.env.H2_MAX_STREAMS) || undefined;
+const h2server = http2.createServer(maxStreams ? { settings: { maxConcurrentStreams: maxStreams } } : {});
 const h1server = http.createServer();
 
 // The HTTP/2 session's socket: bytes from the TLS socket go up, frames from
@@ -382,7 +387,7 @@ function onRequest(req, res) {
     if (!unified) return;
     journal.push({
       method: req.method, path: p, http: req.httpVersion, stream_id: h2 ? stream.id : null,
-      connection, body, outcome,
+      connection, resumed: tlsSocket(req).isSessionReused(), body, outcome,
     });
   };
   // a stream above the last-stream-id of a GOAWAY this session sent: the
