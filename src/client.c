@@ -65,6 +65,16 @@ static int client_on_close(lua_State *L) {
   return 0;
 }
 
+/* client:_target() -> base_url, account_id | nil: where its records go,
+   as the client resolved them (its defaults, the environment), for the
+   journals of the Lua layer */
+static int client_target(lua_State *L) {
+  so_client *c = so_check_client(L, 1);
+  lua_pushstring(L, c->base_url);
+  if (c->account_id) lua_pushstring(L, c->account_id); else lua_pushnil(L);
+  return 2;
+}
+
 static int client_tostring(lua_State *L) {
   so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
   if (c->closed)
@@ -340,6 +350,7 @@ void so_client_metatable(lua_State *L) {
     {"_io_done", so_client_io_done},
     {"_io_gather", so_client_io_gather},
     {"_on_close", client_on_close},
+    {"_target", client_target},
     {NULL, NULL}
   };
   static const luaL_Reg meta[] = {

@@ -566,9 +566,9 @@ function stackone.new(opts)
   local client = new_client(handle)
   local driver, shared = new_driver(handle, adapter), { definitions = {} }
   -- where this client's records go, for the journals of its bulk calls
-  -- (the core's defaults: StackOne's URL, STACKONE_ACCOUNT_ID)
-  local where = { base_url = (rawget(opts, "base_url") or "https://api.stackone.com"):gsub("/+$", ""),
-    account_id = rawget(opts, "account_id") or os.getenv("STACKONE_ACCOUNT_ID") }
+  -- (as the core resolved them: its defaults, STACKONE_ACCOUNT_ID)
+  local where = {}
+  where.base_url, where.account_id = handle:_target()
   local groups = build_groups(handle, driver, nil, shared, where)
   for name, member in pairs(groups) do client[name] = member end
   -- the views of accounts, made once each and kept while the client is

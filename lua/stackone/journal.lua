@@ -22,7 +22,12 @@ local cjson = require("cjson").new()
 local journal = {}
 
 local VERSION = 1
-local DEFAULT_MARGIN = 600 -- seconds before the intent: clocks and providers lag
+-- seconds before the intent: clocks and providers lag (the option's row)
+local DEFAULT_MARGIN = (function()
+  for _, row in ipairs(core.option_rows.bulk) do
+    if row.name == "reconcile_margin" then return tonumber(row.default) end
+  end
+end)()
 local format, concat, sort, floor = string.format, table.concat, table.sort, math.floor
 
 -- The canonical text of a value, for the digest: JSON with sorted keys,
