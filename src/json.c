@@ -11,6 +11,7 @@
 **   Lua integers (past 2^53, see bigint.c).
 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,15 @@ static int utf8_ok(const unsigned char *s, size_t len) {
     unsigned c = s[i];
     size_t n, k;
     unsigned cp;
-    if (c < 0x80) { i++; continue; }
+    if (c < 0x80) {
+      /* ASCII, most text: eight bytes at a time */
+      uint64_t word;
+      while (len - i >= 8 && (memcpy(&word, s + i, 8),
+                              (word & 0x8080808080808080ULL) == 0))
+        i += 8;
+      if (i < len && s[i] < 0x80) i++;
+      continue;
+    }
     if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
     else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
     else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
