@@ -36,6 +36,7 @@ static int client_close(lua_State *L) {
   so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
   int was_open = !c->closed;
   so_engine_close(&c->eng);
+  so_free_default_headers(c);
   wipe_free(c->auth_header);
   c->auth_header = NULL;
   free(c->account_id);

@@ -108,7 +108,7 @@ static void job_free(so_job *j) {
   j->send_times = NULL;
   j->items = NULL;
   j->waiting = j->flying = NULL;
-  so_free_headers(j->r.headers);
+  if (!j->r.borrowed) so_free_headers(j->r.headers);
   j->r.headers = NULL;
 }
 
@@ -136,6 +136,7 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   luaL_setmetatable(L, SO_JOB_MT);
   j->r = *r;
   j->r.headers = NULL;
+  j->r.borrowed = 0;
   j->client = c;
   j->pid = c->eng.pid; /* the caller owned the engine (start.c) */
   j->n = n;
