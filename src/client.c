@@ -255,7 +255,7 @@ static void settle(lua_State *L, so_settings *s) {
 
 /* a safe, closed handle: an error from here on leaks nothing */
 static so_client *new_handle(lua_State *L, int members) {
-  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 3);
+  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 4);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;
@@ -266,6 +266,8 @@ static so_client *new_handle(lua_State *L, int members) {
   lua_setiuservalue(L, -2, SO_UV_HEADERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, SO_UV_HOOKS);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, SO_UV_URLS);
   return c;
 }
 

@@ -44,6 +44,8 @@
 #define SO_UV_MEMBERS 1 /* Lua-side members such as `crm` */
 #define SO_UV_HEADERS 2 /* client-wide headers: { [lower name] = "Name: v" } */
 #define SO_UV_HOOKS 3   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
+#define SO_UV_URLS 4    /* { [operation] = URL } of operations without an id or
+                           a query: built once (start.c) */
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
