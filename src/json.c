@@ -594,19 +594,22 @@ int so_json_decode(lua_State *L, int state, const char *s, size_t len) {
   int big, ok, status, seen;
   state = lua_absindex(L, state);
   lua_getfield(L, state, "decode");
-  marked = so_buf_push(L); /* a Lua error frees it */
-  big = so_json_mark_big_integers(s, len, marked, &seen);
-  if (big < 0) {
+  /* a first scan needs no buffer: most bodies have no big integer */
+  big = so_json_mark_big_integers(s, len, NULL, &seen);
+  if (big > 0) {
+    marked = so_buf_push(L); /* a Lua error frees it */
+    big = so_json_mark_big_integers(s, len, marked, &seen);
+    if (marked->oom) luaL_error(L, "not enough memory");
+    lua_pushlstring(L, marked->data, marked->len);
     so_buf_free(marked);
-    lua_pop(L, 2);
+    lua_remove(L, -2);
+  }
+  if (big < 0) {
+    lua_pop(L, 1);
     lua_pushliteral(L, "the body is not UTF-8 JSON");
     return 0;
   }
-  if (marked->oom) luaL_error(L, "not enough memory");
-  if (big) lua_pushlstring(L, marked->data, marked->len);
-  else lua_pushlstring(L, s, len);
-  so_buf_free(marked);
-  lua_remove(L, -2);
+  if (!big) lua_pushlstring(L, s, len);
   status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_ERRMEM) lua_error(L); /* not the body's fault */
   ok = status == LUA_OK;
