@@ -275,6 +275,18 @@ static int has_required(walk *w, int idx, const so_field *schema) {
   return 1;
 }
 
+/* the row of `schema` named key, or NULL (the first byte compared first:
+   most names differ there, and cost no strlen) */
+static const so_field *field_row(const so_field *schema, const char *key,
+                                 size_t klen) {
+  const so_field *f;
+  for (f = schema; f->name; f++)
+    if (f->name[0] == key[0] && strlen(f->name) == klen &&
+        memcmp(f->name, key, klen) == 0)
+      return f;
+  return NULL;
+}
+
 /* copies an object; with a schema (rows), only its fields are allowed */
 static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
@@ -304,15 +316,16 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     }
     key = lua_tolstring(L, -2, &klen);
     enter_key(w, self, key);
-    if (!utf8_ok((const unsigned char *)key, klen)) {
+    /* a field's name is ASCII: only other keys need the UTF-8 check */
+    row = schema ? field_row(schema, key, klen) : NULL;
+    if (!row && !utf8_ok((const unsigned char *)key, klen)) {
       w->depth--;
       fail(w, "has a key that is not valid UTF-8");
       lua_pop(L, 2 + extra);
       return 0;
     }
     if (schema) {
-      int at = so_name_index(L, -2, &schema[0].name, sizeof(so_field));
-      if (at < 0) {
+      if (row == NULL) {
         char what[160];
         near_miss(what, sizeof(what), "is not a known field", key,
                   &schema[0].name, sizeof(so_field));
@@ -320,7 +333,6 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
         lua_pop(L, 2 + extra);
         return 0;
       }
-      row = &schema[at];
     }
     if (!copy_value(w, lua_gettop(L), row, depth + 1)) {
       lua_pop(L, 2 + extra);
