@@ -137,8 +137,9 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
 
 /* builds the header lines of the request so_request_check read, into
    r->headers: r is a job's (so_job_request), so that the job frees them
-   whatever happens. Returns 1, or pushes `nil, err` for bad content and
-   returns 0. */
+   whatever happens, unless they are the client's default_headers
+   (r->borrowed), which the client frees. Returns 1, or pushes `nil, err`
+   for bad content and returns 0. */
 int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   char err[400];
   int top = lua_gettop(L), merged, body = r->op->body != NULL;
