@@ -105,7 +105,16 @@ static int run_decode(lua_State *L) {
   int entry = lua_gettop(L), state = fz_push_state(L);
   jc->before = lua_gettop(L);
   fz_guard_begin(L, entry);
-  jc->ok = so_json_decode(L, state, jc->s, jc->len);
+  {
+    /* the input as a response buffer; capacity 0: so_json_decode's
+       trimming of a decoded body never reallocates memory not malloc's */
+    so_buf text;
+    text.data = (char *)jc->s;
+    text.len = jc->len;
+    text.cap = 0;
+    text.oom = 0;
+    jc->ok = so_json_decode(L, state, &text);
+  }
   fz_guard_end();
   jc->after = lua_gettop(L);
   return 1;

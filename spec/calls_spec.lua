@@ -33,6 +33,39 @@ describe("calls", function()
     return group
   end
 
+  -- the header lines of a call without headers or account_id of its own
+  -- are built once per client (with and without a body); each call's own
+  -- still win, before and after
+  it("a call's own headers and account id win over the client's kept lines", function()
+    local c = fx.client(server, { headers = { ["X-Team"] = "client" } })
+    local function sent(call)
+      server:reset()
+      assert(call())
+      local r = server:requests()[1]
+      return r.headers
+    end
+    for _ = 1, 2 do
+      local h = sent(function() return c.crm.contacts.create{ first_name = "A" } end)
+      assert.equal(fx.ACCOUNT, h["x-account-id"])
+      assert.equal("client", h["x-team"])
+      assert.equal("application/json", h["content-type"])
+      h = sent(function() return c.crm.contacts.create({ first_name = "B" },
+        { account_id = "acc-own", headers = { ["X-Team"] = "call", ["Content-Type"] = "application/json; x=1" } }) end)
+      assert.equal("acc-own", h["x-account-id"])
+      assert.equal("call", h["x-team"])
+      assert.equal("application/json; x=1", h["content-type"])
+      h = sent(function() return c.crm.contacts.list{ page_size = 1 } end)
+      assert.equal(fx.ACCOUNT, h["x-account-id"])
+      assert.is_nil(h["content-type"])
+      h = sent(function() return c.accounts.list() end)
+      assert.is_nil(h["x-account-id"])
+      assert.equal("client", h["x-team"])
+      h = sent(function() return c.crm.contacts.list({ page_size = 1 }, { account_id = "acc-two" }) end)
+      assert.equal("acc-two", h["x-account-id"])
+    end
+    c:close()
+  end)
+
   it("group:op(...) works like group.op(...) for every operation", function()
     local id = assert(client.crm.contacts.create{ first_name = "Base" }).id
     for _, op in ipairs(stackone.operations) do

@@ -3,6 +3,7 @@
 local stackone = require("stackone")
 local harness = require("support.harness")
 local fx = require("support.fixtures")
+local cjson = require("cjson")
 
 -- one local server for every group; each test starts from a reset one
 describe("failures", function()
@@ -407,13 +408,24 @@ describe("failures", function()
     end)
 
     it("non-UTF-8 keys and overlong or surrogate encodings are refused", function()
-      for _, bad in ipairs{ "\192\175", "\237\160\128", "\244\144\128\128", "\226\130", "ok\255" } do
+      -- and past eight ASCII bytes (the check reads ASCII eight at a time)
+      for _, bad in ipairs{ "\192\175", "\237\160\128", "\244\144\128\128", "\226\130", "ok\255",
+                            "0123456789abcdef\255", "01234567\226\130", "0123456789\192\175xyzxyzxyz" } do
         local _, err = client.crm.contacts.create{ first_name = bad }
         assert.equal("invalid", err.kind, bad)
         _, err = client.crm.contacts.create{ passthrough = { [bad] = 1 } }
         assert.equal("invalid", err.kind, bad)
       end
       assert.equal(0, #server:requests())
+    end)
+
+    it("UTF-8 text past eight ASCII bytes is sent as it is", function()
+      local name = "0123456789 M\195\188ller \226\130\172 \240\159\152\128 ok"
+      local contact = client.crm.contacts.create{ first_name = name,
+        passthrough = { ["cl\195\169 0123456789 \230\151\165"] = name } }
+      assert.is_table(contact)
+      local sent = cjson.decode(server:requests()[1].body)
+      assert.equal(name, sent.first_name)
     end)
   end)
 end)

@@ -53,7 +53,9 @@ static const char *string_end(const char *p, const char *end) {
    -1: the text holds byte 0xFF, so marks could not be told apart (it is
    not UTF-8: the caller reports it as not decodable). *seen gets
    SO_SEEN_NUMBER and SO_SEEN_NULL for the tokens outside strings, so that
-   a body with neither needs no clean-up after decoding. */
+   a body with neither needs no clean-up after decoding. With out NULL,
+   the scan stops at the first big integer and returns 1 (*seen is then
+   incomplete): most bodies have none, and need no buffer. */
 int so_json_mark_big_integers(const char *s, size_t len, so_buf *out,
                               int *seen) {
   const char *p = s, *end = s + len, *copied = s;
@@ -72,6 +74,7 @@ int so_json_mark_big_integers(const char *s, size_t len, so_buf *out,
       *seen |= SO_SEEN_NUMBER;
       if (big) {
         if (!found && memchr(s, MARK, len)) return -1;
+        if (out == NULL) return 1;
         found = 1;
         so_buf_append(out, copied, (size_t)(p - copied));
         so_buf_append(out, "\"\xFF", 2);

@@ -36,6 +36,7 @@ static int client_close(lua_State *L) {
   so_client *c = luaL_checkudata(L, 1, SO_CLIENT_MT);
   int was_open = !c->closed;
   so_engine_close(&c->eng);
+  so_free_default_headers(c);
   wipe_free(c->auth_header);
   c->auth_header = NULL;
   free(c->account_id);
@@ -250,7 +251,7 @@ static void settle(lua_State *L, so_settings *s) {
 
 /* a safe, closed handle: an error from here on leaks nothing */
 static so_client *new_handle(lua_State *L) {
-  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 2);
+  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 3);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;
@@ -259,6 +260,8 @@ static so_client *new_handle(lua_State *L) {
   lua_setiuservalue(L, -2, SO_UV_HEADERS);
   lua_newtable(L);
   lua_setiuservalue(L, -2, SO_UV_HOOKS);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, SO_UV_URLS);
   return c;
 }
 

@@ -17,9 +17,13 @@
 
 /* user values */
 enum {
+  /* a bulk job keeps a table of each per record, a single one the value
+     itself (record_value) */
   UV_URLS = 1,       /* i -> URL string */
   UV_BODIES,         /* i -> body string (libcurl reads it uncopied) */
-  UV_RESULTS,        /* bulk: i -> { record = } or { err = }; single: 1, 2 */
+  UV_RESULTS,        /* bulk: i -> { record = } or { err = }; single: the
+                        first value of the result */
+  UV_RESULT_2,       /* single: the second value of the result */
   UV_CLIENT,         /* the client userdata: kept alive, its hooks */
   UV_DEBUG_ERROR,    /* the first error the debug function raised */
   UV_PROGRESS_ERROR, /* the first error on_progress raised */
@@ -72,7 +76,16 @@ struct so_job {
   double wait_until, wait_asked; /* the wait the driver was last asked for */
   double reported_wait;   /* the wait on_progress was last told of */
   int wait_early;         /* how often it came back at once */
+  /* a single job's arrays, in the userdata rather than four callocs */
+  item one_item[2];
+  int one_waiting[2], one_flying[1];
+  double one_send_times[2];
 };
+
+/* the arrays are the job's own (one_*), not allocated */
+static int inline_arrays(const so_job *j) {
+  return j->items == j->one_item;
+}
 
 static void give_back(so_job *j, item *it) {
   so_engine *e = &j->client->eng;
@@ -86,14 +99,16 @@ static void job_free(so_job *j) {
   int k;
   for (k = 0; j->items && k < j->nflying; k++) give_back(j, &j->items[j->flying[k]]);
   j->nflying = 0;
-  free(j->items);
-  free(j->waiting);
-  free(j->flying);
-  free(j->send_times);
+  if (j->items && !inline_arrays(j)) {
+    free(j->items);
+    free(j->waiting);
+    free(j->flying);
+    free(j->send_times);
+  }
   j->send_times = NULL;
   j->items = NULL;
   j->waiting = j->flying = NULL;
-  so_free_headers(j->r.headers);
+  if (!j->r.borrowed) so_free_headers(j->r.headers);
   j->r.headers = NULL;
 }
 
@@ -121,23 +136,31 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   luaL_setmetatable(L, SO_JOB_MT);
   j->r = *r;
   j->r.headers = NULL;
+  j->r.borrowed = 0;
   j->client = c;
   j->pid = c->eng.pid; /* the caller owned the engine (start.c) */
   j->n = n;
   j->many = many;
   j->concurrency = concurrency < 1 ? 1 : concurrency;
   j->start = so_now();
-  j->items = calloc((size_t)n + 1, sizeof(item));
-  j->waiting = calloc((size_t)n + 1, sizeof(int));
-  j->flying = calloc((size_t)j->concurrency, sizeof(int));
   /* at most 2 x concurrency places are used between two visits of the
      driver (those in flight, those its last grant started) */
   j->sent_cap = 2 * j->concurrency;
-  j->send_times = calloc((size_t)j->sent_cap, sizeof(double));
-  if (j->items == NULL || j->waiting == NULL || j->flying == NULL ||
-      j->send_times == NULL)
-    luaL_error(L, "not enough memory");
-  for (k = UV_URLS; k <= UV_RESULTS; k++) {
+  if (!many && n == 1 && j->concurrency == 1) {
+    j->items = j->one_item; /* memset above: zeroed */
+    j->waiting = j->one_waiting;
+    j->flying = j->one_flying;
+    j->send_times = j->one_send_times;
+  } else {
+    j->items = calloc((size_t)n + 1, sizeof(item));
+    j->waiting = calloc((size_t)n + 1, sizeof(int));
+    j->flying = calloc((size_t)j->concurrency, sizeof(int));
+    j->send_times = calloc((size_t)j->sent_cap, sizeof(double));
+    if (j->items == NULL || j->waiting == NULL || j->flying == NULL ||
+        j->send_times == NULL)
+      luaL_error(L, "not enough memory");
+  }
+  for (k = UV_URLS; many && k <= UV_RESULTS; k++) {
     lua_createtable(L, n, 0);
     lua_setiuservalue(L, -2, k);
   }
@@ -151,6 +174,32 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   return j;
 }
 
+/* record i's value `uv` := the value at `value`; the job is on the top */
+static void set_record_value(lua_State *L, const so_job *j, int uv, int i,
+                             int value) {
+  value = lua_absindex(L, value);
+  if (j->many) {
+    lua_getiuservalue(L, -1, uv);
+    lua_pushvalue(L, value);
+    lua_rawseti(L, -2, i + 1);
+    lua_pop(L, 1);
+  } else {
+    lua_pushvalue(L, value);
+    lua_setiuservalue(L, -2, uv);
+  }
+}
+
+/* pushes record i's value `uv` of the job at self; returns its type */
+static int push_record_value(lua_State *L, const so_job *j, int self, int uv,
+                             int i) {
+  int type;
+  if (!j->many) return lua_getiuservalue(L, self, uv);
+  lua_getiuservalue(L, self, uv);
+  type = lua_rawgeti(L, -1, i + 1);
+  lua_remove(L, -2);
+  return type;
+}
+
 so_request *so_job_request(so_job *j) {
   return &j->r;
 }
@@ -158,16 +207,8 @@ so_request *so_job_request(so_job *j) {
 /* record i (0-based) is sent to the URL at `url` with the body at
    `body` (0: none); the job is on the top of the stack */
 void so_job_set_record(lua_State *L, so_job *j, int i, int url, int body) {
-  lua_getiuservalue(L, -1, UV_URLS);
-  lua_pushvalue(L, url);
-  lua_rawseti(L, -2, i + 1);
-  lua_pop(L, 1);
-  if (body) {
-    lua_getiuservalue(L, -1, UV_BODIES);
-    lua_pushvalue(L, body);
-    lua_rawseti(L, -2, i + 1);
-    lua_pop(L, 1);
-  }
+  set_record_value(L, j, UV_URLS, i, url);
+  if (body) set_record_value(L, j, UV_BODIES, i, body);
   j->items[i].state = QUEUED;
 }
 
@@ -229,19 +270,17 @@ static void tell_result(lua_State *L, so_job *j, int self, int i) {
 /* stores the two values on the top of the stack as record i's outcome */
 static void store(lua_State *L, so_job *j, int self, int i) {
   int failed = lua_isnil(L, -2);
-  lua_getiuservalue(L, self, UV_RESULTS);
   if (j->many) {
+    lua_getiuservalue(L, self, UV_RESULTS);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, failed ? -3 : -4);
     lua_setfield(L, -2, failed ? "err" : "record");
     lua_rawseti(L, -2, i + 1);
+    lua_pop(L, 3);
   } else {
-    lua_pushvalue(L, -3);
-    lua_rawseti(L, -2, 1);
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, -2, 2);
+    lua_setiuservalue(L, self, UV_RESULT_2);
+    lua_setiuservalue(L, self, UV_RESULTS);
   }
-  lua_pop(L, 3);
   j->items[i].state = DONE;
   j->done++;
   if (failed) j->failed++;
@@ -373,8 +412,7 @@ static void finish_attempt(lua_State *L, so_job *j, int self, int i) {
   } else if (plan_retry(j, it, x, &o, &delay)) {
     final = 0;
   } else {
-    lua_getiuservalue(L, self, UV_URLS);
-    lua_rawgeti(L, -1, i + 1);
+    push_record_value(L, j, self, UV_URLS, i);
     o.url = lua_gettop(L);
     so_push_result(L, x, &o);
     /* the pair to the bottom: decoding may leave more below it */
@@ -437,13 +475,11 @@ static void launch(lua_State *L, so_job *j, int self, int i, int place) {
   const char *body = NULL, *url;
   size_t body_len = 0;
   so_slot *s;
-  lua_getiuservalue(L, self, UV_URLS);
-  lua_rawgeti(L, -1, i + 1);
+  push_record_value(L, j, self, UV_URLS, i);
   url = lua_tostring(L, -1);
-  lua_getiuservalue(L, self, UV_BODIES);
-  if (lua_rawgeti(L, -1, i + 1) == LUA_TSTRING)
+  if (push_record_value(L, j, self, UV_BODIES, i) == LUA_TSTRING)
     body = lua_tolstring(L, -1, &body_len);
-  lua_pop(L, 4); /* the job's tables keep both strings alive */
+  lua_pop(L, 2); /* the job keeps both strings alive */
   s = so_engine_acquire(&c->eng, c);
   if (j->shared) { /* a place of the shared budget is used now */
     j->granted--;
@@ -785,8 +821,7 @@ static int job_result(lua_State *L) {
   if (j->many) {
     push_summary(L, j, 1);
   } else {
-    lua_rawgeti(L, 2, 1);
-    lua_rawgeti(L, 2, 2);
+    lua_getiuservalue(L, 1, UV_RESULT_2);
     if (lua_getiuservalue(L, 1, UV_DEBUG_ERROR) != LUA_TNIL)
       lua_setfield(L, -2, "debug_error");
     else
@@ -818,7 +853,7 @@ static int job_interrupt(lua_State *L) {
     lua_pushnil(L);
     lua_setfield(L, -2, "maybe_applied"); /* per record, in results */
   } else {
-    lua_rawgeti(L, 3, 2);
+    lua_getiuservalue(L, 1, UV_RESULT_2);
   }
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "cause");

@@ -11,6 +11,7 @@
 **   Lua integers (past 2^53, see bigint.c).
 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,15 @@ static int utf8_ok(const unsigned char *s, size_t len) {
     unsigned c = s[i];
     size_t n, k;
     unsigned cp;
-    if (c < 0x80) { i++; continue; }
+    if (c < 0x80) {
+      /* ASCII, most text: eight bytes at a time */
+      uint64_t word;
+      while (len - i >= 8 && (memcpy(&word, s + i, 8),
+                              (word & 0x8080808080808080ULL) == 0))
+        i += 8;
+      if (i < len && s[i] < 0x80) i++;
+      continue;
+    }
     if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
     else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
     else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
@@ -266,6 +275,18 @@ static int has_required(walk *w, int idx, const so_field *schema) {
   return 1;
 }
 
+/* the row of `schema` named key, or NULL (the first byte compared first:
+   most names differ there, and cost no strlen) */
+static const so_field *field_row(const so_field *schema, const char *key,
+                                 size_t klen) {
+  const so_field *f;
+  for (f = schema; f->name; f++)
+    if (f->name[0] == key[0] && strlen(f->name) == klen &&
+        memcmp(f->name, key, klen) == 0)
+      return f;
+  return NULL;
+}
+
 /* copies an object; with a schema (rows), only its fields are allowed */
 static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
   lua_State *L = w->L;
@@ -295,15 +316,16 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     }
     key = lua_tolstring(L, -2, &klen);
     enter_key(w, self, key);
-    if (!utf8_ok((const unsigned char *)key, klen)) {
+    /* a field's name is ASCII: only other keys need the UTF-8 check */
+    row = schema ? field_row(schema, key, klen) : NULL;
+    if (!row && !utf8_ok((const unsigned char *)key, klen)) {
       w->depth--;
       fail(w, "has a key that is not valid UTF-8");
       lua_pop(L, 2 + extra);
       return 0;
     }
     if (schema) {
-      int at = so_name_index(L, -2, &schema[0].name, sizeof(so_field));
-      if (at < 0) {
+      if (row == NULL) {
         char what[160];
         near_miss(what, sizeof(what), "is not a known field", key,
                   &schema[0].name, sizeof(so_field));
@@ -311,7 +333,6 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
         lua_pop(L, 2 + extra);
         return 0;
       }
-      row = &schema[at];
     }
     if (!copy_value(w, lua_gettop(L), row, depth + 1)) {
       lua_pop(L, 2 + extra);
@@ -588,20 +609,23 @@ int so_json_decode(lua_State *L, int state, so_buf *text) {
   int big, ok, status, seen;
   state = lua_absindex(L, state);
   lua_getfield(L, state, "decode");
-  marked = so_buf_push(L); /* a Lua error frees it */
-  big = so_json_mark_big_integers(s, len, marked, &seen);
-  if (big < 0) {
+  /* a first scan needs no buffer: most bodies have no big integer */
+  big = so_json_mark_big_integers(s, len, NULL, &seen);
+  if (big > 0) {
+    marked = so_buf_push(L); /* a Lua error frees it */
+    big = so_json_mark_big_integers(s, len, marked, &seen);
+    if (marked->oom) luaL_error(L, "not enough memory");
+    lua_pushlstring(L, marked->data, marked->len);
     so_buf_free(marked);
-    lua_pop(L, 2);
+    lua_remove(L, -2);
+  }
+  if (big < 0) {
+    lua_pop(L, 1);
     lua_pushliteral(L, "the body is not UTF-8 JSON");
     return 0;
   }
-  if (marked->oom) luaL_error(L, "not enough memory");
-  if (big) lua_pushlstring(L, marked->data, marked->len);
-  else lua_pushlstring(L, s, len);
-  so_buf_keep(text, 1024);
-  so_buf_free(marked);
-  lua_remove(L, -2);
+  if (!big) lua_pushlstring(L, s, len);
+  so_buf_keep(text, 1024); /* s is not read again */
   status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_ERRMEM) lua_error(L); /* not the body's fault */
   ok = status == LUA_OK;

@@ -33,7 +33,9 @@ int so_name_index(lua_State *L, int key, const char *const *names,
   if (lua_type(L, key) != LUA_TSTRING) return -1;
   s = lua_tolstring(L, key, &len);
   for (i = 0; (name = name_at(names, stride, i)) != NULL; i++)
-    if (strlen(name) == len && memcmp(name, s, len) == 0) return (int)i;
+    /* the first byte first: most names differ there, and cost no strlen */
+    if (name[0] == s[0] && strlen(name) == len && memcmp(name, s, len) == 0)
+      return (int)i;
   return -1;
 }
 

@@ -40,14 +40,22 @@ static int has_header(lua_State *L, int merged, const char *lower) {
   return yes;
 }
 
+/* memset through a volatile pointer: a wipe before free() is not
+   optimized away */
+static void *(*volatile const wipe)(void *, int, size_t) = memset;
+
 /* wipes every line (one holds the Authorization line) and frees the list */
 void so_free_headers(struct curl_slist *list) {
   struct curl_slist *p;
-  for (p = list; p; p = p->next) {
-    volatile char *v = p->data;
-    while (*v) *v++ = '\0';
-  }
+  for (p = list; p; p = p->next) wipe(p->data, 0, strlen(p->data));
   curl_slist_free_all(list);
+}
+
+/* at the client's close, once its handles are gone */
+void so_free_default_headers(so_client *c) {
+  so_free_headers(c->default_headers[0]);
+  so_free_headers(c->default_headers[1]);
+  c->default_headers[0] = c->default_headers[1] = NULL;
 }
 
 /* appends a copy of line to r->headers; raises when out of memory (the
@@ -129,11 +137,26 @@ void so_request_check(lua_State *L, so_client *c, so_request *r, int opts,
 
 /* builds the header lines of the request so_request_check read, into
    r->headers: r is a job's (so_job_request), so that the job frees them
-   whatever happens. Returns 1, or pushes `nil, err` for bad content and
-   returns 0. */
+   whatever happens, unless they are the client's default_headers
+   (r->borrowed), which the client frees. Returns 1, or pushes `nil, err`
+   for bad content and returns 0. */
 int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   char err[400];
-  int top = lua_gettop(L), merged;
+  int top = lua_gettop(L), merged, body = r->op->body != NULL;
+  /* the client's own lines (checked at stackone.new) unless the call has
+     headers or an account id of its own */
+  int defaults = r->account == c->account_id &&
+                 !(r->opts && so_rawfield(L, r->opts, "headers") != LUA_TNIL);
+  lua_settop(L, top);
+  lua_getiuservalue(L, 1, SO_UV_HOOKS);
+  lua_getfield(L, -1, "debug");
+  r->verbose = lua_isfunction(L, -1);
+  lua_settop(L, top);
+  if (defaults && c->default_headers[body]) {
+    r->headers = c->default_headers[body];
+    r->borrowed = 1;
+    return 1;
+  }
   if (r->account && (*r->account == '\0' ||
                      !so_header_value_ok(r->account, r->account_len))) {
     so_push_invalid(L, r->op->method, r->op->path, "account_id is empty or "
@@ -148,10 +171,11 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   if (r->account) lua_pushfstring(L, "x-account-id: %s", r->account);
   header_list(L, c, r, merged, r->account ? merged + 1 : 0,
               !has_header(L, merged, "accept"),
-              r->op->body && !has_header(L, merged, "content-type"));
-  lua_getiuservalue(L, 1, SO_UV_HOOKS);
-  lua_getfield(L, -1, "debug");
-  r->verbose = lua_isfunction(L, -1);
+              body && !has_header(L, merged, "content-type"));
   lua_settop(L, top);
+  if (defaults) { /* the client keeps them for its next calls */
+    c->default_headers[body] = r->headers;
+    r->borrowed = 1;
+  }
   return 1;
 }

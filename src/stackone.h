@@ -43,6 +43,8 @@
 /* user values of a client handle */
 #define SO_UV_HEADERS 1 /* client-wide headers: { [lower name] = "Name: v" } */
 #define SO_UV_HOOKS 2   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
+#define SO_UV_URLS 3    /* { [operation] = URL } of operations without an id or
+                           a query: built once (start.c) */
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
@@ -405,6 +407,9 @@ struct so_client {
   int closed;
   so_retry retry;        /* the client's retry policy */
   uint64_t rng;          /* jitter */
+  struct curl_slist *default_headers[2]; /* a call's header lines when it
+                            has no headers or account_id of its own, without
+                            and with a body: built once (request.c) */
 };
 
 /* what every request of one call shares, read from the call's options */
@@ -417,7 +422,8 @@ typedef struct so_request {
   so_retry retry;
   int verbose;         /* a debug function wants traces */
   struct curl_slist *headers; /* built by so_request_setup into the job's
-                                 copy, which owns them */
+                                 copy, which owns them unless borrowed */
+  int borrowed;        /* headers are the client's default_headers */
 } so_request;
 
 struct so_option;
@@ -426,6 +432,7 @@ SO_HIDDEN void so_request_check(lua_State *L, so_client *c, so_request *r,
                                 void *extra_into);
 SO_HIDDEN int so_request_setup(lua_State *L, so_client *c, so_request *r);
 SO_HIDDEN void so_free_headers(struct curl_slist *list);
+SO_HIDDEN void so_free_default_headers(so_client *c);
 
 /* ---- job.c: one call's records and their attempts ---- */
 SO_HIDDEN so_job *so_job_new(lua_State *L, so_client *c, int client_idx,

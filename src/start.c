@@ -90,8 +90,27 @@ int so_client_check(lua_State *L) {
    is read through Lua calls, which may raise: the buffer is a userdata's */
 static int so_push_url(lua_State *L, so_client *c, const so_operation *op, int id,
                 int query, char *err, size_t errlen) {
-  so_buf *url = so_buf_push(L);
-  int box = lua_gettop(L), ok;
+  so_buf *url;
+  int box, ok;
+  if (!id && !query && strchr(op->path, '{') == NULL) {
+    /* the same URL every time: the client keeps it (it is at index 1) */
+    lua_getiuservalue(L, 1, SO_UV_URLS);
+    lua_pushlightuserdata(L, (void *)op);
+    if (lua_rawget(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushlightuserdata(L, (void *)op);
+      lua_pushstring(L, c->base_url);
+      lua_pushstring(L, op->path);
+      lua_concat(L, 2);
+      lua_pushvalue(L, -1);
+      lua_insert(L, -3);
+      lua_rawset(L, -4);
+    }
+    lua_remove(L, -2);
+    return 1;
+  }
+  url = so_buf_push(L);
+  box = lua_gettop(L);
   so_buf_append(url, c->base_url, strlen(c->base_url));
   ok = so_add_path(url, op->path, id ? lua_tostring(L, id) : NULL,
                    id ? lua_rawlen(L, id) : 0, err, errlen) &&
