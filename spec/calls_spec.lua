@@ -3,6 +3,7 @@
 -- cursor repeats.
 local stackone = require("stackone")
 local harness = require("support.harness")
+local fx = require("support.fixtures")
 
 describe("calls", function()
   local server, client
