@@ -744,7 +744,7 @@ function request_logs.get(id, query, opts) end
 ---The response: the second value of a success
 ---@class stackone.Response
 ---@field status integer The HTTP status (any 2xx)
----@field headers table<string, string> The response headers, by lower-case name
+---@field headers table<string, string> The response headers, by lower-case name (read from the response when first used, so `pairs(response)` lists `headers` only after that)
 ---@field raw? stackone.RawResponse[] The provider calls, with the query parameter `raw = true`
 ---@field attempts integer How many requests were made
 ---@field debug_error? any The first error the `debug` function raised
