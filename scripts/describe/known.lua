@@ -143,7 +143,8 @@ K.description = {
 K.results = {
   { class = "stackone.Response", title = "The response: the second value of a success", fields = {
     f("status", "integer", "The HTTP status (any 2xx)"),
-    f("headers", "table<string, string>", "The response headers, by lower-case name (read from the response when first used, so `pairs(response)` lists `headers` only after that)"),
+    f("headers", "table<string, string>", "The response headers, by lower-case name (read from the "
+      .. "response when first used, so `pairs(response)` lists `headers` only after that)"),
     f("raw", "stackone.RawResponse[]", "The provider calls, with the query parameter `raw = true`", true),
     f("attempts", "integer", "How many requests were made"),
     f("debug_error", "any", "The first error the `debug` function raised", true),
