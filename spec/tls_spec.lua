@@ -125,8 +125,20 @@ describe("TLS connections of one client", function()
     assert.equal(9, #list)
     assert.equal("1.1", list[2].http)
     assert.equal(4, connections(list))
+    -- each later connection resumes the first one's session; under
+    -- valgrind (STACKONE_SLOW) a connection may start before the first
+    -- one's ticket is read, so there at least one must
+    local later, resumed = 0, 0
     for i = 2, #list do
-      if list[i].connection ~= list[1].connection then assert.is_true(list[i].resumed) end
+      if list[i].connection ~= list[1].connection then
+        later = later + 1
+        resumed = resumed + (list[i].resumed and 1 or 0)
+      end
+    end
+    if os.getenv("STACKONE_SLOW") then
+      assert.is_true(resumed >= 1, ("%d of %d resumed"):format(resumed, later))
+    else
+      assert.equal(later, resumed)
     end
     assert.is_true(elapsed < 8 * 0.3, "the creates went one at a time")
   end)
