@@ -345,6 +345,7 @@ void so_client_metatable(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"close", client_close},
     {"_start", so_client_start},
+    {"_call", so_client_call},
     {"_start_many", so_client_start_many},
     {"_check", so_client_check},
     {"_check_many", so_client_check_many},

@@ -861,6 +861,26 @@ static int job_interrupt(lua_State *L) {
   return 1;
 }
 
+/* client:_call(op_index, ...): _start, then the job's first step. A
+   blocking one-record call usually ends in that step: it returns what
+   job:result() would, with no job for Lua to drive. Otherwise it returns
+   the client (which no call returns), the job and what the step said,
+   for the Lua driver to go on from. */
+int so_client_call(lua_State *L) {
+  int n = so_client_start(L), stepped;
+  if (lua_isnil(L, -n)) return n; /* nil, err */
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  stepped = job_step(L);
+  if (stepped == 1 && strcmp(lua_tostring(L, -1), "done") == 0) {
+    lua_settop(L, 1);
+    return job_result(L);
+  }
+  lua_getiuservalue(L, 1, UV_CLIENT);
+  lua_insert(L, 1);
+  return stepped + 2;
+}
+
 void so_job_metatable(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"step", job_step},

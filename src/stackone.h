@@ -556,6 +556,7 @@ SO_HIDDEN void so_check_names(lua_State *L, int t, const char *const *names,
                               size_t stride, const char *what);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_start(lua_State *L);
+SO_HIDDEN int so_client_call(lua_State *L);
 SO_HIDDEN int so_client_start_many(lua_State *L);
 SO_HIDDEN int so_client_check(lua_State *L);
 SO_HIDDEN int so_client_check_many(lua_State *L);

@@ -119,6 +119,10 @@ local function bind(handle, op, driver, prepare, group, account)
     return ...
   end
   local check_place = not driver.anywhere and driver.check
+  -- a blocking client's call is one trip into the core (start and first
+  -- step), unless one of run_all's functions makes it
+  local call = driver.blocking and not numbered and handle._call
+  local in_scheduler, go_on = fanout.in_scheduler, engine.go_on
   -- the common call goes straight to the core: no table of arguments
   return function(...)
     if check_place then
@@ -135,6 +139,12 @@ local function bind(handle, op, driver, prepare, group, account)
       prepared, err = prepare.run(unpack(args, 1, args.n))
       if not prepared then return nil, err end
       ok, job, err = pcall(start, handle, index, unpack(prepared, 1, prepared.n))
+    elseif call and not in_scheduler() then
+      -- value, response | nil, err; or the handle, then the job to drive
+      local done, a, b, what, seconds, sleep = pcall(call, handle, index, arguments(...))
+      if not done then fail(name, a) end
+      if rawequal(a, handle) then return go_on(b, what, seconds, sleep) end
+      return a, b
     else
       ok, job, err = pcall(start, handle, index, arguments(...))
     end
@@ -236,6 +246,7 @@ local function new_driver(handle, loop)
       end,
       check = function() end,
       anywhere = true, -- check never objects
+      blocking = true,
     }
   end
   local run, on_close = engine.loop_driver(handle, loop)
