@@ -861,13 +861,40 @@ static int job_interrupt(lua_State *L) {
   return 1;
 }
 
-/* client:_call(op_index, ...): _start, then the job's first step. A
-   blocking one-record call usually ends in that step: it returns what
+/* whether the fields at idx name custom fields ({ ["Name"] = value }):
+   those the Lua layer resolves against the account's definitions */
+static int names_custom_fields(lua_State *L, int idx) {
+  int named = 0;
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  if (lua_getfield(L, idx, "custom_fields") == LUA_TTABLE) {
+    lua_pushnil(L);
+    if (lua_next(L, -2)) {
+      named = lua_type(L, -2) != LUA_TNUMBER;
+      lua_pop(L, 2);
+    }
+  }
+  lua_pop(L, 1);
+  return named;
+}
+
+/* client:_call(op_index, group, names_at, ...): _start, then the job's
+   first step. The group is the colon form's first argument, dropped;
+   names_at (0: none) the position of fields whose custom fields by name
+   need the Lua layer: then it returns the client alone. A blocking
+   one-record call usually ends in its first step: it returns what
    job:result() would, with no job for Lua to drive. Otherwise it returns
    the client (which no call returns), the job and what the step said,
    for the Lua driver to go on from. */
 int so_client_call(lua_State *L) {
-  int n = so_client_start(L), stepped;
+  int names_at = (int)luaL_checkinteger(L, 4), n, stepped;
+  if (lua_gettop(L) >= 5 && lua_rawequal(L, 3, 5)) lua_remove(L, 5);
+  if (names_at > 0 && names_custom_fields(L, 4 + names_at)) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  lua_remove(L, 4);
+  lua_remove(L, 3);
+  n = so_client_start(L);
   if (lua_isnil(L, -n)) return n; /* nil, err */
   lua_replace(L, 1);
   lua_settop(L, 1);

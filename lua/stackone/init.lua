@@ -120,11 +120,23 @@ local function bind(handle, op, driver, prepare, group, account)
   end
   local check_place = not driver.anywhere and driver.check
   -- a blocking client's call is one trip into the core (start and first
-  -- step), unless one of run_all's functions makes it
-  local call = driver.blocking and not numbered and handle._call
+  -- step), unless one of run_all's functions makes it. The core drops the
+  -- group of the colon form, and sends back custom fields by name (at
+  -- `names_at`) to the long way below: every builtin Lua calls costs more
+  -- there than the core's whole check of it
+  local call = driver.blocking and not numbered and not opts_at and handle._call
+  local names_at = prepare and position_of(op, "fields") or 0
   local in_scheduler, go_on = fanout.in_scheduler, engine.go_on
   -- the common call goes straight to the core: no table of arguments
   return function(...)
+    if call and not (fanout.ever_scheduled and in_scheduler()) then
+      -- value, response | nil, err | the handle, then the job to drive,
+      -- or nothing for the long way
+      local done, a, b, what, seconds, sleep = pcall(call, handle, index, group, names_at, ...)
+      if not done then fail(name, a) end
+      if a ~= handle then return a, b end -- no __eq: a is never another userdata
+      if b ~= nil then return go_on(b, what, seconds, sleep) end
+    end
     if check_place then
       local why = check_place()
       if why then fail(name, why) end
@@ -139,12 +151,6 @@ local function bind(handle, op, driver, prepare, group, account)
       prepared, err = prepare.run(unpack(args, 1, args.n))
       if not prepared then return nil, err end
       ok, job, err = pcall(start, handle, index, unpack(prepared, 1, prepared.n))
-    elseif call and not in_scheduler() then
-      -- value, response | nil, err; or the handle, then the job to drive
-      local done, a, b, what, seconds, sleep = pcall(call, handle, index, arguments(...))
-      if not done then fail(name, a) end
-      if rawequal(a, handle) then return go_on(b, what, seconds, sleep) end
-      return a, b
     else
       ok, job, err = pcall(start, handle, index, arguments(...))
     end
