@@ -903,8 +903,12 @@ int so_client_call(lua_State *L) {
     lua_settop(L, 1);
     return job_result(L);
   }
+  /* the step's values are the top `stepped`: the client and the job go
+     below them */
   lua_getiuservalue(L, 1, UV_CLIENT);
-  lua_insert(L, 1);
+  lua_insert(L, -(stepped + 1));
+  lua_pushvalue(L, 1);
+  lua_insert(L, -(stepped + 1));
   return stepped + 2;
 }
 
