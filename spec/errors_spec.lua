@@ -417,6 +417,8 @@ describe("failures", function()
         _, err = client.crm.contacts.create{ passthrough = { [bad] = 1 } }
         assert.equal("invalid", err.kind, bad)
         assert.matches("field 'passthrough' has a key that is not valid UTF%-8", err.message, 1, false, bad)
+        _, err = client.crm.contacts.create{ [bad] = 1 }
+        assert.equal("the body has a key that is not valid UTF-8", err.message)
         -- with an empty array the body is copied to be sent: the same words
         _, err = client.crm.contacts.create{ emails = {}, passthrough = { note = bad } }
         assert.matches("field 'passthrough.note' is not valid UTF%-8 text", err.message, 1, false, bad)

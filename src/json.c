@@ -322,7 +322,8 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     enter_key(w, self, key);
     /* a field's name is ASCII: only other keys need the UTF-8 check */
     row = schema ? field_row(schema, key, klen) : NULL;
-    if (!row && !w->text_later &&
+    /* (an unknown field's name is checked before it is named in a message) */
+    if (!row && (!w->text_later || schema) &&
         !utf8_ok((const unsigned char *)key, klen)) {
       w->depth--;
       fail(w, "has a key that is not valid UTF-8");
