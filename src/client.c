@@ -251,7 +251,7 @@ static void settle(lua_State *L, so_settings *s) {
 
 /* a safe, closed handle: an error from here on leaks nothing */
 static so_client *new_handle(lua_State *L) {
-  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 3);
+  so_client *c = lua_newuserdatauv(L, sizeof(so_client), SO_CLIENT_UV_COUNT);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;

@@ -126,14 +126,31 @@ static so_job *check_job(lua_State *L) {
 /* a job for n records; the client userdata is at client_idx. Pushes the
    job. Its request is r without header lines: so_request_setup builds
    them into so_job_request(j), where the job owns them. */
+/* the client's spare job (see park), taken: pushed, or NULL and nothing
+   pushed */
+static so_job *take_spare(lua_State *L, int client_idx) {
+  so_job *j;
+  if (lua_getiuservalue(L, client_idx, SO_UV_SPARE_JOB) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  j = lua_touserdata(L, -1);
+  lua_pushnil(L);
+  lua_setiuservalue(L, client_idx, SO_UV_SPARE_JOB);
+  return j;
+}
+
 so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
                    const so_request *r, int n, int many, int concurrency) {
-  so_job *j;
+  so_job *j = NULL;
   int k;
   client_idx = lua_absindex(L, client_idx);
-  j = lua_newuserdatauv(L, sizeof(so_job), UV_COUNT);
+  if (!many && n == 1 && concurrency <= 1) j = take_spare(L, client_idx);
+  if (j == NULL) {
+    j = lua_newuserdatauv(L, sizeof(so_job), UV_COUNT);
+    luaL_setmetatable(L, SO_JOB_MT);
+  }
   memset(j, 0, sizeof(*j));
-  luaL_setmetatable(L, SO_JOB_MT);
   j->r = *r;
   j->r.headers = NULL;
   j->r.borrowed = 0;
@@ -861,6 +878,22 @@ static int job_interrupt(lua_State *L) {
   return 1;
 }
 
+/* the finished job at idx, which never left the core, becomes its
+   client's spare: the next one-record call uses its memory again rather
+   than make another. It lets go of the call's values first. */
+static void park(lua_State *L, int idx) {
+  int k;
+  for (k = 1; k <= UV_COUNT; k++) {
+    if (k == UV_CLIENT) continue;
+    lua_pushnil(L);
+    lua_setiuservalue(L, idx, k);
+  }
+  lua_getiuservalue(L, idx, UV_CLIENT);
+  lua_pushvalue(L, idx);
+  lua_setiuservalue(L, -2, SO_UV_SPARE_JOB);
+  lua_pop(L, 1);
+}
+
 /* whether the fields at idx name custom fields ({ ["Name"] = value }):
    those the Lua layer resolves against the account's definitions */
 static int names_custom_fields(lua_State *L, int idx) {
@@ -901,7 +934,9 @@ int so_client_call(lua_State *L) {
   stepped = job_step(L);
   if (stepped == 1 && strcmp(lua_tostring(L, -1), "done") == 0) {
     lua_settop(L, 1);
-    return job_result(L);
+    job_result(L);
+    park(L, 1);
+    return 2;
   }
   /* the step's values are the top `stepped`: the client and the job go
      below them */

@@ -45,6 +45,9 @@
 #define SO_UV_HOOKS 2   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
 #define SO_UV_URLS 3    /* { [operation] = URL } of operations without an id or
                            a query: built once (start.c) */
+#define SO_UV_SPARE_JOB 4 /* a one-record job _call finished, for the next
+                             call to use again (job.c) */
+#define SO_CLIENT_UV_COUNT 4
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
