@@ -359,16 +359,17 @@ static void remove_flying(so_job *j, int i) {
 }
 
 /* whether the attempt should go again, with its delay; also reads
-   Retry-After into the outcome */
+   Retry-After into the outcome (not of a success, where nothing reads it) */
 static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
                       double *delay) {
   const so_retry *r = &j->r.retry;
   size_t len;
-  const char *ra = o->rc == CURLE_OK
-                       ? so_find_header(&x->head, "retry-after", &len) : NULL;
+  const char *ra;
+  o->has_retry_after = 0;
+  if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
+  ra = o->rc == CURLE_OK ? so_find_header(&x->head, "retry-after", &len) : NULL;
   o->has_retry_after = ra && so_parse_retry_after(ra, len, time(NULL),
                                                   &o->retry_after);
-  if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
   if (it->tries >= r->max_attempts ||
       !so_retryable(j->r.op->method, o->rc, o->status, o->sent,
                     x->too_large, r))
