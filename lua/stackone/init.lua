@@ -78,7 +78,9 @@ local function position_of(op, arg)
 end
 
 -- A call: the core checks the arguments and makes a job, the driver runs
--- it (blocking, or yielding to the client's loop). group:create{...}
+-- it (blocking, or yielding to the client's loop); a blocking client's
+-- call is one trip into the core (client:_call), which hands back a job
+-- only when it must wait in Lua. group:create{...}
 -- works like group.create{...}, as callers of lua-openai or pgmoon would
 -- write it. Every public function is the one frame above the user's code
 -- and turns the usage errors under it into errors at the user's line.
