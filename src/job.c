@@ -883,12 +883,7 @@ static int job_interrupt(lua_State *L) {
    client's spare: the next one-record call uses its memory again rather
    than make another. It lets go of the call's values first. */
 static void park(lua_State *L, int idx) {
-  int k;
-  for (k = 1; k <= UV_COUNT; k++) {
-    if (k == UV_CLIENT) continue;
-    lua_pushnil(L);
-    lua_setiuservalue(L, idx, k);
-  }
+  so_clear_uservalues(L, idx, UV_COUNT, UV_CLIENT);
   lua_getiuservalue(L, idx, UV_CLIENT);
   lua_pushvalue(L, idx);
   lua_setiuservalue(L, -2, SO_UV_SPARE_JOB);
