@@ -687,8 +687,7 @@ static int job_grant(lua_State *L) {
    client makes one round (start what can start, drive the engine once,
    waiting at most max_wait, finish what finished) and says "wait": a
    scheduler steps many jobs in turn. */
-static int job_step(lua_State *L) {
-  so_job *j = check_job(L);
+static int step_job(lua_State *L, so_job *j) {
   so_engine *e = &j->client->eng;
   double max_wait = luaL_optnumber(L, 2, -1);
   int round = max_wait >= 0 ? 1 : 0;
@@ -783,6 +782,10 @@ static int job_step(lua_State *L) {
   return 1;
 }
 
+static int job_step(lua_State *L) {
+  return step_job(L, check_job(L));
+}
+
 /* job:on_result(fn): fn(i, results[i]) as each record's outcome is
    known, from then on (a bulk job) */
 static int job_on_result(lua_State *L) {
@@ -831,8 +834,7 @@ static void push_summary(lua_State *L, so_job *j, int self) {
 
 /* job:result() -> value, response | nil, err (single);
    results, summary (bulk). Frees the job's C memory. */
-static int job_result(lua_State *L) {
-  so_job *j = check_job(L);
+static int result_of(lua_State *L, so_job *j) {
   if (j->done < j->n) return luaL_error(L, "stackone: the call is not done");
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, UV_RESULTS);
@@ -847,6 +849,10 @@ static int job_result(lua_State *L) {
   }
   job_free(j);
   return 2;
+}
+
+static int job_result(lua_State *L) {
+  return result_of(L, check_job(L));
 }
 
 /* job:interrupt(cause) -> err: the driver's host callback (a sleep
@@ -916,6 +922,7 @@ static int names_custom_fields(lua_State *L, int idx) {
    for the Lua driver to go on from. */
 int so_client_call(lua_State *L) {
   int names_at = (int)luaL_checkinteger(L, 4), n, stepped;
+  so_job *j;
   if (lua_gettop(L) >= 5 && lua_rawequal(L, 3, 5)) lua_remove(L, 5);
   if (names_at > 0 && names_custom_fields(L, 4 + names_at)) {
     lua_settop(L, 1);
@@ -927,10 +934,11 @@ int so_client_call(lua_State *L) {
   if (lua_isnil(L, -n)) return n; /* nil, err */
   lua_replace(L, 1);
   lua_settop(L, 1);
-  stepped = job_step(L);
+  j = lua_touserdata(L, 1); /* so_client_start made it */
+  stepped = step_job(L, j);
   if (stepped == 1 && strcmp(lua_tostring(L, -1), "done") == 0) {
     lua_settop(L, 1);
-    job_result(L);
+    result_of(L, j);
     park(L, 1);
     return 2;
   }
