@@ -149,6 +149,8 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   if (j == NULL) {
     j = lua_newuserdatauv(L, sizeof(so_job), UV_COUNT);
     luaL_setmetatable(L, SO_JOB_MT);
+    lua_pushvalue(L, client_idx); /* a spare has it already */
+    lua_setiuservalue(L, -2, UV_CLIENT);
   }
   memset(j, 0, sizeof(*j));
   j->r = *r;
@@ -181,8 +183,6 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
     lua_createtable(L, n, 0);
     lua_setiuservalue(L, -2, k);
   }
-  lua_pushvalue(L, client_idx);
-  lua_setiuservalue(L, -2, UV_CLIENT);
   lua_getiuservalue(L, client_idx, SO_UV_HOOKS);
   lua_getfield(L, -1, "limiter");
   j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
