@@ -37,10 +37,12 @@ describe("calls", function()
   -- a blocking call's job is kept by the client for the next call to use
   -- again (job.c): it must not keep the last call's values alive with it
   it("a finished call keeps nothing of its values alive", function()
-    local contact, response = client.crm.contacts.create{ first_name = "Kept" }
-    assert.equal("Kept", contact.first_name)
-    local weak = setmetatable({ contact, response }, { __mode = "v" })
-    contact, response = nil, nil
+    local function made_and_dropped()
+      local contact, response = client.crm.contacts.create{ first_name = "Kept" }
+      assert.equal("Kept", contact.first_name)
+      return setmetatable({ contact, response }, { __mode = "v" })
+    end
+    local weak = made_and_dropped()
     collectgarbage()
     collectgarbage()
     assert.is_nil(weak[1])
