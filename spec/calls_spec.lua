@@ -34,6 +34,24 @@ describe("calls", function()
     return group
   end
 
+  -- a blocking call's job is kept by the client for the next call to use
+  -- again (job.c): it must not keep the last call's values alive with it
+  it("a finished call keeps nothing of its values alive", function()
+    local function made_and_dropped()
+      local contact, response = client.crm.contacts.create{ first_name = "Kept" }
+      assert.equal("Kept", contact.first_name)
+      return setmetatable({ contact, response }, { __mode = "v" })
+    end
+    local weak = made_and_dropped()
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak[1])
+    assert.is_nil(weak[2])
+    -- and the next call gets its own values
+    local again = client.crm.contacts.create{ first_name = "Again" }
+    assert.equal("Again", again.first_name)
+  end)
+
   -- the header lines of a call without headers or account_id of its own
   -- are built once per client (with and without a body); each call's own
   -- still win, before and after

@@ -413,8 +413,15 @@ describe("failures", function()
                             "0123456789abcdef\255", "01234567\226\130", "0123456789\192\175xyzxyzxyz" } do
         local _, err = client.crm.contacts.create{ first_name = bad }
         assert.equal("invalid", err.kind, bad)
+        assert.matches("field 'first_name' is not valid UTF%-8 text", err.message, 1, false, bad)
         _, err = client.crm.contacts.create{ passthrough = { [bad] = 1 } }
         assert.equal("invalid", err.kind, bad)
+        assert.matches("field 'passthrough' has a key that is not valid UTF%-8", err.message, 1, false, bad)
+        _, err = client.crm.contacts.create{ [bad] = 1 }
+        assert.equal("the body has a key that is not valid UTF-8", err.message)
+        -- with an empty array the body is copied to be sent: the same words
+        _, err = client.crm.contacts.create{ emails = {}, passthrough = { note = bad } }
+        assert.matches("field 'passthrough.note' is not valid UTF%-8 text", err.message, 1, false, bad)
       end
       assert.equal(0, #server:requests())
     end)

@@ -251,7 +251,7 @@ static void settle(lua_State *L, so_settings *s) {
 
 /* a safe, closed handle: an error from here on leaks nothing */
 static so_client *new_handle(lua_State *L) {
-  so_client *c = lua_newuserdatauv(L, sizeof(so_client), 3);
+  so_client *c = lua_newuserdatauv(L, sizeof(so_client), SO_CLIENT_UV_COUNT);
   memset(c, 0, sizeof(*c));
   so_engine_blank(&c->eng);
   c->closed = 1;
@@ -345,6 +345,7 @@ void so_client_metatable(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"close", client_close},
     {"_start", so_client_start},
+    {"_call", so_client_call},
     {"_start_many", so_client_start_many},
     {"_check", so_client_check},
     {"_check_many", so_client_check_many},

@@ -143,6 +143,30 @@ static inline int so_compat_setiuservalue(lua_State *L, int idx, int n) {
 
 #endif /* < 5.4 */
 
+/* user values 1..n of the userdata at idx become nil, but `keep` (before
+   5.4: in their one table, fetched once) */
+static inline void so_clear_uservalues(lua_State *L, int idx, int n,
+                                       int keep) {
+  int k;
+#if LUA_VERSION_NUM < 504
+  lua_getuservalue(L, idx);
+  if (lua_type(L, -1) == LUA_TTABLE)
+    for (k = 1; k <= n; k++) {
+      if (k == keep) continue;
+      lua_pushnil(L);
+      lua_rawseti(L, -2, k);
+    }
+  lua_pop(L, 1);
+#else
+  idx = lua_absindex(L, idx);
+  for (k = 1; k <= n; k++) {
+    if (k == keep) continue;
+    lua_pushnil(L);
+    lua_setiuservalue(L, idx, k);
+  }
+#endif
+}
+
 #if LUA_VERSION_NUM >= 503 && !defined(lua_numbertointeger)
 /* 5.5 moved this luaconf.h macro into its private headers: a float with
 ** an integral value to an integer, 0 when outside lua_Integer's range

@@ -126,14 +126,33 @@ static so_job *check_job(lua_State *L) {
 /* a job for n records; the client userdata is at client_idx. Pushes the
    job. Its request is r without header lines: so_request_setup builds
    them into so_job_request(j), where the job owns them. */
+/* the client's spare job (see park), taken: pushed, or NULL and nothing
+   pushed */
+static so_job *take_spare(lua_State *L, int client_idx) {
+  so_job *j;
+  if (lua_getiuservalue(L, client_idx, SO_UV_SPARE_JOB) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  j = lua_touserdata(L, -1);
+  lua_pushnil(L);
+  lua_setiuservalue(L, client_idx, SO_UV_SPARE_JOB);
+  return j;
+}
+
 so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
                    const so_request *r, int n, int many, int concurrency) {
-  so_job *j;
+  so_job *j = NULL;
   int k;
   client_idx = lua_absindex(L, client_idx);
-  j = lua_newuserdatauv(L, sizeof(so_job), UV_COUNT);
+  if (!many && n == 1 && concurrency <= 1) j = take_spare(L, client_idx);
+  if (j == NULL) {
+    j = lua_newuserdatauv(L, sizeof(so_job), UV_COUNT);
+    luaL_setmetatable(L, SO_JOB_MT);
+    lua_pushvalue(L, client_idx); /* a spare has it already */
+    lua_setiuservalue(L, -2, UV_CLIENT);
+  }
   memset(j, 0, sizeof(*j));
-  luaL_setmetatable(L, SO_JOB_MT);
   j->r = *r;
   j->r.headers = NULL;
   j->r.borrowed = 0;
@@ -164,8 +183,6 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
     lua_createtable(L, n, 0);
     lua_setiuservalue(L, -2, k);
   }
-  lua_pushvalue(L, client_idx);
-  lua_setiuservalue(L, -2, UV_CLIENT);
   lua_getiuservalue(L, client_idx, SO_UV_HOOKS);
   lua_getfield(L, -1, "limiter");
   j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
@@ -342,16 +359,17 @@ static void remove_flying(so_job *j, int i) {
 }
 
 /* whether the attempt should go again, with its delay; also reads
-   Retry-After into the outcome */
+   Retry-After into the outcome (not of a success, where nothing reads it) */
 static int plan_retry(so_job *j, item *it, so_exchange *x, so_outcome *o,
                       double *delay) {
   const so_retry *r = &j->r.retry;
   size_t len;
-  const char *ra = o->rc == CURLE_OK
-                       ? so_find_header(&x->head, "retry-after", &len) : NULL;
+  const char *ra;
+  o->has_retry_after = 0;
+  if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
+  ra = o->rc == CURLE_OK ? so_find_header(&x->head, "retry-after", &len) : NULL;
   o->has_retry_after = ra && so_parse_retry_after(ra, len, time(NULL),
                                                   &o->retry_after);
-  if (o->rc == CURLE_OK && o->status >= 200 && o->status <= 299) return 0;
   if (it->tries >= r->max_attempts ||
       !so_retryable(j->r.op->method, o->rc, o->status, o->sent,
                     x->too_large, r))
@@ -669,8 +687,7 @@ static int job_grant(lua_State *L) {
    client makes one round (start what can start, drive the engine once,
    waiting at most max_wait, finish what finished) and says "wait": a
    scheduler steps many jobs in turn. */
-static int job_step(lua_State *L) {
-  so_job *j = check_job(L);
+static int step_job(lua_State *L, so_job *j) {
   so_engine *e = &j->client->eng;
   double max_wait = luaL_optnumber(L, 2, -1);
   int round = max_wait >= 0 ? 1 : 0;
@@ -765,6 +782,10 @@ static int job_step(lua_State *L) {
   return 1;
 }
 
+static int job_step(lua_State *L) {
+  return step_job(L, check_job(L));
+}
+
 /* job:on_result(fn): fn(i, results[i]) as each record's outcome is
    known, from then on (a bulk job) */
 static int job_on_result(lua_State *L) {
@@ -813,8 +834,7 @@ static void push_summary(lua_State *L, so_job *j, int self) {
 
 /* job:result() -> value, response | nil, err (single);
    results, summary (bulk). Frees the job's C memory. */
-static int job_result(lua_State *L) {
-  so_job *j = check_job(L);
+static int result_of(lua_State *L, so_job *j) {
   if (j->done < j->n) return luaL_error(L, "stackone: the call is not done");
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, UV_RESULTS);
@@ -829,6 +849,10 @@ static int job_result(lua_State *L) {
   }
   job_free(j);
   return 2;
+}
+
+static int job_result(lua_State *L) {
+  return result_of(L, check_job(L));
 }
 
 /* job:interrupt(cause) -> err: the driver's host callback (a sleep
@@ -859,6 +883,72 @@ static int job_interrupt(lua_State *L) {
   lua_setfield(L, -2, "cause");
   job_free(j);
   return 1;
+}
+
+/* the finished job at idx, which never left the core, becomes its
+   client's spare: the next one-record call uses its memory again rather
+   than make another. It lets go of the call's values first. */
+static void park(lua_State *L, int idx) {
+  so_clear_uservalues(L, idx, UV_COUNT, UV_CLIENT);
+  lua_getiuservalue(L, idx, UV_CLIENT);
+  lua_pushvalue(L, idx);
+  lua_setiuservalue(L, -2, SO_UV_SPARE_JOB);
+  lua_pop(L, 1);
+}
+
+/* whether the fields at idx name custom fields ({ ["Name"] = value }):
+   those the Lua layer resolves against the account's definitions */
+static int names_custom_fields(lua_State *L, int idx) {
+  int named = 0;
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  if (lua_getfield(L, idx, "custom_fields") == LUA_TTABLE) {
+    lua_pushnil(L);
+    if (lua_next(L, -2)) {
+      named = lua_type(L, -2) != LUA_TNUMBER;
+      lua_pop(L, 2);
+    }
+  }
+  lua_pop(L, 1);
+  return named;
+}
+
+/* client:_call(op_index, group, names_at, ...): _start, then the job's
+   first step. The group is the colon form's first argument, dropped;
+   names_at (0: none) the position of fields whose custom fields by name
+   need the Lua layer: then it returns the client alone. A blocking
+   one-record call usually ends in its first step: it returns what
+   job:result() would, with no job for Lua to drive. Otherwise it returns
+   the client (which no call returns), the job and what the step said,
+   for the Lua driver to go on from. */
+int so_client_call(lua_State *L) {
+  int names_at = (int)luaL_checkinteger(L, 4), n, stepped;
+  so_job *j;
+  if (lua_gettop(L) >= 5 && lua_rawequal(L, 3, 5)) lua_remove(L, 5);
+  if (names_at > 0 && names_custom_fields(L, 4 + names_at)) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  lua_remove(L, 4);
+  lua_remove(L, 3);
+  n = so_client_start(L);
+  if (lua_isnil(L, -n)) return n; /* nil, err */
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  j = lua_touserdata(L, 1); /* so_client_start made it */
+  stepped = step_job(L, j);
+  if (stepped == 1 && strcmp(lua_tostring(L, -1), "done") == 0) {
+    lua_settop(L, 1);
+    result_of(L, j);
+    park(L, 1);
+    return 2;
+  }
+  /* the step's values are the top `stepped`: the client and the job go
+     below them */
+  lua_getiuservalue(L, 1, UV_CLIENT);
+  lua_insert(L, -(stepped + 1));
+  lua_pushvalue(L, 1);
+  lua_insert(L, -(stepped + 1));
+  return stepped + 2;
 }
 
 void so_job_metatable(lua_State *L) {

@@ -74,10 +74,14 @@ static int utf8_ok(const unsigned char *s, size_t len) {
    mode, which pushes nothing and only notes whether the body needs a copy
    (an empty array, a number cjson would round); only then does a second
    walk in "copy" mode build the copy with splices. The path to the value
-   being walked is kept as pointers and formatted only for a message. */
+   being walked is kept as pointers and formatted only for a message.
+   The check walk leaves UTF-8 to one pass over the encoded text (cjson
+   copies text bytes as they are); only when that finds a bad byte does a
+   walk checking each string say which field has it. */
 typedef struct walk {
   lua_State *L;
   int copy;            /* push copies (else only check) */
+  int text_later;      /* strings and keys: UTF-8 left to the encoded text */
   int needs_copy;      /* check mode found something cjson cannot say */
   char *err;
   size_t errlen;
@@ -318,7 +322,9 @@ static int copy_object(walk *w, int idx, const so_field *schema, int depth) {
     enter_key(w, self, key);
     /* a field's name is ASCII: only other keys need the UTF-8 check */
     row = schema ? field_row(schema, key, klen) : NULL;
-    if (!row && !utf8_ok((const unsigned char *)key, klen)) {
+    /* (an unknown field's name is checked before it is named in a message) */
+    if (!row && (!w->text_later || schema) &&
+        !utf8_ok((const unsigned char *)key, klen)) {
       w->depth--;
       fail(w, "has a key that is not valid UTF-8");
       lua_pop(L, 2 + extra);
@@ -494,7 +500,12 @@ static int copy_value(walk *w, int idx, const so_field *row, int depth) {
       return copy_number(w, idx);
     case LUA_TSTRING: {
       size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
+      const char *s;
+      if (w->text_later && !(row && row->values)) {
+        push_same(w, idx);
+        return 1;
+      }
+      s = lua_tolstring(L, idx, &len);
       if (!utf8_ok((const unsigned char *)s, len))
         return fail(w, "is not valid UTF-8 text");
       if (row && row->values && !one_of(w, idx, row)) return 0;
@@ -543,13 +554,16 @@ int so_json_encode_body(lua_State *L, int state, int value,
   w.L = L;
   w.err = err;
   w.errlen = errlen;
+  w.text_later = 1;
   /* check (copy_object refuses keys that are not names); copy only when
-     cjson alone would get something wrong */
+     cjson alone would get something wrong. The copy walk checks each
+     string itself: its splices are marked by a byte UTF-8 never has */
   if (!copy_object(&w, value, schema, 0)) return 0;
   lua_getfield(L, state, "encode");
   if (w.needs_copy) {
     w.copy = 1;
-    if (!copy_object(&w, value, schema, 0)) { /* cannot fail: checked */
+    w.text_later = 0;
+    if (!copy_object(&w, value, schema, 0)) {
       lua_pop(L, 1);
       return 0;
     }
@@ -561,7 +575,19 @@ int so_json_encode_body(lua_State *L, int state, int value,
     lua_pop(L, 1);
     return 0;
   }
-  if (w.needs_copy) apply_splices(L);
+  if (w.needs_copy) {
+    apply_splices(L);
+  } else {
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (!utf8_ok((const unsigned char *)text, len)) {
+      lua_pop(L, 1);
+      w.text_later = 0; /* the walk again, to say where */
+      if (copy_object(&w, value, schema, 0))
+        snprintf(err, errlen, "the body is not valid UTF-8 text");
+      return 0;
+    }
+  }
   return 1;
 }
 

@@ -45,6 +45,9 @@
 #define SO_UV_HOOKS 2   /* { sleep = f, debug = f, limiter = userdata, loop = t } */
 #define SO_UV_URLS 3    /* { [operation] = URL } of operations without an id or
                            a query: built once (start.c) */
+#define SO_UV_SPARE_JOB 4 /* a one-record job _call finished, for the next
+                             call to use again (job.c) */
+#define SO_CLIENT_UV_COUNT 4
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
@@ -556,6 +559,7 @@ SO_HIDDEN void so_check_names(lua_State *L, int t, const char *const *names,
                               size_t stride, const char *what);
 SO_HIDDEN int so_client_new(lua_State *L);
 SO_HIDDEN int so_client_start(lua_State *L);
+SO_HIDDEN int so_client_call(lua_State *L);
 SO_HIDDEN int so_client_start_many(lua_State *L);
 SO_HIDDEN int so_client_check(lua_State *L);
 SO_HIDDEN int so_client_check_many(lua_State *L);

@@ -26,13 +26,12 @@ local function finish(job, budget)
 end
 engine.finish = finish
 
---- the blocking driver: returns what the call returns. "limit": the job
--- has business with the client's shared rate budget (stackone.limit)
-function engine.run(job)
+--- the blocking driver, from what the job's last step said: returns what
+-- the call returns. "limit": the job has business with the client's
+-- shared rate budget (stackone.limit)
+local function go_on(job, what, seconds, sleep)
   local budget
-  while true do
-    local what, seconds, sleep = job:step()
-    if what == "done" then return finish(job, budget) end
+  while what ~= "done" do
     if what == "limit" then
       budget = seconds
       budget:serve(job)
@@ -40,7 +39,15 @@ function engine.run(job)
       local ok, err = protected(sleep, seconds)
       if not ok then interrupt(job, err) end
     end
+    what, seconds, sleep = job:step()
   end
+  return finish(job, budget)
+end
+engine.go_on = go_on
+
+--- the blocking driver: returns what the call returns
+function engine.run(job)
+  return go_on(job, job:step())
 end
 
 -- libcurl's CURL_POLL_* values as the events a loop watches

@@ -34,6 +34,11 @@ function fanout.in_scheduler()
   return scheduled[compat.running()] == true
 end
 
+-- whether run_all has ever scheduled a function: until then no code can
+-- be one of them, and a call need not ask in_scheduler (which costs more
+-- than the rest of a call's Lua)
+fanout.ever_scheduled = false
+
 -- a call's job, stepped by the scheduler; "limit": its business with
 -- the client's shared rate budget, done here (see engine.run)
 function fanout.run_job(job)
@@ -107,6 +112,7 @@ local function run_blocking(fns, concurrency, t)
       index[co] = next_fn
       next_fn = next_fn + 1
       scheduled[co] = true
+      fanout.ever_scheduled = true
       live = live + 1
       go(co)
     end

@@ -78,7 +78,9 @@ local function position_of(op, arg)
 end
 
 -- A call: the core checks the arguments and makes a job, the driver runs
--- it (blocking, or yielding to the client's loop). group:create{...}
+-- it (blocking, or yielding to the client's loop); a blocking client's
+-- call is one trip into the core (client:_call), which hands back a job
+-- only when it must wait in Lua. group:create{...}
 -- works like group.create{...}, as callers of lua-openai or pgmoon would
 -- write it. Every public function is the one frame above the user's code
 -- and turns the usage errors under it into errors at the user's line.
@@ -119,8 +121,24 @@ local function bind(handle, op, driver, prepare, group, account)
     return ...
   end
   local check_place = not driver.anywhere and driver.check
+  -- a blocking client's call is one trip into the core (start and first
+  -- step), unless one of run_all's functions makes it. The core drops the
+  -- group of the colon form, and sends back custom fields by name (at
+  -- `names_at`) to the long way below: every builtin Lua calls costs more
+  -- there than the core's whole check of it
+  local call = driver.blocking and not numbered and not opts_at and handle._call
+  local names_at = prepare and position_of(op, "fields") or 0
+  local in_scheduler, go_on = fanout.in_scheduler, engine.go_on
   -- the common call goes straight to the core: no table of arguments
   return function(...)
+    if call and not (fanout.ever_scheduled and in_scheduler()) then
+      -- value, response | nil, err | the handle, then the job to drive,
+      -- or nothing for the long way
+      local done, a, b, what, seconds, sleep = pcall(call, handle, index, group, names_at, ...)
+      if not done then fail(name, a) end
+      if a ~= handle then return a, b end -- no __eq: a is never another userdata
+      if b ~= nil then return go_on(b, what, seconds, sleep) end
+    end
     if check_place then
       local why = check_place()
       if why then fail(name, why) end
@@ -236,6 +254,7 @@ local function new_driver(handle, loop)
       end,
       check = function() end,
       anywhere = true, -- check never objects
+      blocking = true,
     }
   end
   local run, on_close = engine.loop_driver(handle, loop)
