@@ -120,7 +120,7 @@ describe("programmer errors", function()
   -- the core handle's own methods (_start, _io_*, ...) are the Lua
   -- layer's: nothing the user can reach leads to them
   describe("the client object", function()
-    local PRIVATE = { "_start", "_start_many", "_check", "_check_many", "_io_changes", "_io_action",
+    local PRIVATE = { "_start", "_call", "_start_many", "_check", "_check_many", "_io_changes", "_io_action",
       "_io_done", "_io_gather", "_on_close", "_target" }
 
     -- the names of t's members (and its groups', and theirs) that start with one _
