@@ -19,29 +19,11 @@
 
 #include <curl/curl.h>
 
+#include "read_file.h"
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   (void)p, (void)ud;
   return size * n; /* the answer is not read: only its status */
-}
-
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *data;
-  long size;
-  if (f == NULL) return NULL;
-  fseek(f, 0, SEEK_END);
-  size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  data = malloc((size_t)size + 1);
-  if (data == NULL || fread(data, 1, (size_t)size, f) != (size_t)size) {
-    fclose(f);
-    free(data);
-    return NULL;
-  }
-  fclose(f);
-  data[size] = '\0';
-  *len = (size_t)size;
-  return data;
 }
 
 static double now(void) {

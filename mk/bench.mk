@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 bench-tools: $(BENCH_BINS)
 
 # the floor: plain C on libcurl, -O2
-$(BENCH_OUT)/raw_curl: bench/raw_curl.c
+$(BENCH_OUT)/raw_curl: bench/raw_curl.c bench/read_file.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
@@ -29,7 +29,7 @@ $(BENCH_OUT)/%/floor.so: bench/floor.c
 	  $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
 # the floor for case 8: libcurl's multi alone, HTTP/2 over TLS, -O2
-$(BENCH_OUT)/multi_h2: bench/multi_h2.c
+$(BENCH_OUT)/multi_h2: bench/multi_h2.c bench/read_file.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
