@@ -113,6 +113,16 @@ describe("failures", function()
       assert.is_true(err.maybe_applied)
     end)
 
+    it("a call's timeout is not the next call's (the handle is reused)", function()
+      server:script("/unified/crm/contacts", { { delay = 0.5, status = 200, body = '{"data":{"id":"t1"}}' },
+                                               { delay = 0.5, status = 200, body = '{"data":{"id":"t2"}}' } })
+      local contact, err = client.crm.contacts.create({ first_name = "A" }, { timeout = 0.2 })
+      assert.is_nil(contact)
+      assert.equal("timeout", err.kind)
+      contact = assert(client.crm.contacts.create({ first_name = "A" }))
+      assert.equal("t2", contact.id)
+    end)
+
     it("a body that is not JSON is a decode error", function()
       server:script("/unified/crm/contacts", { { status = 200, body = "<html>oops</html>",
         headers = { ["Content-Type"] = "text/html" } } })

@@ -339,6 +339,11 @@ typedef struct so_exchange {
   int place;             /* its send time is written there; -1 none */
   double sent_at;        /* when the request went on the wire (so_now) */
   int goaway;
+  /* what the handle already has from its last request (so_prepare): not
+     set again. url empty, or known 0: not known */
+  so_buf url;
+  long timeout_ms;
+  int verbose, known;
   char errbuf[CURL_ERROR_SIZE];
 } so_exchange;
 

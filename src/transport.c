@@ -225,6 +225,7 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
                     size_t body_len, long timeout_ms, int want_trace) {
   CURL *h = x->curl;
   CURLcode rc = CURLE_OK;
+  size_t url_len = strlen(url);
   int verbose;
   so_buf_reset(&x->body);
   so_buf_reset(&x->head);
@@ -235,20 +236,30 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   x->stream_id = x->goaway_last = 0;
   x->errbuf[0] = '\0';
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
-  SET(CURLOPT_URL, url);
+  /* options the handle has from its last request are not set again: each
+     is a call through libcurl's option switch, the URL a copy too */
+  if (x->url.len != url_len || memcmp(x->url.data, url, url_len) != 0) {
+    so_buf_reset(&x->url);
+    SET(CURLOPT_URL, url);
+    if (rc == CURLE_OK && !so_buf_append(&x->url, url, url_len))
+      so_buf_reset(&x->url); /* not known: set next time */
+  }
   /* the request line's target is ours, path and query as built: libcurl
      7.88 sends the path alone when it runs out of memory copying the
      query (a page request would then read the first page again) */
   if (x->origin_form) SET(CURLOPT_REQUEST_TARGET, origin_form(url));
   SET(CURLOPT_HTTPHEADER, headers);
-  SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+  if (!x->known || x->timeout_ms != timeout_ms)
+    SET(CURLOPT_TIMEOUT_MS, timeout_ms);
   /* libcurl reports refused HTTP/2 streams only in its verbose text; it
      costs CPU on every request, so it is on only where needed. The debug
      function goes with it: a TLS connection made while verbose traces
      every record to it for as long as it lives */
   verbose = want_trace || may_be_http2(x);
-  SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
-  SET(CURLOPT_DEBUGFUNCTION, verbose ? on_debug : NULL);
+  if (!x->known || x->verbose != verbose) {
+    SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
+    SET(CURLOPT_DEBUGFUNCTION, verbose ? on_debug : NULL);
+  }
   if (body) {
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -261,6 +272,10 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
     SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
   }
 #undef SET
+  x->known = rc == CURLE_OK;
+  x->timeout_ms = timeout_ms;
+  x->verbose = verbose;
+  if (rc != CURLE_OK) so_buf_reset(&x->url);
   return rc;
 }
 
@@ -278,6 +293,7 @@ void so_exchange_free(so_exchange *x) {
   so_buf_free(&x->body);
   so_buf_free(&x->head);
   so_buf_free(&x->trace);
+  so_buf_free(&x->url);
 }
 
 /* the next "Name: value" line of a header block from *p (status lines
