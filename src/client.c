@@ -214,6 +214,9 @@ static void push_index(lua_State *L, int idx) {
 /* sleep, debug, the loop and the rate limiter, in the hooks user value;
    the handle is on the top of the stack */
 static void set_hooks(lua_State *L, const so_settings *s, const char *key) {
+  so_client *c = lua_touserdata(L, -1);
+  c->has_debug = s->debug != 0;
+  c->has_shared = s->rate_limit.shared != 0;
   lua_getiuservalue(L, -1, SO_UV_HOOKS);
   push_index(L, s->sleep);
   lua_setfield(L, -2, "sleep");
@@ -223,6 +226,7 @@ static void set_hooks(lua_State *L, const so_settings *s, const char *key) {
     push_limiter(L, key, s->rate_limit.requests, s->rate_limit.per);
   else
     lua_pushnil(L);
+  c->limiter = lua_touserdata(L, -1); /* the hooks keep it */
   lua_setfield(L, -2, "limiter");
   /* the shared budget: the Lua layer puts its own object here (see
      stackone.limit) */

@@ -183,11 +183,8 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
     lua_createtable(L, n, 0);
     lua_setiuservalue(L, -2, k);
   }
-  lua_getiuservalue(L, client_idx, SO_UV_HOOKS);
-  lua_getfield(L, -1, "limiter");
-  j->limiter = lua_touserdata(L, -1); /* the client's hooks keep it */
-  j->shared = lua_getfield(L, -2, "shared") != LUA_TNIL;
-  lua_pop(L, 3);
+  j->limiter = c->limiter;
+  j->shared = c->has_shared;
   return j;
 }
 

@@ -148,10 +148,7 @@ int so_request_setup(lua_State *L, so_client *c, so_request *r) {
   int defaults = r->account == c->account_id &&
                  !(r->opts && so_rawfield(L, r->opts, "headers") != LUA_TNIL);
   lua_settop(L, top);
-  lua_getiuservalue(L, 1, SO_UV_HOOKS);
-  lua_getfield(L, -1, "debug");
-  r->verbose = lua_isfunction(L, -1);
-  lua_settop(L, top);
+  r->verbose = c->has_debug;
   if (defaults && c->default_headers[body]) {
     r->headers = c->default_headers[body];
     r->borrowed = 1;

@@ -418,6 +418,10 @@ struct so_client {
   struct curl_slist *default_headers[2]; /* a call's header lines when it
                             has no headers or account_id of its own, without
                             and with a body: built once (request.c) */
+  /* what its hooks user value holds (set once, client.c), for every call
+     without a table lookup */
+  so_limiter *limiter;   /* its own rate limiter; NULL when off */
+  int has_debug, has_shared;
 };
 
 /* what every request of one call shares, read from the call's options */
