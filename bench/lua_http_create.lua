@@ -44,13 +44,5 @@ local function create(contact)
   return reply.data
 end
 
-for _ = 1, warmup do
-  assert(create(fields).id)
-end
-local c0 = os.clock()
-for _ = 1, n do
-  assert(create(fields).id)
-end
-local cpu = os.clock() - c0
+dofile(dir .. "/timed.lua")(create, fields, n, warmup)
 conn:close()
-print(string.format("RESULT n=%d cpu_us=%d", n, math.floor(cpu * 1e6 + 0.5)))

@@ -37,11 +37,4 @@ local function create_contact(contact)
   return reply.data
 end
 
-for _ = 1, warmup do
-  create_contact(fields)
-end
-local c0 = os.clock()
-for _ = 1, n do
-  assert(create_contact(fields).id)
-end
-print(string.format("RESULT n=%d cpu_us=%d", n, math.floor((os.clock() - c0) * 1e6 + 0.5)))
+dofile(dir .. "/timed.lua")(create_contact, fields, n, warmup)

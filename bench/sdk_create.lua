@@ -14,14 +14,5 @@ local client = assert(stackone.new{ api_key = api_key, account_id = account, bas
   rate_limit = false }) -- measure the SDK, not its default pacing (1000 requests/min)
 local create = client.crm.contacts.create
 
-for _ = 1, warmup do
-  assert(create(fields))
-end
-local c0 = os.clock()
-for _ = 1, n do
-  local contact, err = create(fields)
-  if not contact then error(tostring(err)) end
-end
-local cpu = os.clock() - c0
+dofile(dir .. "/timed.lua")(create, fields, n, warmup)
 client:close()
-print(string.format("RESULT n=%d cpu_us=%d", n, math.floor(cpu * 1e6 + 0.5)))
