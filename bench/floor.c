@@ -17,31 +17,15 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "common.h"
+
 #define FLOOR_CONN "bench.floor.conn"
 
 typedef struct conn {
   CURL *easy;
   struct curl_slist *headers;
-  char *data; /* the answer's body, reused between posts */
-  size_t len, cap;
+  buf body; /* the answer's body, its memory reused between posts */
 } conn;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  conn *c = ud;
-  size_t len = size * n;
-  if (c->len + len > c->cap) {
-    size_t cap = c->cap ? c->cap : 4096;
-    char *d;
-    while (cap < c->len + len) cap *= 2;
-    d = realloc(c->data, cap);
-    if (d == NULL) return 0;
-    c->data = d;
-    c->cap = cap;
-  }
-  memcpy(c->data + c->len, p, len);
-  c->len += len;
-  return len;
-}
 
 static conn *check_conn(lua_State *L) {
   conn *c = luaL_checkudata(L, 1, FLOOR_CONN);
@@ -55,7 +39,7 @@ static int conn_post(lua_State *L) {
   const char *body = luaL_checklstring(L, 2, &len);
   long status = 0;
   CURLcode rc;
-  c->len = 0;
+  c->body.len = 0;
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
   rc = curl_easy_perform(c->easy);
@@ -66,7 +50,7 @@ static int conn_post(lua_State *L) {
   }
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, (lua_Integer)status);
-  lua_pushlstring(L, c->data ? c->data : "", c->len);
+  lua_pushlstring(L, c->body.data ? c->body.data : "", c->body.len);
   return 2;
 }
 
@@ -74,11 +58,11 @@ static int conn_close(lua_State *L) {
   conn *c = luaL_checkudata(L, 1, FLOOR_CONN);
   if (c->easy) curl_easy_cleanup(c->easy);
   curl_slist_free_all(c->headers);
-  free(c->data);
+  free(c->body.data);
   c->easy = NULL;
   c->headers = NULL;
-  c->data = NULL;
-  c->len = c->cap = 0;
+  c->body.data = NULL;
+  c->body.len = c->body.cap = 0;
   return 0;
 }
 
@@ -121,7 +105,7 @@ static int floor_open(lua_State *L) {
   curl_easy_setopt(c->easy, CURLOPT_USERAGENT, ua);
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+  curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->body);
   return 1;
 }
 

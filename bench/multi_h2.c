@@ -19,9 +19,9 @@
 
 #include <curl/curl.h>
 
-#include "read_file.h"
+#include "common.h"
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+static size_t discard_body(char *p, size_t size, size_t n, void *ud) {
   (void)p, (void)ud;
   return size * n; /* the answer is not read: only its status */
 }
@@ -47,7 +47,7 @@ static CURL *new_transfer(const char *url, struct curl_slist *headers,
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
   curl_easy_setopt(h, CURLOPT_CAINFO, ca);
   curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);

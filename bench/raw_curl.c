@@ -19,29 +19,7 @@
 
 #include <curl/curl.h>
 
-#include "read_file.h"
-
-typedef struct buf {
-  char *data;
-  size_t len, cap;
-} buf;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  buf *b = ud;
-  size_t len = size * n;
-  if (b->len + len > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    char *d;
-    while (cap < b->len + len) cap *= 2;
-    d = realloc(b->data, cap);
-    if (d == NULL) return 0;
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, p, len);
-  b->len += len;
-  return len;
-}
+#include "common.h"
 
 static void base64(const char *in, size_t len, char *out) {
   static const char tab[] =

@@ -15,13 +15,13 @@ BENCH_ARGS ?=
 bench-tools: $(BENCH_BINS)
 
 # the floor: plain C on libcurl, -O2
-$(BENCH_OUT)/raw_curl: bench/raw_curl.c bench/read_file.h
+$(BENCH_OUT)/raw_curl: bench/raw_curl.c bench/common.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
 # the fair floor: the least Lua binding of libcurl (bench/floor.c), one
 # build per measured Lua; lua-cjson does its JSON (bench/floor_create.lua)
-$(BENCH_OUT)/%/floor.so: bench/floor.c
+$(BENCH_OUT)/%/floor.so: bench/floor.c bench/common.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) -fPIC -shared \
 	  -I$(shell pkg-config --cflags-only-I $(if $(filter luajit,$*),luajit,$*) 2>/dev/null | sed 's/-I//' | grep . || \
@@ -29,7 +29,7 @@ $(BENCH_OUT)/%/floor.so: bench/floor.c
 	  $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
 # the floor for case 8: libcurl's multi alone, HTTP/2 over TLS, -O2
-$(BENCH_OUT)/multi_h2: bench/multi_h2.c bench/read_file.h
+$(BENCH_OUT)/multi_h2: bench/multi_h2.c bench/common.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(WARN) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
