@@ -4,7 +4,7 @@
 # what to install.
 set -eu
 
-PACKAGES="lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua-luv lua-cqueues lua-lpeg libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-http lua-check luarocks valgrind clang libclang-rt-14-dev pkg-config gcc make curl neovim nginx-light libnginx-mod-http-lua redis-server lua-redis m4 libssl-dev"
+PACKAGES="lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua-luv lua-cqueues lua-lpeg libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-http lua-check luarocks valgrind clang libclang-rt-14-dev pkg-config gcc make curl neovim nginx-light libnginx-mod-http-lua redis-server lua-redis m4 libssl-dev strace"
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
