@@ -79,6 +79,7 @@ build = {
         "src/core.c",
         "src/engine.c",
         "src/errors.c",
+        "src/fits.c",
         "src/job.c",
         "src/journal.c",
         "src/json.c",

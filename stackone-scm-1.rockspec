@@ -78,6 +78,7 @@ build = {
         "src/core.c",
         "src/engine.c",
         "src/errors.c",
+        "src/fits.c",
         "src/job.c",
         "src/journal.c",
         "src/json.c",

@@ -30,6 +30,13 @@ void so_json_init(lua_State *L, int state) {
   lua_setfield(L, state, "null");
   lua_getfield(L, -1, "new");
   lua_call(L, 0, 1);
+  /* a table with a hole is refused, never sent with nulls in it: the
+     quick body check (fits.c) trusts that an array in the text was one */
+  lua_getfield(L, -1, "encode_sparse_array");
+  lua_pushboolean(L, 0);
+  lua_pushinteger(L, 1);
+  lua_pushinteger(L, 0);
+  lua_call(L, 3, 0);
   lua_getfield(L, -1, "encode");
   lua_setfield(L, state, "encode");
   lua_getfield(L, -1, "decode");
@@ -544,12 +551,27 @@ static void apply_splices(lua_State *L) {
 }
 
 /* encodes the body at `value`: pushes the JSON text and returns 1, or
-   returns 0 with a message in err (nothing pushed) */
+   returns 0 with a message in err (nothing pushed). cjson's text is read
+   against the rows first (fits.c); only a body it cannot vouch for is
+   walked here, which checks it, says what is wrong, or copies it */
 int so_json_encode_body(lua_State *L, int state, int value,
                         const so_field *schema, char *err, size_t errlen) {
   walk w;
+  int encoded, text_ok = 0;
+  size_t len;
+  const char *text;
   value = lua_absindex(L, value);
   state = lua_absindex(L, state);
+  lua_getfield(L, state, "encode");
+  lua_pushvalue(L, value);
+  encoded = lua_pcall(L, 1, 1, 0) == LUA_OK;
+  if (encoded) {
+    text = lua_tolstring(L, -1, &len);
+    text_ok = utf8_ok((const unsigned char *)text, len);
+    if (text_ok && so_json_fits(text, len, schema)) return 1;
+  } else {
+    lua_pop(L, 1); /* cjson's message: the walk says what is wrong */
+  }
   memset(&w, 0, sizeof(w));
   w.L = L;
   w.err = err;
@@ -558,7 +580,12 @@ int so_json_encode_body(lua_State *L, int state, int value,
   /* check (copy_object refuses keys that are not names); copy only when
      cjson alone would get something wrong. The copy walk checks each
      string itself: its splices are marked by a byte UTF-8 never has */
-  if (!copy_object(&w, value, schema, 0)) return 0;
+  if (!copy_object(&w, value, schema, 0)) {
+    if (encoded) lua_pop(L, 1);
+    return 0;
+  }
+  if (encoded && !w.needs_copy && text_ok) return 1; /* cjson's text */
+  if (encoded) lua_pop(L, 1);
   lua_getfield(L, state, "encode");
   if (w.needs_copy) {
     w.copy = 1;
@@ -578,8 +605,7 @@ int so_json_encode_body(lua_State *L, int state, int value,
   if (w.needs_copy) {
     apply_splices(L);
   } else {
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
+    text = lua_tolstring(L, -1, &len);
     if (!utf8_ok((const unsigned char *)text, len)) {
       lua_pop(L, 1);
       w.text_later = 0; /* the walk again, to say where */

@@ -234,6 +234,9 @@ SO_HIDDEN int so_is_error_at(lua_State *L, int idx);
 
 /* ---- json.c: JSON through lua-cjson's own functions ---- */
 SO_HIDDEN void so_json_init(lua_State *L, int state);
+/* whether cjson's text of a body certainly passes the body check */
+SO_HIDDEN int so_json_fits(const char *text, size_t len,
+                           const so_field *schema);
 SO_HIDDEN int so_json_encode_body(lua_State *L, int state, int value,
                                   const so_field *schema, char *err,
                                   size_t errlen);
