@@ -31,23 +31,30 @@ typedef struct {
 static int value_fits(reader *r, const so_field *row);
 
 /* the string at r->p (a quote): its bytes between the quotes in *s, *n;
-   *escaped when it has a backslash */
+   *escaped when it has a backslash. Byte by byte: a body's strings are
+   short, where a library search costs more to set up than it saves */
 static int string_at(reader *r, const char **s, size_t *n, int *escaped) {
-  const char *p = r->p + 1, *close;
-  *escaped = 0;
-  close = memchr(p, '"', (size_t)(r->end - p));
-  if (close == NULL) return 0;
-  if (memchr(p, '\\', (size_t)(close - p)) != NULL) {
-    /* an escaped quote may end the span early: walk it byte by byte */
-    *escaped = 1;
-    for (close = p; close < r->end && *close != '"'; close++)
-      if (*close == '\\') close++;
-    if (close >= r->end) return 0;
-  }
+  const char *p = r->p + 1, *q, *end = r->end;
+  int esc = 0;
+  for (q = p; q < end && *q != '"'; q++)
+    if (*q == '\\') {
+      esc = 1;
+      q++;
+    }
+  if (q >= end) return 0;
+  *escaped = esc;
   *s = p;
-  *n = (size_t)(close - p);
-  r->p = close + 1;
+  *n = (size_t)(q - p);
+  r->p = q + 1;
   return 1;
+}
+
+/* whether the NUL-ended name is the n bytes at s (which hold no NUL) */
+static int named(const char *name, const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (name[i] != s[i]) return 0;
+  return name[n] == '\0';
 }
 
 static int literal(reader *r, const char *word, size_t n) {
@@ -66,8 +73,7 @@ static int string_fits(reader *r, const so_field *row) {
   if (row == NULL || row->values == NULL) return 1;
   if (escaped) return 0;
   for (i = 0; row->values[i]; i++)
-    if (strncmp(row->values[i], s, n) == 0 && row->values[i][n] == '\0')
-      return 1;
+    if (named(row->values[i], s, n)) return 1;
   return 0;
 }
 
@@ -76,8 +82,7 @@ static const so_field *row_named(const so_field *fields, const char *s,
                                  size_t n, int *index) {
   const so_field *f;
   for (f = fields; f->name; f++)
-    if (f->name[0] == s[0] && strncmp(f->name, s, n) == 0 &&
-        f->name[n] == '\0') {
+    if (f->name[0] == s[0] && named(f->name, s, n)) {
       *index = (int)(f - fields);
       return f;
     }
