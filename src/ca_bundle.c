@@ -75,6 +75,12 @@ static int anonymous_file(void) {
 #ifdef O_TMPFILE
   if (fd < 0) fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 #endif
+  if (fd >= 0 && fd < 3) { /* a host that sets its stdio up later would
+                              put something else under this number */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    fd = high;
+  }
   return fd;
 }
 
