@@ -264,6 +264,13 @@ describe("TLS connections of one client", function()
     return n
   end
 
+  -- the PEM blocks of a text, in order
+  local function blocks(text)
+    local out = {}
+    for b in text:gmatch("%-%-%-%-%-BEGIN .-%-%-%-%-%-END .-%-%-%-%-%-") do out[#out + 1] = b end
+    return out
+  end
+
   it("with a ca_file, an https client's bundle is libcurl's built-in one and then the ca_file, until it closes",
     function()
     local bundle = builtin_bundle()
@@ -271,21 +278,37 @@ describe("TLS connections of one client", function()
       pending("libcurl has no built-in CA file here")
       return
     end
+    local system, mine = shell.read(bundle), shell.read(CA)
+    -- a whole system bundle as the ca_file: its certificates are not
+    -- repeated from the built-in one
+    local superset = os.tmpname()
+    shell.write(superset, system .. mine)
     local before = count(bundles())
     local c = new_client(server.url)
+    local whole = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", ca_file = superset,
+      base_url = server.url })
     local plain = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", ca_file = CA,
       base_url = "http://127.0.0.1:1" })
     local insecure = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", ca_file = CA,
       base_url = server.url, insecure = true })
     local found = bundles()
-    assert.equal(before + 1, count(found)) -- the https client's alone
-    local wanted = shell.read(bundle) .. "\n" .. shell.read(CA)
-    local matching = 0
-    for _, text in pairs(found) do matching = matching + (text == wanted and 1 or 0) end
-    assert.equal(1, matching)
+    os.remove(superset)
+    assert.equal(before + 2, count(found)) -- the https clients' alone
+    -- the first client's bundle is `deduped`, the second's `joined`: the
+    -- same text when the system's bundle is its blocks alone (Debian's)
+    local deduped, joined = table.concat(blocks(system), "\n") .. "\n" .. mine, system .. mine
+    local n = { deduped = 0, joined = 0 }
+    for _, text in pairs(found) do
+      if text == deduped then n.deduped = n.deduped + 1 end
+      if text == joined then n.joined = n.joined + 1 end
+    end
+    local both = deduped == joined and 2 or 1
+    assert.same({ deduped = both, joined = both }, n)
     assert(c.crm.accounts.list())
+    assert(whole.crm.accounts.list())
     c:close()
     c:close()
+    whole:close()
     plain:close()
     insecure:close()
     assert.equal(before, count(bundles()))
