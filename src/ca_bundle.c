@@ -12,7 +12,6 @@
 */
 #define _GNU_SOURCE /* memfd_create, O_TMPFILE, memmem */
 #include <errno.h>
-#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +68,6 @@ static int read_all(const char *path, so_buf *b) {
 typedef struct pem_block {
   const char *at;
   size_t len;
-  uint64_t hash;
 } pem_block;
 
 /* the next block of [*p, end), *p moved past it; 0 when there is none */
@@ -77,24 +75,20 @@ static int next_block(const char **p, const char *end, pem_block *b) {
   const char *begin = memmem(*p, (size_t)(end - *p), "-----BEGIN ", 11);
   const char *stop = begin ? memmem(begin, (size_t)(end - begin), "-----END ", 9)
                            : NULL;
-  const char *q;
   stop = stop ? memmem(stop + 9, (size_t)(end - stop - 9), "-----", 5) : NULL;
   if (stop == NULL) return 0;
   b->at = begin;
   b->len = (size_t)(stop + 5 - begin);
-  b->hash = 1469598103934665603ULL; /* FNV-1a */
-  for (q = begin; q < stop + 5; q++)
-    b->hash = (b->hash ^ (unsigned char)*q) * 1099511628211ULL;
   *p = stop + 5;
   return 1;
 }
 
+/* certificates differ within their first bytes: a linear search is cheap */
 static int has_block(const so_buf *index, const pem_block *b) {
   const pem_block *k = (const pem_block *)(void *)index->data;
   size_t i, n = index->len / sizeof(pem_block);
   for (i = 0; i < n; i++)
-    if (k[i].hash == b->hash && k[i].len == b->len &&
-        memcmp(k[i].at, b->at, b->len) == 0)
+    if (k[i].len == b->len && memcmp(k[i].at, b->at, b->len) == 0)
       return 1;
   return 0;
 }
