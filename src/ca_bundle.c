@@ -7,8 +7,9 @@
 ** So the CA directory goes whenever libcurl's built-in file can be read.
 ** A ca_file of the client's own is an extra bundle, added to the system's
 ** trust: its client gets one anonymous in-memory file (never on disk)
-** holding the built-in file and then the user's, named /proc/self/fd/N.
-** Made when the client is: a few hundred microseconds, no parsing.
+** holding the built-in file's certificates that the user's lacks, then
+** the user's file, named /proc/self/fd/N. Made when the client is: a few
+** hundred microseconds, no parsing.
 */
 #define _GNU_SOURCE /* memfd_create, O_TMPFILE, memmem */
 #include <errno.h>
