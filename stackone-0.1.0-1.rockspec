@@ -74,6 +74,7 @@ build = {
     ["stackone.core"] = {
       sources = {
         "src/bigint.c",
+        "src/ca_bundle.c",
         "src/buffer.c",
         "src/client.c",
         "src/core.c",

@@ -37,6 +37,29 @@ describe("TLS", function()
     assert.equal(200, res.status)
   end)
 
+  it("a ca_file adds to the system's trust: a server signed by neither fails verification", function()
+    local c = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", base_url = url,
+      ca_file = "spec/data/tls/other_cert.pem" })
+    local page, err = c.crm.accounts.list()
+    c:close()
+    assert.is_nil(page)
+    assert.equal("tls", err.kind)
+    assert.equal("PEER_FAILED_VERIFICATION", err.code)
+  end)
+
+  it("a ca_file that is missing, or holds no certificate, fails each call as it always did", function()
+    for _, file in ipairs{ "spec/data/tls/missing.pem", "spec/data/tls/README.md" } do
+      local c = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", base_url = url, ca_file = file })
+      local page, err = c.crm.accounts.list()
+      c:close()
+      assert.is_nil(page)
+      assert.equal("tls", err.kind)
+      assert.equal("SSL_CACERT_BADFILE", err.code)
+      assert.matches(file, err.message, 1, true)
+      assert.equal(0, err.attempts)
+    end
+  end)
+
   it("insecure = true skips verification", function()
     local c = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", base_url = url, insecure = true })
     assert(c.crm.accounts.list())
@@ -164,19 +187,52 @@ describe("TLS connections of one client", function()
     assert.is_true(resumed >= 1)
   end)
 
-  it("a second connection does not read the system's CA file again", function()
-    -- libcurl's built-in bundle does not know the test certificate: each
-    -- connection fails verification, after loading the bundle (or not)
+  -- libcurl's built-in CA file, when it has one that can be read
+  local function builtin_bundle()
     local p = assert(io.popen("curl-config --ca 2>/dev/null"))
     local bundle = (p:read("*a") or ""):match("^%s*(.-)%s*$")
     p:close()
-    if bundle == "" or not shell.read(bundle) then
+    if bundle ~= "" and shell.read(bundle) then return bundle end
+  end
+
+  -- runs `script` in a child Lua under strace (arg[1] the server's URL,
+  -- arg[2] the build, then `...`): what it printed, and the files it
+  -- opened as strace's text
+  local function traced(script, url, ...)
+    local trace, file = os.tmpname(), os.tmpname()
+    shell.write(file, [[
+      package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+      package.cpath = arg[2] .. "/?.so;" .. package.cpath
+    ]] .. script)
+    local args = { url, fx.BUILD, ... }
+    for i, a in ipairs(args) do args[i] = h2.quote(a) end
+    local run = assert(io.popen(("strace -f -e trace=openat -o %s %s %s %s 2>&1"):format(trace, fx.LUA, file,
+      table.concat(args, " "))))
+    local out = run:read("*a")
+    run:close()
+    local text = shell.read(trace) or ""
+    os.remove(trace)
+    os.remove(file)
+    return out, text
+  end
+
+  -- how many times the trace opens the file at `path` (a Lua pattern)
+  local function opens(text, pattern)
+    local _, n = text:gsub('"' .. pattern .. '"', "")
+    return n
+  end
+
+  local function literal(path) return (path:gsub("%p", "%%%0")) end
+
+  it("a second connection does not read the system's CA file again", function()
+    -- libcurl's built-in bundle does not know the test certificate: each
+    -- connection fails verification, after loading the bundle (or not)
+    local bundle = builtin_bundle()
+    if not bundle then
       pending("libcurl has no built-in CA file here")
       return
     end
-    local script = [[
-      package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-      package.cpath = arg[2] .. "/?.so;" .. package.cpath
+    local out, text = traced([[
       local stackone = require("stackone")
       local c = assert(stackone.new{ api_key = "k", account_id = "a", base_url = arg[1] })
       for _ = 1, 2 do
@@ -184,21 +240,119 @@ describe("TLS connections of one client", function()
         assert(not page and err.code == "PEER_FAILED_VERIFICATION", tostring(err))
       end
       c:close()
-    ]]
-    local trace, file = os.tmpname(), os.tmpname()
-    local f = assert(io.open(file, "w"))
-    f:write(script)
-    f:close()
-    local cmd = ("strace -f -e trace=openat -o %s %s %s %s %s 2>&1"):format(trace, fx.LUA, file,
-      h2.quote(server.url), h2.quote(fx.BUILD))
-    local run = assert(io.popen(cmd))
-    local out = run:read("*a")
-    run:close()
-    local text = shell.read(trace) or ""
-    os.remove(trace)
-    os.remove(file)
+    ]], server.url)
     assert.equal("", out)
-    local _, opens = text:gsub(bundle:gsub("%p", "%%%0") .. '"', "")
-    assert.equal(1, opens)
+    assert.equal(1, opens(text, literal(bundle)))
   end)
+
+  -- this process's descriptors that are the clients' CA bundles: { [path] = its text }
+  local function bundles()
+    local pid = assert(shell.read("/proc/self/stat")):match("^%d+")
+    local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd 2>/dev/null"))
+    local found = {}
+    for fd in p:read("*a"):gmatch("(%d+) %-> /memfd:stackone%-ca") do
+      local path = "/proc/" .. pid .. "/fd/" .. fd
+      found[path] = shell.read(path)
+    end
+    p:close()
+    return found
+  end
+
+  local function count(t)
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    return n
+  end
+
+  -- the PEM blocks of a text, in order
+  local function blocks(text)
+    local out = {}
+    for b in text:gmatch("%-%-%-%-%-BEGIN .-%-%-%-%-%-END .-%-%-%-%-%-") do out[#out + 1] = b end
+    return out
+  end
+
+  it("with a ca_file, an https client's bundle is libcurl's built-in one and then the ca_file, until it closes",
+    function()
+    local bundle = builtin_bundle()
+    if not bundle then
+      pending("libcurl has no built-in CA file here")
+      return
+    end
+    local system, mine = shell.read(bundle), shell.read(CA)
+    -- a whole system bundle as the ca_file: its certificates are not
+    -- repeated from the built-in one
+    local superset = os.tmpname()
+    shell.write(superset, system .. mine)
+    local before = count(bundles())
+    local c = new_client(server.url)
+    local whole = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", ca_file = superset,
+      base_url = server.url })
+    local plain = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", ca_file = CA,
+      base_url = "http://127.0.0.1:1" })
+    local insecure = assert(stackone.new{ api_key = fx.API_KEY, account_id = "a", ca_file = CA,
+      base_url = server.url, insecure = true })
+    local found = bundles()
+    os.remove(superset)
+    assert.equal(before + 2, count(found)) -- the https clients' alone
+    -- the first client's bundle is `deduped`, the second's `joined`: the
+    -- same text when the system's bundle is its blocks alone (Debian's)
+    local deduped, joined = table.concat(blocks(system), "\n") .. "\n" .. mine, system .. mine
+    local n = { deduped = 0, joined = 0 }
+    for _, text in pairs(found) do
+      if text == deduped then n.deduped = n.deduped + 1 end
+      if text == joined then n.joined = n.joined + 1 end
+    end
+    local both = deduped == joined and 2 or 1
+    assert.same({ deduped = both, joined = both }, n)
+    assert(c.crm.accounts.list())
+    assert(whole.crm.accounts.list())
+    c:close()
+    c:close()
+    whole:close()
+    plain:close()
+    insecure:close()
+    assert.equal(before, count(bundles()))
+  end)
+
+  -- a ca_file joins libcurl's built-in bundle in one in-memory file of
+  -- the client's, /proc/self/fd/N, read by libcurl once per client: with
+  -- the built-in bundle and the ca_file each read once, when it is made
+  for _, mode in ipairs{ "blocking calls", "a luv loop" } do
+    local test = mode == "a luv loop" and fx.needs("luv", it, pending) or it
+    test("with a ca_file, a client's connections read the CA files once, in " .. mode, function()
+      local bundle = builtin_bundle()
+      if not bundle then
+        pending("libcurl has no built-in CA file here")
+        return
+      end
+      hold_two_creates()
+      local out, text = traced([[
+        local stackone = require("stackone")
+        local uv = arg[4] == "a luv loop" and require("luv")
+        local c = assert(stackone.new{ api_key = "k", account_id = "a", base_url = arg[1], ca_file = arg[3],
+          loop = uv and stackone.loop.luv(uv) or nil })
+        local done = false
+        local function work()
+          assert(c.crm.accounts.list())
+          local _, summary = c.crm.contacts.create_many({ { first_name = "A" }, { first_name = "B" } },
+            { concurrency = 2 })
+          assert(summary.ok == 2, "the creates failed")
+          done = true
+        end
+        if uv then
+          coroutine.wrap(work)()
+          uv.run()
+        else
+          work()
+        end
+        assert(done, "the calls did not finish")
+        c:close()
+      ]], narrow.url, CA, mode)
+      assert.equal("", out)
+      assert.is_true(connections(narrow:requests()) >= 2)
+      assert.equal(1, opens(text, literal(CA)))
+      assert.equal(1, opens(text, literal(bundle)))
+      assert.equal(1, opens(text, "/proc/self/fd/%d+"))
+    end)
+  end
 end)

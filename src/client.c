@@ -43,6 +43,7 @@ static int client_close(lua_State *L) {
   free(c->base_url);
   free(c->user_agent);
   free(c->ca_file);
+  so_ca_bundle_close(&c->ca);
   free(c->proxy);
   c->account_id = c->base_url = c->user_agent = c->ca_file = c->proxy = NULL;
   c->closed = 1;
@@ -321,6 +322,9 @@ int so_client_new(lua_State *L) {
   c->max_response_bytes = s.max_response_bytes;
   c->retry = s.retry;
   if (s.ca_file) c->ca_file = dup_string(L, s.ca_file);
+  /* only a client that may verify a peer pays for the bundle */
+  if (s.ca_file && !s.insecure && strncmp(c->base_url, "https:", 6) == 0)
+    so_ca_bundle_make(&c->ca, s.ca_file);
   if (s.proxy) c->proxy = dup_string(L, s.proxy);
   if (s.account_id) c->account_id = dup_string(L, s.account_id);
   c->rng = (uint64_t)(uintptr_t)c ^ (uint64_t)time(NULL) << 20;

@@ -401,6 +401,16 @@ SO_HIDDEN int so_engine_action(so_engine *e, curl_socket_t fd, int events);
 SO_HIDDEN void so_engine_close_sockets(so_engine *e);
 SO_HIDDEN int so_engine_gather(so_engine *e);
 
+/* ---- ca_bundle.c: a client's CA bundle, parsed once per client ---- */
+typedef struct so_ca_bundle {
+  int fd;                /* the in-memory file, when path is not empty */
+  char path[32];         /* "/proc/self/fd/N", or "" when there is none */
+} so_ca_bundle;
+
+SO_HIDDEN const char *so_builtin_ca(CURL *h);
+SO_HIDDEN void so_ca_bundle_make(so_ca_bundle *b, const char *extra);
+SO_HIDDEN void so_ca_bundle_close(so_ca_bundle *b);
+
 /* ---- client.c ---- */
 struct so_client {
   so_engine eng;
@@ -409,6 +419,7 @@ struct so_client {
   char *base_url;        /* scheme://host[:port][/prefix], no trailing '/' */
   char *user_agent;
   char *ca_file;
+  so_ca_bundle ca;       /* libcurl's CA file and ca_file in one (https) */
   char *proxy;
   long timeout_ms;
   long connect_timeout_ms;

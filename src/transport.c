@@ -7,7 +7,6 @@
 #include <math.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "stackone.h"
 
@@ -136,22 +135,6 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port,
   return CURL_PREREQFUNC_OK;
 }
 
-/* whether libcurl's built-in CA file can be read: it is then the only
-   source of trust. A CA directory as well (Debian's libcurl has one built
-   in, holding the same certificates) turns libcurl's CA cache off, and
-   each new connection would parse the whole bundle again; with the file
-   alone the multi handle keeps the parsed store (libcurl 7.87 and later).
-   A ca_file of the client's own is an extra bundle: the directory stays */
-static int ca_file_alone(CURL *h) {
-  char *ca = NULL;
-#if LIBCURL_VERSION_NUM >= 0x075400
-  if (curl_easy_getinfo(h, CURLINFO_CAINFO, &ca) != CURLE_OK) ca = NULL;
-#else
-  (void)h;
-#endif
-  return ca != NULL && access(ca, R_OK) == 0;
-}
-
 /* options that stay the same for every request of the client */
 CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   CURL *h = x->curl;
@@ -184,9 +167,15 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   SET(CURLOPT_PIPEWAIT, strncmp(c->base_url, "https:", 6) == 0 ? 1L : 0L);
   SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
   SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
-  if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
-  if (rc == CURLE_OK && !c->insecure && !c->ca_file && ca_file_alone(h))
+  /* a CA file alone, no directory: libcurl's CA cache (ca_bundle.c) */
+  if (c->ca.path[0]) {
+    SET(CURLOPT_CAINFO, c->ca.path);
+    SET(CURLOPT_CAPATH, NULL);
+  } else if (c->ca_file) {
+    SET(CURLOPT_CAINFO, c->ca_file);
+  } else if (rc == CURLE_OK && !c->insecure && so_builtin_ca(h)) {
     rc = curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+  }
   if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
   if (c->no_proxy) SET(CURLOPT_NOPROXY, "*");
 #undef SET
