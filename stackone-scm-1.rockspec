@@ -80,6 +80,7 @@ build = {
         "src/engine.c",
         "src/errors.c",
         "src/fits.c",
+        "src/forkwatch.c",
         "src/job.c",
         "src/journal.c",
         "src/json.c",

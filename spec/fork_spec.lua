@@ -170,6 +170,32 @@ describe("fork", function()
         assert.equal(before, list[3].connection) -- untouched by the child
       end)
     end
+
+    -- a child that used the client forks in turn: the grandchild notices
+    -- its fork as the child noticed the first (engine.c's fork watch)
+    it("a grandchild, forked after the child used the client, gets a connection of its own", function()
+      local child = spawn(function()
+        assert(client.crm.contacts.create{ first_name = "child", last_name = "1" })
+        local grandchild = spawn(function()
+          return client.crm.contacts.create{ first_name = "grandchild", last_name = "1" } ~= nil
+        end)
+        assert(process.wait(grandchild.pid, 30) == 0, "the grandchild failed")
+        local report = cjson.decode(require("support.shell").read(grandchild.out))
+        os.remove(grandchild.out)
+        assert(report.result == true, tostring(report.error))
+        return client.crm.contacts.create{ first_name = "child", last_name = "2" } ~= nil
+      end)
+      assert.is_true(join(child))
+      local list = posts(server:requests())
+      local by_name = {}
+      for _, post in ipairs(list) do
+        local fields = cjson.decode(post.body)
+        by_name[fields.first_name .. fields.last_name] = post.connection
+      end
+      assert.equal(3, #list)
+      assert.equal(by_name.child1, by_name.child2) -- the child's connection lives on
+      assert.are_not.equal(by_name.child1, by_name.grandchild1)
+    end)
   end)
 
   it("a bulk call in flight at the fork is the parent's: in the child it ends with kind 'forked'", function()

@@ -191,11 +191,12 @@ void so_engine_blank(so_engine *e) {
   memset(e, 0, sizeof(*e));
   e->timer_ms = -1;
   e->gather_fd = -1;
-  e->pid = getpid();
+  e->forks.pid = getpid(); /* no page yet: so_engine_init starts the watch */
 }
 
 int so_engine_init(so_engine *e, int loop) {
   so_engine_blank(e);
+  so_forkwatch_start(&e->forks);
   e->loop = loop;
   return start_multi(e);
 }
@@ -260,6 +261,7 @@ void so_engine_close(so_engine *e) {
     e->gather_fd = -1;
   }
   so_buf_free(&e->sockets);
+  so_forkwatch_stop(&e->forks);
 }
 
 /* The first use in a process made by fork(): the multi handle, the easy
@@ -279,7 +281,6 @@ static void adopt(so_engine *e) {
   const so_buf *sets[2];
   size_t k, i, n;
   so_slot *s;
-  e->pid = getpid();
   sets[0] = &e->sockets;
   sets[1] = &e->closing;
   for (i = 0; i < 2; i++) {
@@ -317,8 +318,9 @@ static void adopt(so_engine *e) {
   start_multi(e); /* out of memory: calls fail to start, nothing worse */
 }
 
+/* at every entry: most calls cost no system call (forkwatch.c) */
 void so_engine_own(so_engine *e) {
-  if (e->pid != getpid()) adopt(e);
+  if (so_forkwatch_forked(&e->forks)) adopt(e);
 }
 
 /* a handle for one attempt, from the pool or new; NULL when out of

@@ -157,7 +157,7 @@ so_job *so_job_new(lua_State *L, so_client *c, int client_idx,
   j->r.headers = NULL;
   j->r.borrowed = 0;
   j->client = c;
-  j->pid = c->eng.pid; /* the caller owned the engine (start.c) */
+  j->pid = c->eng.forks.pid; /* the caller owned the engine (start.c) */
   j->n = n;
   j->many = many;
   j->concurrency = concurrency < 1 ? 1 : concurrency;
@@ -613,7 +613,7 @@ static void stop(lua_State *L, so_job *j, int self, so_error_kind kind,
    records are the parent's to finish */
 static int inherited(so_job *j) {
   so_engine_own(&j->client->eng);
-  return j->pid != j->client->eng.pid;
+  return j->pid != j->client->eng.forks.pid;
 }
 
 static int ask_wait(so_job *j, double until, double now) {

@@ -366,10 +366,22 @@ typedef struct so_slot {
   struct so_slot *next, *prev; /* in the pool, or in flight */
 } so_slot;
 
+/* whether the process forked since the last look (forkwatch.c) */
+typedef struct so_forkwatch {
+  pid_t pid;                     /* the process that owns what it watches */
+  volatile unsigned char *page;  /* 1 in that process, 0 in a child; NULL:
+                                    compare pid with getpid() */
+  size_t size;
+} so_forkwatch;
+
+SO_HIDDEN void so_forkwatch_start(so_forkwatch *w);
+SO_HIDDEN int so_forkwatch_forked(so_forkwatch *w);
+SO_HIDDEN void so_forkwatch_stop(so_forkwatch *w);
+
 typedef struct so_engine {
   CURLM *multi;
   CURLSH *share;         /* TLS sessions shared by the client's handles */
-  pid_t pid;             /* the process its connections belong to */
+  so_forkwatch forks;    /* the process its connections belong to */
   so_buf sockets;        /* the sockets libcurl holds open: after a fork,
                             the child makes them harmless (engine.c) */
   so_slot *pool;         /* idle handles, connections kept in the multi */
