@@ -266,10 +266,11 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   /* libcurl tells a refused HTTP/2 stream from a lost connection only in
      its verbose text, which costs about 25k instructions a request
      (docs/performance.md): it is asked for only where the answer decides
-     whether to send again, a POST or DELETE. Any other request is sent
-     again either way, and is reported as after a lost connection. The
-     debug function goes with it: libcurl traces each TLS record to the
-     function of the transfer at hand, and without one it does not */
+     whether to send again, a POST or DELETE. Any other request is safe
+     to send again: without the text it is only reported as after a lost
+     connection (maybe applied). The debug function goes with it: libcurl
+     traces each TLS record to the function of the transfer at hand, and
+     without one it does not */
   verbose = want_trace || (!so_method_repeatable(method) && may_be_http2(x));
   if (!x->known || x->verbose != verbose) {
     SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
