@@ -353,6 +353,50 @@ describe("the engine", function()
       assert.equal("POST refused", outcomes()) -- never doubled
     end)
 
+    -- libcurl's text, which tells a GOAWAY'd stream from a lost connection,
+    -- is asked for only where it decides whether to send again: a POST or
+    -- a DELETE, not a GET
+    it("goaway on a connection a GET opened without the text: the POST after it reads it, sent again", function()
+      assert(client.crm.accounts.list())
+      tls:clear()
+      tls:script(CONTACTS, { { goaway = true } }, "POST")
+      local contact, res = client.crm.contacts.create{ first_name = "After a GET" }
+      assert.equal("After a GET", contact.first_name)
+      assert.equal(2, res.attempts)
+      assert.equal("POST goaway, POST answered", outcomes())
+    end)
+
+    it("goaway on a DELETE with retry = false: one request, reported as not applied", function()
+      tls:script("/accounts/acc-9", { { goaway = true } }, "DELETE")
+      local deleted, err = client.accounts.delete("acc-9", { retry = false })
+      assert.is_nil(deleted)
+      assert.is_false(err.maybe_applied)
+      assert.equal(1, err.attempts)
+    end)
+
+    it("a DELETE whose path reads REFUSED_STREAM, dropped once read: maybe applied, not sent again", function()
+      -- libcurl writes the request's headers among its text: only a line
+      -- of its own may say a stream was refused
+      tls:script("/accounts/REFUSED_STREAM", { { close = "before" } }, "DELETE")
+      local deleted, err = client.accounts.delete("REFUSED_STREAM")
+      assert.is_nil(deleted)
+      assert.is_true(err.maybe_applied)
+      assert.equal(1, err.attempts)
+    end)
+
+    it("goaway on a GET: sent again all the same; with retry = false, maybe applied (no text read)", function()
+      tls:script("/unified/crm/accounts", { { goaway = true } }, "GET")
+      local list, res = client.crm.accounts.list()
+      assert(list, res)
+      assert.equal(2, res.attempts)
+      tls:script("/unified/crm/accounts", { { goaway = true } }, "GET")
+      local again, err = client.crm.accounts.list(nil, { retry = false })
+      assert.is_nil(again)
+      assert.is_true(err.maybe_applied)
+      assert.equal(1, err.attempts)
+      assert.equal("GET goaway, GET answered, GET goaway", outcomes())
+    end)
+
     for _, step in ipairs{ { close = "before" }, { reset = true } } do
       local what = step.close and "a dropped connection" or "a reset stream"
       it(what .. " after the server read the POST: one copy, maybe_applied", function()

@@ -51,14 +51,20 @@ static int permanent(CURLcode rc) {
   }
 }
 
-/* may this attempt be tried again? GET and PATCH are safe to repeat;
-   POST and DELETE only when they provably never reached the server
-   (`sent` is 0: no connection, or a refused HTTP/2 stream), or when the
-   caller opts in (a second DELETE of what the first deleted is a 404) */
+/* whether a request of this method is safe to send again when the server
+   may have processed it: GET and PATCH are; POST (a second record) and
+   DELETE (a 404 the second time) are not */
+int so_method_repeatable(const char *method) {
+  return strcmp(method, "POST") != 0 && strcmp(method, "DELETE") != 0;
+}
+
+/* may this attempt be tried again? A method that is repeatable is; POST
+   and DELETE only when they provably never reached the server (`sent` is
+   0: no connection, or a refused HTTP/2 stream), or when the caller opts
+   in */
 int so_retryable(const char *method, CURLcode rc, long status, int sent,
                  int too_large, const so_retry *r) {
-  int safe = (strcmp(method, "POST") != 0 && strcmp(method, "DELETE") != 0) ||
-             r->maybe_applied;
+  int safe = so_method_repeatable(method) || r->maybe_applied;
   if (!r->enabled || too_large) return 0;
   if (rc != CURLE_OK) {
     if (permanent(rc)) return 0;

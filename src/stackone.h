@@ -291,6 +291,7 @@ SO_HIDDEN void so_push_statuses(lua_State *L);
 SO_HIDDEN double so_now(void);
 SO_HIDDEN void so_sleep(double seconds);
 SO_HIDDEN double so_random(uint64_t *state);
+SO_HIDDEN int so_method_repeatable(const char *method);
 SO_HIDDEN int so_retryable(const char *method, CURLcode rc, long status,
                            int sent, int too_large, const so_retry *r);
 SO_HIDDEN double so_backoff(const so_retry *r, int attempt, uint64_t *rng);

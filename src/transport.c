@@ -68,38 +68,50 @@ static void trace(so_buf *out, char prefix, const char *p, size_t n) {
   }
 }
 
-/* the bytes of `word` inside p[0..n), or NULL; memchr jumps to each
-   place its first letter is */
-static const char *find(const char *p, size_t n, const char *word) {
-  const char *end = p + n;
+/* p + the length of `word` when p[0..n) starts with it, or NULL */
+static const char *past(const char *p, size_t n, const char *word) {
   size_t w = strlen(word);
-  while ((size_t)(end - p) >= w &&
-         (p = memchr(p, word[0], (size_t)(end - p) - w + 1)) != NULL) {
-    if (memcmp(p, word, w) == 0) return p;
-    p++;
-  }
-  return NULL;
+  return n >= w && memcmp(p, word, w) == 0 ? p + w : NULL;
 }
 
-static unsigned long number_after(const char *p, size_t n, const char *word) {
-  const char *at = find(p, n, word);
+/* the decimal number at p, up to end */
+static unsigned long number_at(const char *p, const char *end) {
   unsigned long v = 0;
-  if (at == NULL) return 0;
-  for (at += strlen(word); at < p + n && *at >= '0' && *at <= '9'; at++)
-    v = v * 10 + (unsigned long)(*at - '0');
+  for (; p < end && *p >= '0' && *p <= '9'; p++)
+    v = v * 10 + (unsigned long)(*p - '0');
   return v;
 }
 
-/* what libcurl says about HTTP/2 streams it will send again: a stream
-   the server refused, or one above a GOAWAY's last stream id, was never
-   processed (RFC 9113 section 8.7); libcurl tells it only in its text */
+/* what libcurl 7.88 says about HTTP/2 streams it will send again: a
+   stream the server refused, or one above a GOAWAY's last stream id, was
+   never processed (RFC 9113 section 8.7); libcurl tells it only in its
+   text. Each call is one line; only a line that starts with what libcurl
+   writes counts (a request header, which libcurl writes out too, cannot
+   pass for one), and the first byte turns the other lines away */
 static void note_text(so_exchange *x, const char *p, size_t n) {
-  if (find(p, n, "REFUSED_STREAM")) x->stream_refused = 1;
-  if (find(p, n, "Using Stream ID: "))
-    x->stream_id = number_after(p, n, "Using Stream ID: ");
-  if (find(p, n, "GOAWAY") && find(p, n, "last_stream=")) {
-    x->goaway = 1;
-    x->goaway_last = number_after(p, n, "last_stream=");
+  const char *end = p + n, *at;
+  switch (n > 0 ? p[0] : '\0') {
+    case 'U':
+      if ((at = past(p, n, "Using Stream ID: ")) != NULL)
+        x->stream_id = number_at(at, end);
+      break;
+    case 'R':
+      if (past(p, n, "REFUSED_STREAM")) x->stream_refused = 1;
+      break;
+    case 'r': /* "recveived GOAWAY, error=0, last_stream=1" (sic) */
+      if (!past(p, n, "recveived GOAWAY, ") && !past(p, n, "received GOAWAY, "))
+        break;
+      for (at = p; (at = memchr(at, 'l', (size_t)(end - at))) != NULL; at++) {
+        const char *last = past(at, (size_t)(end - at), "last_stream=");
+        if (last) {
+          x->goaway = 1;
+          x->goaway_last = number_at(last, end);
+          break;
+        }
+      }
+      break;
+    default:
+      break;
   }
 }
 
@@ -240,11 +252,15 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   SET(CURLOPT_HTTPHEADER, headers);
   if (!x->known || x->timeout_ms != timeout_ms)
     SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-  /* libcurl reports refused HTTP/2 streams only in its verbose text; it
-     costs CPU on every request, so it is on only where needed. The debug
-     function goes with it: a TLS connection made while verbose traces
-     every record to it for as long as it lives */
-  verbose = want_trace || may_be_http2(x);
+  /* libcurl tells a refused HTTP/2 stream from a lost connection only in
+     its verbose text, which costs about 25k instructions a request
+     (docs/performance.md): it is asked for only where the answer decides
+     whether to send again, a POST or DELETE. Any other request is safe
+     to send again: without the text it is only reported as after a lost
+     connection (maybe applied). The debug function goes with it: libcurl
+     traces each TLS record to the function of the transfer at hand, and
+     without one it does not */
+  verbose = want_trace || (!so_method_repeatable(method) && may_be_http2(x));
   if (!x->known || x->verbose != verbose) {
     SET(CURLOPT_VERBOSE, verbose ? 1L : 0L);
     SET(CURLOPT_DEBUGFUNCTION, verbose ? on_debug : NULL);
