@@ -75,6 +75,7 @@ build = {
       sources = {
         "src/bigint.c",
         "src/buffer.c",
+        "src/chunks.c",
         "src/client.c",
         "src/core.c",
         "src/engine.c",
@@ -82,6 +83,7 @@ build = {
         "src/job.c",
         "src/journal.c",
         "src/json.c",
+        "src/json_pieces.c",
         "src/limit.c",
         "src/limiter.c",
         "src/lockfile.c",

@@ -74,6 +74,7 @@ build = {
       sources = {
         "src/bigint.c",
         "src/buffer.c",
+        "src/chunks.c",
         "src/client.c",
         "src/core.c",
         "src/engine.c",
@@ -81,6 +82,7 @@ build = {
         "src/job.c",
         "src/journal.c",
         "src/json.c",
+        "src/json_pieces.c",
         "src/limit.c",
         "src/limiter.c",
         "src/lockfile.c",

@@ -29,7 +29,8 @@ FUZZ_LUA_INCDIR ?= $(shell pkg-config --cflags-only-I lua5.4 2>/dev/null | sed '
   echo /usr/include/lua5.4)
 FUZZ_CFLAGS = -g -O1 $(FUZZ_SAN) $(WARN) -I$(FUZZ_LUA_INCDIR) $(CURL_CFLAGS) -Isrc
 # the sources whose functions the targets call, and what those call
-FUZZ_SRC = buffer luax ops retry url transport json bigint errors limiter statuses
+FUZZ_SRC = buffer luax ops retry url transport json bigint errors limiter statuses \
+           chunks json_pieces
 FUZZ_OBJ = $(FUZZ_SRC:%=$(FUZZ_OUT)/obj/%.o) $(FUZZ_OUT)/obj/common.o \
            $(FUZZ_OUT)/obj/luastack.o
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_OUT)/%)
