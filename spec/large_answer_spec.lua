@@ -117,6 +117,18 @@ describe("a large answer", function()
     assert.is_nil(res.raw[1].n)
   end)
 
+  -- an element of the data array nested n deep: 2 + n levels in the body
+  local function nested(n) return string.rep("[", n) .. string.rep("]", n) end
+
+  it("accepts nesting up to cjson's limit (1000 levels)", function()
+    local body = list_body(1536 * 1024):gsub(" ,\n ", " ," .. nested(998) .. ",", 1)
+    server:script(LIST, { { status = 200, body = body } }, "GET")
+    local page = assert(client.crm.accounts.list())
+    local t, depth = page.data[2], 0
+    while type(t) == "table" do t, depth = t[1], depth + 1 end
+    assert.equal(998, depth)
+  end)
+
   local invalid = {
     { "a trailing comma", function(b) return (b:gsub("%],\"meta\"", ",],\"meta\"")) end },
     { "an empty element", function(b) return (b:gsub(" ,\n ", " ,, ", 1)) end },
@@ -124,6 +136,7 @@ describe("a large answer", function()
     { "a cut body", function(b) return b:sub(1, -3) end },
     { "a bracket that does not match", function(b) return (b:gsub("%],\"meta\"", "},\"meta\"")) end },
     { "a bad escape in a record", function(b) return (b:gsub('\\u00e9', '\\u00g9', 1)) end },
+    { "nesting past cjson's limit", function(b) return (b:gsub(" ,\n ", " ," .. nested(999) .. ",", 1)) end },
     { "a key without a value", function(b) return (b:gsub('"next":"cursor%-2"', '"next":')) end },
   }
   for _, case in ipairs(invalid) do
