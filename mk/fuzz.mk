@@ -16,7 +16,7 @@
 # libclang-rt-14-dev). The main Makefile's `test` runs fuzz-smoke.
 
 FUZZ_CC ?= clang
-FUZZ_TARGETS ?= headers retry_after url json
+FUZZ_TARGETS ?= headers retry_after url json json_pieces
 FUZZ_RUNS ?= 20000
 FUZZ_TIME ?= 60
 FUZZ_OUT = build/fuzz
@@ -54,6 +54,9 @@ $(FUZZ_OUT)/toolchain.ok: mk/fuzz.mk
 $(FUZZ_OUT)/obj/%.o: src/%.c $(HDR) mk/fuzz.mk $(FUZZ_OUT)/toolchain.ok
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# batches of array elements end everywhere (fuzz/json_pieces.c)
+$(FUZZ_OUT)/obj/json_pieces.o: FUZZ_CFLAGS += -DSO_PIECES_BATCH=8
 
 $(FUZZ_OUT)/obj/common.o $(FUZZ_OUT)/obj/luastack.o: $(FUZZ_OUT)/obj/%.o: \
   fuzz/%.c fuzz/common.h $(HDR) mk/fuzz.mk $(FUZZ_OUT)/toolchain.ok

@@ -4,7 +4,7 @@
 ** brackets; it decodes nothing) walks the top-level value: each member
 ** of a top-level object is decoded as the text [key,value], and the
 ** elements of a top-level array, or of an array member, in batches of
-** about BATCH_BYTES as the text [e1,e2,...]. Every piece goes through
+** about SO_PIECES_BATCH as the text [e1,e2,...]. Every piece goes through
 ** lua-cjson's decode with the big-integer marks and the clean-up of
 ** json.c, so the value is the one a decode of the whole text gives, and a
 ** text cjson refuses is refused: between pieces the scanner checks only
@@ -15,7 +15,9 @@
 
 #include "stackone.h"
 
-#define BATCH_BYTES (64 * 1024)
+#ifndef SO_PIECES_BATCH /* the fuzz build makes it tiny */
+#define SO_PIECES_BATCH (64 * 1024)
+#endif
 #define GC_EVERY (1024 * 1024) /* bytes decoded between two GC steps */
 #define MAX_DEPTH 1000         /* lua-cjson's decode_max_depth */
 #define NONE (-2)
@@ -36,6 +38,13 @@ typedef struct pieces {
   int has_mark;          /* the body holds byte 0xFF */
   size_t since_gc;
 } pieces;
+
+/* the start of the body */
+static void rewind_to_start(pieces *d, cursor *c) {
+  memset(c, 0, sizeof(*c));
+  c->p = d->first->data ? d->first->data : "";
+  c->end = c->p + d->first->len;
+}
 
 /* the next byte, or -1 at the end of the body */
 static int next(pieces *d, cursor *c) {
@@ -193,7 +202,7 @@ static int array_items(pieces *d, cursor *c, int extra) {
       goto refused;                                  /* [1,] [,1] */
     }
     items++;
-    if (ch == ']' || c->at - start.at >= BATCH_BYTES) {
+    if (ch == ']' || c->at - start.at >= SO_PIECES_BATCH) {
       cursor end = before(c);
       so_buf_reset(d->text);
       so_buf_append(d->text, "[", 1);
@@ -276,9 +285,7 @@ refused:
    value that is neither an object nor an array) */
 static int decode_whole(pieces *d, int state) {
   cursor a, b;
-  memset(&a, 0, sizeof(a));
-  a.p = d->first->data;
-  a.end = a.p + d->first->len;
+  rewind_to_start(d, &a);
   b = a;
   while (next(d, &b) >= 0) {}
   so_buf_reset(d->text);
@@ -286,6 +293,25 @@ static int decode_whole(pieces *d, int state) {
   if (d->text->oom) luaL_error(d->L, "not enough memory");
   so_chunks_free(d->rest);
   return so_json_decode(d->L, state, d->text);
+}
+
+/* after the top-level value: only white space, up to the end or a NUL
+   (cjson's end of text). What follows a NUL is not decoded, but the
+   whole text's scan for big integers reads it too: one there, in a body
+   holding byte 0xFF, makes the text refused (so_json_decode) */
+static int end_of_text(pieces *d, cursor *c) {
+  int ch = next_token(d, c), seen;
+  cursor at, end;
+  if (ch != 0) return ch < 0;
+  if (!d->has_mark) return 1;
+  at = before(c);
+  end = *c;
+  while (next(d, &end) >= 0) {}
+  so_buf_reset(d->text);
+  add_text(d, at, &end);
+  if (d->text->oom) luaL_error(d->L, "not enough memory");
+  return so_json_mark_big_integers(d->text->data, d->text->len, NULL,
+                                   &seen) == 0;
 }
 
 static int has_byte(const so_buf *first, const so_chunks *rest, int byte) {
@@ -314,23 +340,18 @@ int so_json_decode_pieces(lua_State *L, int state, so_buf *first,
   d.text = so_buf_push(L); /* a Lua error frees them */
   d.marked = so_buf_push(L);
   d.has_mark = has_byte(first, rest, 0xFF);
-  memset(&c, 0, sizeof(c));
-  c.p = first->data;
-  c.end = c.p + first->len;
+  rewind_to_start(&d, &c);
   /* cjson's test for UTF-16 and UTF-32 text */
   if (first->len + rest->len >= 2 && (next(&d, &c) == 0 || next(&d, &c) == 0)) {
     lua_pushliteral(L, "the body is not UTF-8 JSON");
     ok = 0;
   } else {
-    c.p = first->data;
-    c.blk = NULL;
-    c.at = 0;
-    c.end = c.p + first->len;
+    rewind_to_start(&d, &c);
     ch = next_token(&d, &c);
     if (ch == '{' || ch == '[') {
       lua_newtable(L);
       ok = ch == '{' ? object_members(&d, &c) : array_items(&d, &c, 0);
-      if (ok && next_token(&d, &c) > 0) { /* more than white space after the value */
+      if (ok && !end_of_text(&d, &c)) {
         lua_pushliteral(L, "the body is not JSON");
         ok = 0;
       }
