@@ -1,10 +1,10 @@
 /*
 ** json_pieces.c: a large body decoded piece by piece, so that it is
 ** never held whole beside its value. A structural scanner (strings,
-** brackets; it decodes nothing) walks the top-level value: each member
-** of a top-level object is decoded as the text [key,value], and the
-** elements of a top-level array, or of an array member, in batches of
-** about SO_PIECES_BATCH as the text [e1,e2,...]. Every piece goes through
+** brackets; it decodes nothing) walks the top-level value: the name and
+** the value of each member of a top-level object are decoded each as a
+** one-element array, and the elements of a top-level array, or of an
+** array member, in batches of about SO_PIECES_BATCH as [e1,e2,...]. Every piece goes through
 ** lua-cjson's decode with the big-integer marks and the clean-up of
 ** json.c, so the value is the one a decode of the whole text gives, and a
 ** text cjson refuses is refused: between pieces the scanner checks only
@@ -142,6 +142,11 @@ static void release(pieces *d, const cursor *c) {
   while (d->rest->head != c->blk) so_chunks_drop_head(d->rest);
 }
 
+static int refuse(lua_State *L) {
+  lua_pushliteral(L, "the body is not JSON");
+  return 0;
+}
+
 /* decodes the piece text, a JSON array of n values: pushes the table and
    returns 1, or pushes a message and returns 0 */
 static int decode_text(pieces *d, int n) {
@@ -195,11 +200,11 @@ static int array_items(pieces *d, cursor *c, int extra) {
   cursor start = *c;
   for (;;) {
     int deepest, seen, ch = to_delimiter(d, c, NONE, &deepest, &seen);
-    if (ch != ',' && ch != ']') goto refused;
-    if (extra + 1 + deepest > MAX_DEPTH) goto refused;
+    if (ch != ',' && ch != ']') return refuse(L);
+    if (extra + 1 + deepest > MAX_DEPTH) return refuse(L);
     if (!seen) {
       if (ch == ']' && count + items == 0) return 1; /* [] */
-      goto refused;                                  /* [1,] [,1] */
+      return refuse(L);                              /* [1,] [,1] */
     }
     items++;
     if (ch == ']' || c->at - start.at >= SO_PIECES_BATCH) {
@@ -221,64 +226,84 @@ static int array_items(pieces *d, cursor *c, int extra) {
       if (ch == ']') return 1;
     }
   }
-refused:
-  lua_pushliteral(L, "the body is not JSON");
-  return 0;
+}
+
+/* pushes the member name whose first byte ch was just read and returns
+   1, or pushes a message and returns 0. A name is a string, or a big
+   integer: the whole text's marks (bigint.c) make that a string too,
+   which json.c's clean-up leaves as it is (it unmarks only values) */
+static int push_key(pieces *d, cursor *c, int ch) {
+  lua_State *L = d->L;
+  cursor key = before(c), end;
+  int seen;
+  so_buf_reset(d->text);
+  if (ch == '"') {
+    if (!skip_string(d, c)) return refuse(L);
+    end = *c;
+    so_buf_append(d->text, "[", 1);
+    add_text(d, key, &end);
+    so_buf_append(d->text, "]", 1);
+    if (!decode_text(d, 1)) return 0;
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+    return 1;
+  }
+  if (ch != '-' && !(ch >= '0' && ch <= '9')) return refuse(L);
+  so_buf_append(d->text, "\xFF", 1);
+  do {
+    char byte = (char)ch;
+    so_buf_append(d->text, &byte, 1);
+  } while ((ch = next(d, c)) >= 0 && strchr("0123456789.eE+-", ch) && ch);
+  if (ch >= 0) *c = before(c); /* not the number's */
+  if (d->text->oom) luaL_error(L, "not enough memory");
+  if (d->has_mark || so_json_mark_big_integers(d->text->data + 1,
+                                               d->text->len - 1, NULL,
+                                               &seen) != 1)
+    return refuse(L);
+  lua_pushlstring(L, d->text->data, d->text->len);
+  return 1;
 }
 
 /* the members of the object whose '{' was just read, into the table at
-   the top. 1, or 0 with a message */
+   the top, each in text order (a repeated name's last value wins). 1,
+   or 0 with a message */
 static int object_members(pieces *d, cursor *c) {
   lua_State *L = d->L;
   int into = lua_gettop(L), ch = next_token(d, c);
   if (ch == '}') return 1;
   for (;;) {
-    cursor key, key_end;
-    if (ch != '"') goto refused;
-    key = before(c);
-    if (!skip_string(d, c)) goto refused;
-    key_end = *c;
-    if (next_token(d, c) != ':') goto refused;
+    if (!push_key(d, c, ch)) return 0;
+    if (next_token(d, c) != ':') return refuse(L);
     ch = next_token(d, c);
-    so_buf_reset(d->text);
-    so_buf_append(d->text, "[", 1);
-    add_text(d, key, &key_end);
-    if (ch == '[') { /* the key alone, then the elements in batches */
-      so_buf_append(d->text, "]", 1);
-      if (!decode_text(d, 1)) return 0;
-      lua_rawgeti(L, -1, 1);
-      lua_remove(L, -2);
+    if (ch == '[') { /* the elements in batches */
       lua_newtable(L);
       release(d, c);
       if (!array_items(d, c, 1)) return 0;
       ch = next_token(d, c);
-    } else { /* [key,value] */
+    } else { /* [value] */
       cursor value = before(c), end;
       int deepest, seen;
       ch = to_delimiter(d, c, ch, &deepest, &seen);
-      if (ch != ',' && ch != '}') goto refused;
+      if (ch != ',' && ch != '}') return refuse(L);
       end = before(c);
-      so_buf_append(d->text, ",", 1);
+      so_buf_reset(d->text);
+      so_buf_append(d->text, "[", 1);
       add_text(d, value, &end);
       so_buf_append(d->text, "]", 1);
-      if (!decode_text(d, 2)) return 0;
-      lua_rawgeti(L, -1, 1);
-      if (lua_rawgeti(L, -2, 2) == LUA_TLIGHTUSERDATA &&
+      if (!decode_text(d, 1)) return 0;
+      if (lua_rawgeti(L, -1, 1) == LUA_TLIGHTUSERDATA &&
           lua_touserdata(L, -1) == NULL) {
         lua_pop(L, 1); /* a null: the field is absent, as after json.c's */
         lua_pushnil(L);
       }
-      lua_remove(L, -3);
+      lua_remove(L, -2);
       release(d, c);
     }
-    lua_rawset(L, into); /* in text order: a repeated key's last wins */
+    lua_rawset(L, into);
     if (ch == '}') return 1;
-    if (ch != ',') goto refused;
+    if (ch != ',') return refuse(L);
     ch = next_token(d, c);
   }
-refused:
-  lua_pushliteral(L, "the body is not JSON");
-  return 0;
 }
 
 /* the whole text in one piece, through json.c's decode (a top-level
