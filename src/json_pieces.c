@@ -77,14 +77,21 @@ static cursor before(const cursor *c) {
   return b;
 }
 
-/* past the string whose opening quote was just read; 0 if it never ends */
+/* past the string whose opening quote was just read; 0 if it never ends.
+   Most of a body is text: the block is searched without next() */
 static int skip_string(pieces *d, cursor *c) {
-  int ch;
-  while ((ch = next(d, c)) != '"') {
-    if (ch < 0) return 0;
-    if (ch == '\\' && next(d, c) < 0) return 0;
+  for (;;) {
+    const char *p = c->p;
+    while (p < c->end && *p != '"' && *p != '\\') p++;
+    c->at += (size_t)(p - c->p);
+    c->p = p;
+    switch (next(d, c)) {
+      case -1: return 0;
+      case '"': return 1;
+      case '\\': if (next(d, c) < 0) return 0; break;
+      default: break; /* the block ended: on in the next one */
+    }
   }
-  return 1;
 }
 
 /* reads on to the ',', ']' or '}' that ends a value, outside strings and
