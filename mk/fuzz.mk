@@ -16,7 +16,7 @@
 # libclang-rt-14-dev). The main Makefile's `test` runs fuzz-smoke.
 
 FUZZ_CC ?= clang
-FUZZ_TARGETS ?= headers retry_after url json
+FUZZ_TARGETS ?= headers retry_after url json json_pieces
 FUZZ_RUNS ?= 20000
 FUZZ_TIME ?= 60
 FUZZ_OUT = build/fuzz
@@ -29,7 +29,8 @@ FUZZ_LUA_INCDIR ?= $(shell pkg-config --cflags-only-I lua5.4 2>/dev/null | sed '
   echo /usr/include/lua5.4)
 FUZZ_CFLAGS = -g -O1 $(FUZZ_SAN) $(WARN) -I$(FUZZ_LUA_INCDIR) $(CURL_CFLAGS) -Isrc
 # the sources whose functions the targets call, and what those call
-FUZZ_SRC = buffer luax ops retry url transport ca_bundle json fits bigint errors limiter statuses
+FUZZ_SRC = buffer luax ops retry url transport ca_bundle json fits bigint errors limiter \
+           statuses chunks json_pieces
 FUZZ_OBJ = $(FUZZ_SRC:%=$(FUZZ_OUT)/obj/%.o) $(FUZZ_OUT)/obj/common.o \
            $(FUZZ_OUT)/obj/luastack.o
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ_OUT)/%)
@@ -53,6 +54,9 @@ $(FUZZ_OUT)/toolchain.ok: mk/fuzz.mk
 $(FUZZ_OUT)/obj/%.o: src/%.c $(HDR) mk/fuzz.mk $(FUZZ_OUT)/toolchain.ok
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# batches of array elements end everywhere (fuzz/json_pieces.c)
+$(FUZZ_OUT)/obj/json_pieces.o: FUZZ_CFLAGS += -DSO_PIECES_BATCH=8
 
 $(FUZZ_OUT)/obj/common.o $(FUZZ_OUT)/obj/luastack.o: $(FUZZ_OUT)/obj/%.o: \
   fuzz/%.c fuzz/common.h $(HDR) mk/fuzz.mk $(FUZZ_OUT)/toolchain.ok

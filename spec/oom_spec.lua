@@ -1,6 +1,6 @@
--- Out of memory: a client made and closed, a create, a get, a 3-page each
--- and a bulk of 5, each run by build/oom/oom_host (spec/support/oom_host.c:
--- Lua 5.4 embedded, ASan, against the ASan build of stackone.core) with
+-- Out of memory: a client made and closed, a create, a get, a 3-page each,
+-- a bulk of 5 and a large list answer, each run by build/oom/oom_host
+-- (spec/support/oom_host.c: Lua 5.4 embedded, ASan, against the ASan build of stackone.core) with
 -- allocation N failing, of
 -- Lua's allocator or of libcurl's (curl_global_init_mem). Every run must
 -- end with a value, `nil, err` or a raised error, without a crash, a
@@ -32,7 +32,14 @@ local ALWAYS = {
   ["bulk lua"] = { 4, 11, 13, 15, 17, 19, 21, 34, 35, 36, 37, 38, 39, 40, 41, 42, 45, 55, 56, 57, 58, 59, 62,
     72, 73, 74, 75, 76, 89, 90, 91, 92, 93, 96, 106, 107, 108, 109, 110 },
 }
-local SCENARIOS = { "new", "create", "get", "each", "bulk" }
+local SCENARIOS = { "new", "create", "get", "each", "bulk", "large" }
+-- the large scenario's answer, past 1 MiB (blocks, the piecewise decode):
+-- few records, long strings, so that it takes few allocations
+local LARGE = { status = 200, body = (function()
+  local records = {}
+  for i = 1, 24 do records[i] = ('{"id":"%d","n":null,"notes":"%s"}'):format(i, string.rep("n", 48 * 1024)) end
+  return '{"data":[' .. table.concat(records, ",") .. '],"next":null}'
+end)() }
 local ALLOCATORS = { "lua", "curl" }
 local KEY = "oom-test-key"
 local HOST = "build/oom/oom_host"
@@ -76,11 +83,13 @@ describe("out of memory", function()
 
   -- runs the host; returns whether it exited 0, and what it printed
   local function run(scenario, allocator, n)
+    if scenario == "large" then server:script("/unified/crm/accounts", { LARGE, LARGE, LARGE, LARGE }, "GET") end
     local p = assert(io.popen(("%s %s . %s %s %d 2>&1; echo \"EXIT $?\""):format(env, HOST, scenario,
       allocator, n)))
     local out = p:read("*a")
     p:close()
     local code = tonumber(out:match("EXIT (%d+)%s*$"))
+    if scenario == "large" then server:clear_script() end
     return code == 0 and out:find("^oom_host: ") ~= nil, out
   end
 

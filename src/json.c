@@ -690,3 +690,9 @@ int so_json_decode(lua_State *L, int state, so_buf *text) {
     normalize(L, lua_gettop(L), 0, big);
   return ok;
 }
+
+/* the clean-up of a decoded table, for a piece of a large body
+   (json_pieces.c): marked says whether it held big integers */
+void so_json_clean(lua_State *L, int idx, int marked) {
+  normalize(L, lua_absindex(L, idx), 0, marked);
+}

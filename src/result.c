@@ -161,7 +161,9 @@ static void set_lazy_headers(lua_State *L, const so_buf *head) {
 
 static int http_result(lua_State *L, so_exchange *x, so_outcome *k, long status) {
   int body = 0, envelope;
-  if (x->body.len && so_json_decode(L, SO_STATE, &x->body))
+  if (x->body.len && (x->rest.head ? so_json_decode_pieces(L, SO_STATE,
+                                                           &x->body, &x->rest)
+                                    : so_json_decode(L, SO_STATE, &x->body)))
     body = lua_gettop(L);
   else if (x->body.len)
     lua_pop(L, 1); /* the decode message */

@@ -241,6 +241,7 @@ SO_HIDDEN int so_json_encode_body(lua_State *L, int state, int value,
                                   const so_field *schema, char *err,
                                   size_t errlen);
 SO_HIDDEN int so_json_decode(lua_State *L, int state, so_buf *text);
+SO_HIDDEN void so_json_clean(lua_State *L, int idx, int marked);
 
 /* ---- bigint.c: integers past 2^53 in responses ---- */
 #define SO_SEEN_NUMBER 1
@@ -323,11 +324,33 @@ SO_HIDDEN void so_lockfile_register(lua_State *L);
 /* ---- limit.c: what the shared rate budget needs of C (core.limit) ---- */
 SO_HIDDEN void so_limit_push(lua_State *L);
 
+/* ---- chunks.c: a large body's bytes past the first SO_WHOLE_BODY, in
+   blocks that the piecewise decode frees as it goes ---- */
+#define SO_WHOLE_BODY (1024 * 1024)
+#define SO_CHUNK_BYTES (256 * 1024)
+typedef struct so_chunk {
+  struct so_chunk *next;
+  size_t len;
+  char data[SO_CHUNK_BYTES];
+} so_chunk;
+typedef struct so_chunks {
+  so_chunk *head, *tail;
+  size_t len;          /* bytes in all blocks */
+} so_chunks;
+SO_HIDDEN void so_chunks_drop_head(so_chunks *c);
+SO_HIDDEN void so_chunks_free(so_chunks *c);
+
+/* ---- json_pieces.c: a body of buffer + blocks, decoded piece by piece */
+SO_HIDDEN int so_json_decode_pieces(lua_State *L, int state, so_buf *first,
+                                    so_chunks *rest);
+
 /* ---- transport.c: one easy handle and what its transfer collects; the
    libcurl callbacks only record into these fields ---- */
 typedef struct so_exchange {
   CURL *curl;
-  so_buf body;           /* response body */
+  so_buf body;           /* response body (its first body_room bytes) */
+  so_chunks rest;        /* the rest of a large body (chunks.c) */
+  size_t body_room;      /* past it, a body goes on in blocks */
   so_buf head;           /* response header block */
   so_buf trace;          /* debug trace, when asked for */
   size_t max_response_bytes;
@@ -612,6 +635,7 @@ SO_HIDDEN CURLcode so_prepare(so_exchange *x, const char *method,
                               const char *body, size_t body_len,
                               long timeout_ms, int want_trace);
 SO_HIDDEN void so_exchange_free(so_exchange *x);
+SO_HIDDEN size_t so_chunks_receive(so_exchange *x, const char *p, size_t len);
 SO_HIDDEN void so_exchange_unsent(so_exchange *x);
 SO_HIDDEN void so_push_headers(lua_State *L, const so_buf *head);
 

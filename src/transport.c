@@ -13,10 +13,7 @@
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   so_exchange *c = ud;
   size_t len = size * n;
-  if (c->body.len + len > c->max_response_bytes) {
-    c->too_large = 1;
-    return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-  }
+  if (c->body.len + len > c->body_room) return so_chunks_receive(c, p, len);
   return so_buf_append(&c->body, p, len) ? len : 0;
 }
 
@@ -192,6 +189,8 @@ CURLcode so_setup_handle(const so_client *c, so_exchange *x) {
   if (c->no_proxy) SET(CURLOPT_NOPROXY, "*");
 #undef SET
   x->max_response_bytes = c->max_response_bytes;
+  x->body_room = c->max_response_bytes < SO_WHOLE_BODY ? c->max_response_bytes
+                                                        : SO_WHOLE_BODY;
   /* HTTP/2 only comes over TLS (ALPN): only there may a stream be refused */
   x->https = strncmp(c->base_url, "https:", 6) == 0;
   /* no proxy sees an http request in absolute form: over https a proxy
@@ -229,6 +228,7 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   size_t url_len = strlen(url);
   int verbose;
   so_buf_reset(&x->body);
+  if (x->rest.head) so_chunks_free(&x->rest); /* an earlier attempt's */
   so_buf_reset(&x->head);
   so_buf_reset(&x->trace);
   x->too_large = 0;
@@ -296,6 +296,7 @@ void so_exchange_free(so_exchange *x) {
   if (x->curl) curl_easy_cleanup(x->curl);
   x->curl = NULL;
   so_buf_free(&x->body);
+  so_chunks_free(&x->rest);
   so_buf_free(&x->head);
   so_buf_free(&x->trace);
   so_buf_free(&x->url);

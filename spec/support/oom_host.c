@@ -7,8 +7,9 @@
 **     build/oom/oom_host ROOT SCENARIO ALLOCATOR N
 **
 ** SCENARIO: new (a client made and closed), create (one contact), get
-** (one contact), each (3 pages of 2 seeded contacts) or bulk (create_many
-** of 5). ALLOCATOR: lua (the
+** (one contact), each (3 pages of 2 seeded contacts), bulk (create_many
+** of 5) or large (a list answer past 1 MiB, which the spec scripts: the
+** piecewise decode). ALLOCATOR: lua (the
 ** state's allocator) or curl (libcurl's, through curl_global_init_mem).
 ** N: the allocation of that allocator, counted from the start of the call,
 ** that fails; 0 fails none and reports how many the call made. The client
@@ -146,6 +147,14 @@ static const char chunk[] =
   "    return 'ok'\n"
   "  end\n"
   "end\n"
+  "function scenarios.large()\n" /* the spec scripts a body past 1 MiB */
+  "  client = client_for('acc-oom-read')\n"
+  "  return function()\n"
+  "    local page, err = client.crm.accounts.list()\n"
+  "    if not page then return nil, err end\n"
+  "    return 'ok'\n"
+  "  end\n"
+  "end\n"
   "function scenarios.each()\n"
   "  client = client_for('acc-oom-read')\n"
   "  return function()\n"
@@ -252,7 +261,7 @@ int main(int argc, char **argv) {
   int api, base, status;
   if (argc != 5 || base_url == NULL || api_key == NULL)
     fail("usage: STACKONE_BASE_URL=... STACKONE_API_KEY=... oom_host ROOT "
-         "new|create|get|each|bulk lua|curl N");
+         "new|create|get|each|bulk|large lua|curl N");
   root = argv[1];
   scenario = argv[2];
   which = argv[3];
