@@ -73,8 +73,8 @@ build = {
     ["stackone.core"] = {
       sources = {
         "src/bigint.c",
-        "src/ca_bundle.c",
         "src/buffer.c",
+        "src/ca_bundle.c",
         "src/chunks.c",
         "src/client.c",
         "src/core.c",
