@@ -181,7 +181,7 @@ static void encode(lua_State *L, int idx, const so_field *schema) {
   out = lua_gettop(L);
   /* plain cjson reads the text back */
   state = fz_push_state(L);
-  lua_getfield(L, state, "decode");
+  lua_rawgeti(L, state, SO_S_DECODE);
   lua_pushvalue(L, out);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK)
     fz_fail("the encoded body '%s' is not JSON: %s", lua_tostring(L, out),

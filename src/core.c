@@ -32,6 +32,7 @@ int luaopen_stackone_core(lua_State *L) {
     return luaL_error(L, "stackone: curl_global_init failed");
   lua_newtable(L); /* the state table */
   so_json_init(L, -1);
+  so_response_init(L, -1);
   lua_newtable(L); /* rate limiters, kept while a client uses them */
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "v");

@@ -38,9 +38,9 @@ void so_json_init(lua_State *L, int state) {
   lua_pushinteger(L, 0);
   lua_call(L, 3, 0);
   lua_getfield(L, -1, "encode");
-  lua_setfield(L, state, "encode");
+  lua_rawseti(L, state, SO_S_ENCODE);
   lua_getfield(L, -1, "decode");
-  lua_setfield(L, state, "decode");
+  lua_rawseti(L, state, SO_S_DECODE);
   lua_pop(L, 2);
 }
 
@@ -562,7 +562,7 @@ int so_json_encode_body(lua_State *L, int state, int value,
   const char *text;
   value = lua_absindex(L, value);
   state = lua_absindex(L, state);
-  lua_getfield(L, state, "encode");
+  lua_rawgeti(L, state, SO_S_ENCODE);
   lua_pushvalue(L, value);
   encoded = lua_pcall(L, 1, 1, 0) == LUA_OK;
   if (encoded) {
@@ -586,7 +586,7 @@ int so_json_encode_body(lua_State *L, int state, int value,
   }
   if (encoded && !w.needs_copy && text_ok) return 1; /* cjson's text */
   if (encoded) lua_pop(L, 1);
-  lua_getfield(L, state, "encode");
+  lua_rawgeti(L, state, SO_S_ENCODE);
   if (w.needs_copy) {
     w.copy = 1;
     w.text_later = 0;
@@ -660,7 +660,7 @@ int so_json_decode(lua_State *L, int state, so_buf *text) {
   so_buf *marked;
   int big, ok, status, seen;
   state = lua_absindex(L, state);
-  lua_getfield(L, state, "decode");
+  lua_rawgeti(L, state, SO_S_DECODE);
   /* a first scan needs no buffer: most bodies have no big integer */
   big = so_json_mark_big_integers(s, len, NULL, &seen);
   if (big > 0) {

@@ -370,7 +370,7 @@ int so_json_decode_pieces(lua_State *L, int state, so_buf *first,
   d.L = L;
   d.first = first;
   d.rest = rest;
-  lua_getfield(L, state, "decode");
+  lua_rawgeti(L, state, SO_S_DECODE);
   d.decode = lua_gettop(L);
   d.text = so_buf_push(L); /* a Lua error frees them */
   d.marked = so_buf_push(L);

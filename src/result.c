@@ -111,8 +111,6 @@ static int response_error(lua_State *L, so_exchange *x, so_outcome *k, long stat
 
 /* ---- response.headers, parsed when first read ---- */
 
-#define SO_RESPONSE_MT "stackone.response"
-
 /* __index of a response (upvalue 1: { [response] = header block }, weak
    keys): `headers` is parsed from the kept block on first read, then set
    in the response itself */
@@ -137,25 +135,33 @@ static int response_index(lua_State *L) {
   return 1;
 }
 
+/* the responses' metatable and the weak table of their header blocks,
+   made once into the module state at `state` */
+void so_response_init(lua_State *L, int state) {
+  state = lua_absindex(L, state);
+  lua_createtable(L, 0, 1); /* the blocks, by response */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, state, SO_S_HEADER_BLOCKS);
+  lua_createtable(L, 0, 1);
+  lua_insert(L, -2);
+  lua_pushcclosure(L, response_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_rawseti(L, state, SO_S_RESPONSE_MT);
+}
+
 /* gives the response on the top its headers: the block is kept as one
    string, parsed only if `headers` is read (most callers never do) */
 static void set_lazy_headers(lua_State *L, const so_buf *head) {
-  if (luaL_newmetatable(L, SO_RESPONSE_MT)) {
-    lua_createtable(L, 0, 1); /* the blocks, by response */
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, -3, 1);
-    lua_pushcclosure(L, response_index, 1);
-    lua_setfield(L, -2, "__index");
-  }
-  lua_rawgeti(L, -1, 1);
-  lua_pushvalue(L, -3);
+  lua_rawgeti(L, SO_STATE, SO_S_HEADER_BLOCKS);
+  lua_pushvalue(L, -2);
   lua_pushlstring(L, head->data ? head->data : "", head->len);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+  lua_rawgeti(L, SO_STATE, SO_S_RESPONSE_MT);
   lua_setmetatable(L, -2);
 }
 

@@ -51,6 +51,13 @@
 
 /* upvalue 1 of every module function: the module state table */
 #define SO_STATE lua_upvalueindex(1)
+/* the module state's slots read on every call, by integer key */
+enum {
+  SO_S_ENCODE = 1,    /* the private cjson's encode and decode */
+  SO_S_DECODE,
+  SO_S_RESPONSE_MT,   /* the metatable of responses (result.c) */
+  SO_S_HEADER_BLOCKS  /* { [response] = header block }, weak keys */
+};
 
 /* ---- buffer.c: a growable byte buffer owned by C ---- */
 typedef struct so_buf {
@@ -523,6 +530,7 @@ typedef struct so_outcome {
   double retry_after;  /* its value, in seconds */
 } so_outcome;
 
+SO_HIDDEN void so_response_init(lua_State *L, int state);
 SO_HIDDEN int so_push_result(lua_State *L, so_exchange *x, so_outcome *o);
 SO_HIDDEN int so_outcome_maybe_applied(const so_outcome *o);
 SO_HIDDEN void so_push_stop_error(lua_State *L, const so_operation *op,

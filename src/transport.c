@@ -242,13 +242,14 @@ CURLcode so_prepare(so_exchange *x, const char *method, const char *url,
   if (x->url.len != url_len || memcmp(x->url.data, url, url_len) != 0) {
     so_buf_reset(&x->url);
     SET(CURLOPT_URL, url);
+    /* the request line's target is ours, path and query as built:
+       libcurl 7.88 sends the path alone when it runs out of memory
+       copying the query (a page request would then read the first page
+       again) */
+    if (x->origin_form) SET(CURLOPT_REQUEST_TARGET, origin_form(url));
     if (rc == CURLE_OK && !so_buf_append(&x->url, url, url_len))
       so_buf_reset(&x->url); /* not known: set next time */
   }
-  /* the request line's target is ours, path and query as built: libcurl
-     7.88 sends the path alone when it runs out of memory copying the
-     query (a page request would then read the first page again) */
-  if (x->origin_form) SET(CURLOPT_REQUEST_TARGET, origin_form(url));
   SET(CURLOPT_HTTPHEADER, headers);
   if (!x->known || x->timeout_ms != timeout_ms)
     SET(CURLOPT_TIMEOUT_MS, timeout_ms);
