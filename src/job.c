@@ -548,7 +548,8 @@ static void start_ready(lua_State *L, so_job *j, int self, double now) {
       break;
     }
     if (j->limiter) {
-      double wait = so_limiter_take(j->limiter, now, &place);
+      double wait = so_limiter_take(j->limiter, j->client->eng.forks.pid,
+                                    now, &place);
       if (wait > 0) {
         j->limit_until = now + wait;
         break;

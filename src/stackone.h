@@ -312,7 +312,8 @@ SO_HIDDEN const char *so_find_header(const so_buf *head, const char *name,
    taken is then either sent or unsent. place -1: none. ---- */
 typedef struct so_limiter so_limiter;
 SO_HIDDEN so_limiter *so_limiter_push(lua_State *L, int capacity, double per);
-SO_HIDDEN double so_limiter_take(so_limiter *b, double now, int *place);
+SO_HIDDEN double so_limiter_take(so_limiter *b, pid_t pid, double now,
+                                 int *place);
 SO_HIDDEN void so_limiter_sent(so_limiter *b, int place, double now);
 SO_HIDDEN void so_limiter_unsent(so_limiter *b, int place);
 
