@@ -72,6 +72,36 @@ int fz_push_state(lua_State *L) {
   return lua_gettop(L);
 }
 
+/* whether the tables at a and b have the same keys, each key's two
+   values alike by `alike` (the caller's own rule for leaves, which comes
+   back here for tables) */
+int fz_same_keys(lua_State *L, int a, int b,
+                 int (*alike)(lua_State *L, int a, int b)) {
+  lua_Integer na = 0, nb = 0;
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  luaL_checkstack(L, 4, "fz_same_keys");
+  lua_pushnil(L);
+  while (lua_next(L, b)) {
+    nb++;
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, a)) {
+    int ok;
+    na++;
+    lua_pushvalue(L, -2);
+    lua_rawget(L, b);
+    ok = alike(L, lua_gettop(L) - 1, lua_gettop(L));
+    lua_pop(L, 2);
+    if (!ok) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return na == nb;
+}
+
 void fz_reset(lua_State *L) {
   lua_settop(L, FZ_STATE);
 }

@@ -35,6 +35,9 @@ void fz_reset(lua_State *L);
 /* pushes the module state table (for functions run under fz_call, whose
    index 1 is their own); returns its index */
 int fz_push_state(lua_State *L);
+/* whether two tables hold the same keys with values alike by `alike` */
+int fz_same_keys(lua_State *L, int a, int b,
+                 int (*alike)(lua_State *L, int a, int b));
 
 /* runs f(L) under lua_pcall with ud as its light userdata argument 1;
    a Lua error is a failure unless allow_error; returns the pcall status */

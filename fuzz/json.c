@@ -43,29 +43,8 @@ static int same(lua_State *L, int a, int b) {
     case LUA_TLIGHTUSERDATA:
       return tb == LUA_TLIGHTUSERDATA && lua_touserdata(L, a) == NULL &&
              lua_touserdata(L, b) == NULL;
-    case LUA_TTABLE: {
-      lua_Integer na = 0, nb = 0;
-      if (tb != LUA_TTABLE) return 0;
-      lua_pushnil(L);
-      while (lua_next(L, b)) {
-        nb++;
-        lua_pop(L, 1);
-      }
-      lua_pushnil(L);
-      while (lua_next(L, a)) {
-        int ok;
-        na++;
-        lua_pushvalue(L, -2);
-        lua_rawget(L, b);
-        ok = same(L, lua_gettop(L) - 1, lua_gettop(L));
-        lua_pop(L, 2);
-        if (!ok) {
-          lua_pop(L, 1);
-          return 0;
-        }
-      }
-      return na == nb;
-    }
+    case LUA_TTABLE:
+      return tb == LUA_TTABLE && fz_same_keys(L, a, b, same);
     default:
       return 0;
   }

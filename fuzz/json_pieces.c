@@ -41,28 +41,8 @@ static int identical(lua_State *L, int a, int b) {
     }
     case LUA_TLIGHTUSERDATA:
       return lua_touserdata(L, a) == lua_touserdata(L, b);
-    case LUA_TTABLE: {
-      lua_Integer na = 0, nb = 0;
-      lua_pushnil(L);
-      while (lua_next(L, b)) {
-        nb++;
-        lua_pop(L, 1);
-      }
-      lua_pushnil(L);
-      while (lua_next(L, a)) {
-        int ok;
-        na++;
-        lua_pushvalue(L, -2);
-        lua_rawget(L, b);
-        ok = identical(L, lua_gettop(L) - 1, lua_gettop(L));
-        lua_pop(L, 2);
-        if (!ok) {
-          lua_pop(L, 1);
-          return 0;
-        }
-      }
-      return na == nb;
-    }
+    case LUA_TTABLE:
+      return fz_same_keys(L, a, b, identical);
     default:
       return lua_rawequal(L, a, b);
   }

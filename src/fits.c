@@ -11,7 +11,7 @@
 **   (one the row or stackone.array says is one) included;
 ** - a key that starts like a number: cjson writes a table mixing array
 **   items and names as an object with keys "1", "2", ... which the walk
-**   refuses; and a key or a listed value written with an escape;
+**   refuses; and a listed value written with an escape;
 ** - nesting deeper than the walk allows.
 ** Tables with holes never get here: the module's cjson is told to refuse
 ** sparse arrays (json.c), and so_json_encode_body falls back to the walk.
@@ -30,31 +30,22 @@ typedef struct {
 
 static int value_fits(reader *r, const so_field *row);
 
-/* the string at r->p (a quote): its bytes between the quotes in *s, *n;
-   *escaped when it has a backslash. Byte by byte: a body's strings are
-   short, where a library search costs more to set up than it saves */
-static int string_at(reader *r, const char **s, size_t *n, int *escaped) {
-  const char *p = r->p + 1, *q, *end = r->end;
-  int esc = 0;
-  for (q = p; q < end && *q != '"'; q++)
-    if (*q == '\\') {
-      esc = 1;
-      q++;
-    }
-  if (q >= end) return 0;
-  *escaped = esc;
+/* past the string at r->p (a quote): to the quote that ends it, one
+   not escaped (an even run of backslashes before it); its bytes between
+   the quotes in *s, *n. 0 when it has no end */
+static int skip_string(reader *r, const char **s, size_t *n) {
+  const char *p = r->p + 1, *q = p, *end = r->end;
+  while ((q = memchr(q, '"', (size_t)(end - q))) != NULL) {
+    const char *b = q;
+    while (b > p && b[-1] == '\\') b--;
+    if ((q - b) % 2 == 0) break;
+    q++;
+  }
+  if (q == NULL) return 0;
   *s = p;
   *n = (size_t)(q - p);
   r->p = q + 1;
   return 1;
-}
-
-/* whether the NUL-ended name is the n bytes at s (which hold no NUL) */
-static int named(const char *name, const char *s, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (name[i] != s[i]) return 0;
-  return name[n] == '\0';
 }
 
 static int literal(reader *r, const char *word, size_t n) {
@@ -63,28 +54,38 @@ static int literal(reader *r, const char *word, size_t n) {
   return 1;
 }
 
-/* a string, one of the row's `values` if it has them */
+/* a string, one of the row's `values` if it has them: the values need no
+   escape, so the string is one exactly when its bytes are (one written
+   with an escape goes to the walk) */
 static int string_fits(reader *r, const so_field *row) {
   const char *s;
   size_t n;
-  int escaped, i;
-  if (r->p >= r->end || *r->p != '"' || !string_at(r, &s, &n, &escaped))
-    return 0;
+  int i;
+  if (r->p >= r->end || *r->p != '"' || !skip_string(r, &s, &n)) return 0;
   if (row == NULL || row->values == NULL) return 1;
-  if (escaped) return 0;
   for (i = 0; row->values[i]; i++)
-    if (named(row->values[i], s, n)) return 1;
+    if (strlen(row->values[i]) == n && memcmp(row->values[i], s, n) == 0)
+      return 1;
   return 0;
 }
 
-/* the row of `fields` named by s[0..n), and its index */
-static const so_field *row_named(const so_field *fields, const char *s,
-                                 size_t n, int *index) {
+/* the row of `fields` whose name is the key at r->p (a quote), read past
+   it, and its index; NULL for any other key. Names need no escape, so a
+   key is one exactly when its bytes are the name's, then a quote */
+static const so_field *key_row(reader *r, const so_field *fields,
+                               int *index) {
+  const char *key = r->p + 1;
+  size_t room = (size_t)(r->end - key);
   const so_field *f;
+  if (room == 0) return NULL;
   for (f = fields; f->name; f++)
-    if (f->name[0] == s[0] && named(f->name, s, n)) {
-      *index = (int)(f - fields);
-      return f;
+    if (f->name[0] == key[0]) {
+      size_t n = strlen(f->name);
+      if (n < room && key[n] == '"' && memcmp(f->name, key, n) == 0) {
+        *index = (int)(f - fields);
+        r->p = key + n + 1;
+        return f;
+      }
     }
   return NULL;
 }
@@ -97,19 +98,18 @@ static int object_fits(reader *r, const so_field *fields) {
   r->p++; /* { */
   if (r->p < r->end && *r->p == '}') return 0; /* empty: see above */
   for (;;) {
-    const char *key;
-    size_t n;
-    int escaped, index = 0;
+    int index = 0;
     const so_field *row = NULL;
-    if (r->p >= r->end || *r->p != '"' || !string_at(r, &key, &n, &escaped))
-      return 0;
-    if (escaped || n == 0 || (key[0] >= '0' && key[0] <= '9') ||
-        key[0] == '-')
-      return 0;
+    if (r->p >= r->end || *r->p != '"') return 0;
     if (fields) {
-      if ((row = row_named(fields, key, n, &index)) == NULL || index >= 64)
-        return 0;
+      if ((row = key_row(r, fields, &index)) == NULL || index >= 64) return 0;
       seen |= (uint64_t)1 << index;
+    } else {
+      const char *key;
+      size_t n;
+      if (!skip_string(r, &key, &n) || n == 0 ||
+          (key[0] >= '0' && key[0] <= '9') || key[0] == '-')
+        return 0;
     }
     if (r->p >= r->end || *r->p++ != ':' || !value_fits(r, row)) return 0;
     if (r->p >= r->end) return 0;
