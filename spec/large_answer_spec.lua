@@ -101,6 +101,24 @@ describe("a large answer", function()
     end
   end)
 
+  -- a host that stopped the collector (a game between frames) keeps it
+  -- stopped: the decode's own collection steps are skipped then
+  it("leaves a collector the host stopped stopped", function()
+    local body = list_body(3 * 1024 * 1024)
+    server:script(LIST, { { status = 200, body = body } }, "GET")
+    collectgarbage("collect")
+    collectgarbage("stop")
+    local ok, err = pcall(function()
+      assert(client.crm.accounts.list())
+      -- 40 MiB of garbage: a running collector would take most of it back
+      local before = collectgarbage("count")
+      for _ = 1, 400 do local _ = string.rep("g", 100 * 1024) .. tostring(_) end
+      assert(collectgarbage("count") - before > 39 * 1024, "the collector ran")
+    end)
+    collectgarbage("restart")
+    assert(ok, err)
+  end)
+
   it("decodes a large object member and a large array member (get with raw)", function()
     local raw = {}
     for k = 1, 30000 do raw[k] = ('{"k":%d,"big":9007199254740993,"n":null}'):format(k) end

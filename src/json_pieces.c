@@ -193,10 +193,11 @@ static int decode_text(pieces *d, int n) {
   d->since_gc += s->len;
   if (d->since_gc >= GC_EVERY) {
     d->since_gc = 0;
-#ifdef LUA_GCISRUNNING /* a collector the host stopped stays stopped */
-    if (lua_gc(L, LUA_GCISRUNNING, 0))
+    /* a collector the host stopped stays stopped: Lua 5.1 cannot say
+       whether it runs, and a step there would set it going again */
+#ifdef LUA_GCISRUNNING
+    if (lua_gc(L, LUA_GCISRUNNING, 0)) lua_gc(L, LUA_GCSTEP, 0);
 #endif
-      lua_gc(L, LUA_GCSTEP, 0);
   }
   return 1;
 }
