@@ -83,7 +83,13 @@ describe("a large answer", function()
       assert.equal("9007199254740993", page.data[2].big)
     end
     assert.equal("12345678901234567890", page.data[2].past)
+    -- every record; under valgrind (STACKONE_SLOW) a sample of them, the
+    -- decode itself still whole
+    local sampled, step = {}, os.getenv("STACKONE_SLOW") and 23 or 1
     for k = 1, n do
+      if k % step == 1 % step or k == 7 or k == n then sampled[#sampled + 1] = k end
+    end
+    for _, k in ipairs(sampled) do
       local expected = copy(small[(k - 1) % #TEMPLATES + 1])
       local got = page.data[k]
       assert.equal(tostring(k), got.id)
@@ -116,6 +122,7 @@ describe("a large answer", function()
       for _ = 1, 2000 do
         local t = {}
         for j = 1, 1000 do t[j] = j end
+        assert(#t == 1000)
       end
       assert(collectgarbage("count") - before > 15 * 1024, "the collector ran")
     end)
