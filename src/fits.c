@@ -21,7 +21,7 @@
 
 #include "stackone.h"
 
-#define MAX_DEPTH 64 /* json.c's */
+#define MAX_DEPTH SO_BODY_MAX_DEPTH
 
 typedef struct {
   const char *p, *end;
@@ -139,12 +139,9 @@ static int array_fits(reader *r, const so_field *item) {
   return 1;
 }
 
-/* the item row of an array row, as json.c's array_item makes it */
+/* an array row's value: an array of its items (so_array_item) */
 static int items_fit(reader *r, const so_field *row) {
-  so_field item = {NULL, SO_T_ANY, NULL, NULL, 0, NULL};
-  item.type = row->type == SO_T_STRING_ARRAY ? SO_T_STRING : SO_T_OBJECT;
-  item.fields = row->fields;
-  item.values = row->values;
+  so_field item = so_array_item(row);
   return r->p < r->end && *r->p == '[' && array_fits(r, &item);
 }
 

@@ -19,7 +19,7 @@
 #include "stackone.h"
 
 #define SPLICE '\xFF'
-#define MAX_DEPTH 64
+#define MAX_DEPTH SO_BODY_MAX_DEPTH
 
 void so_json_init(lua_State *L, int state) {
   state = lua_absindex(L, state);
@@ -382,9 +382,7 @@ static int on_path(const walk *w, const void *t) {
   return 0;
 }
 
-/* the row of the items of an array row: strings (of `values`), or
-   objects (of `fields`) */
-static so_field array_item(const so_field *row) {
+so_field so_array_item(const so_field *row) {
   so_field item = {NULL, SO_T_ANY, NULL, NULL, 0, NULL};
   item.type = row->type == SO_T_STRING_ARRAY ? SO_T_STRING : SO_T_OBJECT;
   item.fields = row->fields;
@@ -444,7 +442,7 @@ static int copy_table(walk *w, int idx, const so_field *row, int depth) {
        does not pass, for the message */
     int at = w->depth;
     if (arrays) {
-      so_field item = array_item(row);
+      so_field item = so_array_item(row);
       if (array_passes(w, idx, &item, depth)) return 1;
     } else if (object_passes(w, idx, row->fields, depth)) {
       return 1;
@@ -464,7 +462,7 @@ static int copy_table(walk *w, int idx, const so_field *row, int depth) {
   if (sh == SHAPE_OBJECT && arrays) return fail(w, type_word(type));
   if (sh == SHAPE_ARRAY) {
     so_field item;
-    if (arrays) item = array_item(row);
+    if (arrays) item = so_array_item(row);
     return copy_array(w, idx, n, arrays ? &item : NULL, depth);
   }
   return copy_object(w, idx, type == SO_T_OBJECT ? row->fields : NULL,

@@ -241,6 +241,12 @@ SO_HIDDEN int so_is_error_at(lua_State *L, int idx);
 
 /* ---- json.c: JSON through lua-cjson's own functions ---- */
 SO_HIDDEN void so_json_init(lua_State *L, int state);
+/* how deep a request body may nest: the walk (json.c) refuses deeper,
+   the quick check (fits.c) leaves anything near it to the walk */
+#define SO_BODY_MAX_DEPTH 64
+/* the row of the items of an array row: strings (of `values`), or
+   objects (of `fields`) */
+SO_HIDDEN so_field so_array_item(const so_field *row);
 /* whether cjson's text of a body certainly passes the body check */
 SO_HIDDEN int so_json_fits(const char *text, size_t len,
                            const so_field *schema);
